@@ -1,0 +1,1 @@
+//! rampart-waf: the ModSecurity SecLang engine (parse → compile → evaluate), no networking.
