@@ -9,7 +9,10 @@
 use crate::error::ConfigError;
 
 /// Expands `${NAME}` using `lookup`; unknown names are errors with their line.
-pub fn expand(src: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, Vec<ConfigError>> {
+pub fn expand(
+    src: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, Vec<ConfigError>> {
     let mut out = String::with_capacity(src.len());
     let mut errors = Vec::new();
     let b = src.as_bytes();
@@ -127,7 +130,10 @@ mod tests {
     fn expands_in_basic_strings_only() {
         let src = "a = \"${HOST}\"\nb = '${HOST}'\n# ${HOST}\nc = \"$${HOST}\"\n";
         let out = expand(src, env).unwrap();
-        assert_eq!(out, "a = \"example.com\"\nb = '${HOST}'\n# ${HOST}\nc = \"${HOST}\"\n");
+        assert_eq!(
+            out,
+            "a = \"example.com\"\nb = '${HOST}'\n# ${HOST}\nc = \"${HOST}\"\n"
+        );
     }
 
     #[test]

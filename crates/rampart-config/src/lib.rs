@@ -115,7 +115,10 @@ fn resolve_paths(cfg: &mut Config, dir: &Path) {
     }
     for u in cfg.upstreams.values_mut() {
         if let Some(t) = &mut u.tls {
-            for p in [&mut t.ca, &mut t.client_cert, &mut t.client_key].into_iter().flatten() {
+            for p in [&mut t.ca, &mut t.client_cert, &mut t.client_key]
+                .into_iter()
+                .flatten()
+            {
                 fix(p);
             }
         }

@@ -45,7 +45,11 @@ impl<'a> SourceMap<'a> {
     /// 1-based line of a byte offset.
     pub fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.src.len());
-        self.src.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        self.src.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
     /// The line where the deepest existing part of `path` is written.
@@ -54,7 +58,9 @@ impl<'a> SourceMap<'a> {
         let mut span = None;
         let mut node = Node::Table(doc.as_table());
         for seg in segments(path) {
-            let Some((next, s)) = step(node, &seg) else { break };
+            let Some((next, s)) = step(node, &seg) else {
+                break;
+            };
             span = s.or(span);
             node = next;
         }

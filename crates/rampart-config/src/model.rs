@@ -82,15 +82,13 @@ pub struct Limits {
     pub max_header_bytes: Bytes,
     #[serde(default = "default_max_headers")]
     pub max_headers: usize,
-    /// Time allowed to receive a request's complete header block.
+    /// Time allowed to receive a request's complete header block; it also
+    /// bounds how long an idle keep-alive connection waits for its next request.
     #[serde(default = "default_header_timeout")]
     pub header_read_timeout: Dur,
     /// Longest pause allowed between two request body chunks.
     #[serde(default = "default_body_timeout")]
     pub body_read_timeout: Dur,
-    /// How long an idle keep-alive connection is kept open.
-    #[serde(default = "default_idle_timeout")]
-    pub idle_timeout: Dur,
 }
 
 impl Default for Limits {
@@ -101,7 +99,6 @@ impl Default for Limits {
             max_headers: default_max_headers(),
             header_read_timeout: default_header_timeout(),
             body_read_timeout: default_body_timeout(),
-            idle_timeout: default_idle_timeout(),
         }
     }
 }
@@ -120,9 +117,6 @@ fn default_header_timeout() -> Dur {
 }
 fn default_body_timeout() -> Dur {
     Dur::secs(30)
-}
-fn default_idle_timeout() -> Dur {
-    Dur::secs(60)
 }
 
 /// The admin listener: health, readiness, metrics, reload.

@@ -37,7 +37,9 @@ fn good_config_loads_with_defaults() {
 }
 
 fn one_error(src: &str) -> ConfigError {
-    let errs = parse(src, Some(Path::new("gw.toml")), no_env).unwrap_err().0;
+    let errs = parse(src, Some(Path::new("gw.toml")), no_env)
+        .unwrap_err()
+        .0;
     assert_eq!(errs.len(), 1, "{errs:?}");
     errs.into_iter().next().unwrap()
 }
@@ -49,7 +51,10 @@ fn unknown_key_names_path_and_line() {
     assert_eq!(e.line, Some(4));
     assert_eq!(e.path, "server.wrokers");
     assert!(e.message.contains("unknown field"), "{}", e.message);
-    assert!(e.to_string().starts_with("gw.toml:4: server.wrokers: "), "{e}");
+    assert!(
+        e.to_string().starts_with("gw.toml:4: server.wrokers: "),
+        "{e}"
+    );
 }
 
 #[test]
@@ -67,7 +72,11 @@ fn route_naming_missing_pool_is_refused() {
     let e = one_error(&src);
     assert_eq!(e.path, "routes[0].upstream");
     assert_eq!(e.line, Some(12));
-    assert!(e.message.contains("\"nope\" is not defined"), "{}", e.message);
+    assert!(
+        e.message.contains("\"nope\" is not defined"),
+        "{}",
+        e.message
+    );
     assert!(e.message.contains("backend"));
 }
 
@@ -81,7 +90,11 @@ fn bad_values_are_all_reported() {
     let paths: Vec<_> = errs.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(
         paths,
-        ["listeners.main.address", "routes[0].path.regex", "upstreams.backend.servers[1]"]
+        [
+            "listeners.main.address",
+            "routes[0].path.regex",
+            "upstreams.backend.servers[1]"
+        ]
     );
 }
 
@@ -96,7 +109,10 @@ fn durations_and_sizes_are_checked() {
 #[test]
 fn env_vars_expand_and_missing_ones_fail() {
     let src = GOOD.replace("127.0.0.1:8080", "${ADDR}");
-    let ok = parse(&src, None, |n| (n == "ADDR").then(|| "127.0.0.1:9999".to_string())).unwrap();
+    let ok = parse(&src, None, |n| {
+        (n == "ADDR").then(|| "127.0.0.1:9999".to_string())
+    })
+    .unwrap();
     assert_eq!(ok.config.listeners["main"].address, "127.0.0.1:9999");
     let e = one_error(&src);
     assert!(e.message.contains("ADDR"));
@@ -115,7 +131,13 @@ fn missing_tls_files_are_named() {
     let src = format!(
         "{GOOD}\n[listeners.tls]\naddress = \"127.0.0.1:8443\"\n[listeners.tls.tls]\ncertificates = [{{ cert = \"nope.pem\", key = \"nope.key\", server_names = [\"a.test\"] }}]\n"
     );
-    let errs = parse(&src, Some(Path::new("/etc/rampart/gw.toml")), no_env).unwrap_err().0;
+    let errs = parse(&src, Some(Path::new("/etc/rampart/gw.toml")), no_env)
+        .unwrap_err()
+        .0;
     assert_eq!(errs[0].path, "listeners.tls.tls.certificates[0].cert");
-    assert!(errs[0].message.contains("/etc/rampart/nope.pem"), "{}", errs[0].message);
+    assert!(
+        errs[0].message.contains("/etc/rampart/nope.pem"),
+        "{}",
+        errs[0].message
+    );
 }

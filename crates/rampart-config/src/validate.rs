@@ -12,7 +12,13 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     let mut err = |path: String, msg: String| errs.push(ConfigError::new(path, msg));
 
     if cfg.server.workers > 1024 {
-        err("server.workers".into(), format!("expected 0 (one per core) to 1024, found {}", cfg.server.workers));
+        err(
+            "server.workers".into(),
+            format!(
+                "expected 0 (one per core) to 1024, found {}",
+                cfg.server.workers
+            ),
+        );
     }
     if cfg.admin.enabled {
         check_addr(&cfg.admin.listen, "admin.listen", &mut err);
@@ -21,16 +27,28 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         check_addr(&s.listen, "sample_api.listen", &mut err);
     }
     if cfg.log.level.trim().is_empty() {
-        err("log.level".into(), "expected a log filter such as \"info\"".into());
+        err(
+            "log.level".into(),
+            "expected a log filter such as \"info\"".into(),
+        );
     }
     if cfg.listeners.is_empty() {
-        err("listeners".into(), "expected at least one listener, e.g. [listeners.main] address = \"0.0.0.0:8080\"".into());
+        err(
+            "listeners".into(),
+            "expected at least one listener, e.g. [listeners.main] address = \"0.0.0.0:8080\""
+                .into(),
+        );
     }
     let mut addrs = HashSet::new();
     for (name, l) in &cfg.listeners {
         let path = format!("listeners.{name}");
-        if check_addr(&l.address, &format!("{path}.address"), &mut err) && !addrs.insert(l.address.clone()) {
-            err(format!("{path}.address"), format!("address {} is used by another listener", l.address));
+        if check_addr(&l.address, &format!("{path}.address"), &mut err)
+            && !addrs.insert(l.address.clone())
+        {
+            err(
+                format!("{path}.address"),
+                format!("address {} is used by another listener", l.address),
+            );
         }
         check_listener(l, &path, &mut err);
     }
@@ -38,9 +56,15 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     for (i, r) in cfg.routes.iter().enumerate() {
         let path = format!("routes[{i}]");
         if r.name.trim().is_empty() {
-            err(format!("{path}.name"), "expected a non-empty route name".into());
+            err(
+                format!("{path}.name"),
+                "expected a non-empty route name".into(),
+            );
         } else if !names.insert(r.name.as_str()) {
-            err(format!("{path}.name"), format!("route name {:?} is used twice", r.name));
+            err(
+                format!("{path}.name"),
+                format!("route name {:?} is used twice", r.name),
+            );
         }
         check_route(r, cfg, &path, &mut err);
     }
@@ -54,7 +78,12 @@ fn check_addr(addr: &str, path: &str, err: &mut impl FnMut(String, String)) -> b
     match addr.parse::<SocketAddr>() {
         Ok(_) => true,
         Err(_) => {
-            err(path.into(), format!("expected IP:port such as \"127.0.0.1:8080\" or \"[::1]:8080\", found {addr:?}"));
+            err(
+                path.into(),
+                format!(
+                    "expected IP:port such as \"127.0.0.1:8080\" or \"[::1]:8080\", found {addr:?}"
+                ),
+            );
             false
         }
     }
@@ -63,15 +92,24 @@ fn check_addr(addr: &str, path: &str, err: &mut impl FnMut(String, String)) -> b
 fn check_listener(l: &Listener, path: &str, err: &mut impl FnMut(String, String)) {
     if let Some(tls) = &l.tls {
         if tls.certificates.is_empty() {
-            err(format!("{path}.tls.certificates"), "expected at least one certificate".into());
+            err(
+                format!("{path}.tls.certificates"),
+                "expected at least one certificate".into(),
+            );
         }
         if tls.certificates.iter().filter(|c| c.default).count() > 1 {
-            err(format!("{path}.tls.certificates"), "at most one certificate may be `default = true`".into());
+            err(
+                format!("{path}.tls.certificates"),
+                "at most one certificate may be `default = true`".into(),
+            );
         }
         for (i, c) in tls.certificates.iter().enumerate() {
             let cpath = format!("{path}.tls.certificates[{i}]");
             if c.server_names.is_empty() {
-                err(format!("{cpath}.server_names"), "expected at least one SNI name".into());
+                err(
+                    format!("{cpath}.server_names"),
+                    "expected at least one SNI name".into(),
+                );
             }
             for (j, n) in c.server_names.iter().enumerate() {
                 if let Err(m) = check_host_pattern(n) {
@@ -83,24 +121,36 @@ fn check_listener(l: &Listener, path: &str, err: &mut impl FnMut(String, String)
         }
         for (i, a) in tls.alpn.iter().enumerate() {
             if a != "h2" && a != "http/1.1" {
-                err(format!("{path}.tls.alpn[{i}]"), format!("expected \"h2\" or \"http/1.1\", found {a:?}"));
+                err(
+                    format!("{path}.tls.alpn[{i}]"),
+                    format!("expected \"h2\" or \"http/1.1\", found {a:?}"),
+                );
             }
         }
         if let Some(ca) = &tls.client_auth {
             check_file(&ca.ca, &format!("{path}.tls.client_auth.ca"), err);
         }
         if l.h2c {
-            err(format!("{path}.h2c"), "h2c is for plain listeners; TLS listeners negotiate h2 by ALPN".into());
+            err(
+                format!("{path}.h2c"),
+                "h2c is for plain listeners; TLS listeners negotiate h2 by ALPN".into(),
+            );
         }
         if l.redirect_https_port.is_some() {
-            err(format!("{path}.redirect_https_port"), "a TLS listener cannot redirect to HTTPS; set this on the plain listener".into());
+            err(
+                format!("{path}.redirect_https_port"),
+                "a TLS listener cannot redirect to HTTPS; set this on the plain listener".into(),
+            );
         }
     }
 }
 
 fn check_file(p: &std::path::Path, path: &str, err: &mut impl FnMut(String, String)) {
     if !p.is_file() {
-        err(path.into(), format!("expected a readable file, {} does not exist", p.display()));
+        err(
+            path.into(),
+            format!("expected a readable file, {} does not exist", p.display()),
+        );
     }
 }
 
@@ -111,23 +161,37 @@ pub fn check_host_pattern(h: &str) -> Result<(), String> {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
     if ok {
         Ok(())
     } else {
-        Err(format!("expected a host name such as \"api.example.com\" or \"*.example.com\", found {h:?}"))
+        Err(format!(
+            "expected a host name such as \"api.example.com\" or \"*.example.com\", found {h:?}"
+        ))
     }
 }
 
 fn check_route(r: &Route, cfg: &Config, path: &str, err: &mut impl FnMut(String, String)) {
     if !cfg.upstreams.contains_key(&r.upstream) {
         let known: Vec<_> = cfg.upstreams.keys().map(String::as_str).collect();
-        err(format!("{path}.upstream"), format!("upstream {:?} is not defined; defined upstreams: [{}]", r.upstream, known.join(", ")));
+        err(
+            format!("{path}.upstream"),
+            format!(
+                "upstream {:?} is not defined; defined upstreams: [{}]",
+                r.upstream,
+                known.join(", ")
+            ),
+        );
     }
     for (i, l) in r.listeners.iter().enumerate() {
         if !cfg.listeners.contains_key(l) {
-            err(format!("{path}.listeners[{i}]"), format!("listener {l:?} is not defined"));
+            err(
+                format!("{path}.listeners[{i}]"),
+                format!("listener {l:?} is not defined"),
+            );
         }
     }
     for (i, h) in r.hosts.iter().enumerate() {
@@ -138,30 +202,45 @@ fn check_route(r: &Route, cfg: &Config, path: &str, err: &mut impl FnMut(String,
     for (i, m) in r.methods.iter().enumerate() {
         let valid = !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase());
         if !valid {
-            err(format!("{path}.methods[{i}]"), format!("expected an upper-case HTTP method such as \"GET\", found {m:?}"));
+            err(
+                format!("{path}.methods[{i}]"),
+                format!("expected an upper-case HTTP method such as \"GET\", found {m:?}"),
+            );
         }
     }
     match &r.path {
         Some(PathMatch::Exact(p)) | Some(PathMatch::Prefix(p)) if !p.starts_with('/') => {
-            err(format!("{path}.path"), format!("expected a path starting with '/', found {p:?}"));
+            err(
+                format!("{path}.path"),
+                format!("expected a path starting with '/', found {p:?}"),
+            );
         }
         Some(PathMatch::Regex(re)) => {
             if let Err(e) = regex::Regex::new(re) {
-                err(format!("{path}.path.regex"), format!("invalid regular expression: {e}"));
+                err(
+                    format!("{path}.path.regex"),
+                    format!("invalid regular expression: {e}"),
+                );
             }
         }
         _ => {}
     }
     if let Some(p) = &r.strip_prefix {
         if !p.starts_with('/') {
-            err(format!("{path}.strip_prefix"), format!("expected a path starting with '/', found {p:?}"));
+            err(
+                format!("{path}.strip_prefix"),
+                format!("expected a path starting with '/', found {p:?}"),
+            );
         }
     }
 }
 
 fn check_upstream(u: &Upstream, path: &str, err: &mut impl FnMut(String, String)) {
     if u.servers.is_empty() {
-        err(format!("{path}.servers"), "expected at least one server such as \"127.0.0.1:9000\"".into());
+        err(
+            format!("{path}.servers"),
+            "expected at least one server such as \"127.0.0.1:9000\"".into(),
+        );
     }
     for (i, s) in u.servers.iter().enumerate() {
         if let Err(m) = check_server(s) {
@@ -169,27 +248,46 @@ fn check_upstream(u: &Upstream, path: &str, err: &mut impl FnMut(String, String)
         }
     }
     match (u.balance, &u.hash_on) {
-        (Balance::ConsistentHash, None) => err(format!("{path}.hash_on"), "consistent_hash needs hash_on: \"client_ip\", \"header:NAME\" or \"cookie:NAME\"".into()),
+        (Balance::ConsistentHash, None) => err(
+            format!("{path}.hash_on"),
+            "consistent_hash needs hash_on: \"client_ip\", \"header:NAME\" or \"cookie:NAME\""
+                .into(),
+        ),
         (Balance::ConsistentHash, Some(h)) => {
             if let Err(m) = parse_hash_on(h) {
                 err(format!("{path}.hash_on"), m);
             }
         }
-        (_, Some(_)) => err(format!("{path}.hash_on"), "hash_on only applies with balance = \"consistent_hash\"".into()),
+        (_, Some(_)) => err(
+            format!("{path}.hash_on"),
+            "hash_on only applies with balance = \"consistent_hash\"".into(),
+        ),
         _ => {}
     }
     if u.retries > 10 {
-        err(format!("{path}.retries"), format!("expected 0 to 10, found {}", u.retries));
+        err(
+            format!("{path}.retries"),
+            format!("expected 0 to 10, found {}", u.retries),
+        );
     }
     if let Some(h) = &u.health_check {
         if !h.path.starts_with('/') {
-            err(format!("{path}.health_check.path"), format!("expected a path starting with '/', found {:?}", h.path));
+            err(
+                format!("{path}.health_check.path"),
+                format!("expected a path starting with '/', found {:?}", h.path),
+            );
         }
         if h.healthy_threshold == 0 || h.unhealthy_threshold == 0 {
-            err(format!("{path}.health_check"), "thresholds must be at least 1".into());
+            err(
+                format!("{path}.health_check"),
+                "thresholds must be at least 1".into(),
+            );
         }
         if h.interval.0.is_zero() {
-            err(format!("{path}.health_check.interval"), "expected a positive interval".into());
+            err(
+                format!("{path}.health_check.interval"),
+                "expected a positive interval".into(),
+            );
         }
     }
     if let Some(t) = &u.tls {
@@ -199,7 +297,10 @@ fn check_upstream(u: &Upstream, path: &str, err: &mut impl FnMut(String, String)
                 check_file(k, &format!("{path}.tls.client_key"), err);
             }
             (None, None) => {}
-            _ => err(format!("{path}.tls"), "client_cert and client_key must be given together".into()),
+            _ => err(
+                format!("{path}.tls"),
+                "client_cert and client_key must be given together".into(),
+            ),
         }
         if let Some(ca) = &t.ca {
             check_file(ca, &format!("{path}.tls.ca"), err);
@@ -209,9 +310,14 @@ fn check_upstream(u: &Upstream, path: &str, err: &mut impl FnMut(String, String)
 
 /// A server is `host:port` (host a name, IPv4 or bracketed IPv6).
 pub fn check_server(s: &str) -> Result<(), String> {
-    let expected = || format!("expected host:port such as \"10.0.0.5:8080\" or \"api.internal:443\", found {s:?}");
+    let expected = || {
+        format!("expected host:port such as \"10.0.0.5:8080\" or \"api.internal:443\", found {s:?}")
+    };
     if s.contains("://") || s.contains('/') {
-        return Err(format!("{}; the scheme comes from the pool's `tls` setting", expected()));
+        return Err(format!(
+            "{}; the scheme comes from the pool's `tls` setting",
+            expected()
+        ));
     }
     let (host, port) = s.rsplit_once(':').ok_or_else(expected)?;
     port.parse::<u16>().map_err(|_| expected())?;
@@ -219,7 +325,9 @@ pub fn check_server(s: &str) -> Result<(), String> {
     if host.is_empty() {
         return Err(expected());
     }
-    if host.parse::<std::net::IpAddr>().is_ok() || check_host_pattern(host).is_ok() && !host.starts_with("*.") {
+    if host.parse::<std::net::IpAddr>().is_ok()
+        || check_host_pattern(host).is_ok() && !host.starts_with("*.")
+    {
         Ok(())
     } else {
         Err(expected())
@@ -248,5 +356,7 @@ pub fn parse_hash_on(s: &str) -> Result<HashOn, String> {
             return Ok(HashOn::Cookie(c.to_string()));
         }
     }
-    Err(format!("expected \"client_ip\", \"header:NAME\" or \"cookie:NAME\", found {s:?}"))
+    Err(format!(
+        "expected \"client_ip\", \"header:NAME\" or \"cookie:NAME\", found {s:?}"
+    ))
 }

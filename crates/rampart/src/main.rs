@@ -1,1 +1,89 @@
-fn main() {}
+//! `rampart`: run the gateway, check a config, print the version.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "rampart", about = "rampart: an API security gateway", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Run {
+        /// The TOML config file.
+        #[arg(long, short, required_unless_present = "demo", conflicts_with = "demo")]
+        config: Option<PathBuf>,
+        /// Run the built-in demo: the gateway on 127.0.0.1:8080 in front of a
+        /// sample JSON API, admin on 127.0.0.1:9901.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Validate a config file (and the files it names) without running it.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Version => {
+            println!("rampart {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Check { config } => check(&config),
+        Command::Run { config, demo } => {
+            let loaded = match (&config, demo) {
+                (Some(path), _) => rampart_config::load(path),
+                (None, _) => rampart::demo_config(),
+            };
+            let loaded = match loaded {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match rampart::run(loaded, config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("rampart: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    let result = rampart_config::load(path).and_then(|loaded| {
+        let c = &loaded.config;
+        let summary = format!(
+            "{} listener(s), {} route(s), {} upstream(s)",
+            c.listeners.len(),
+            c.routes.len(),
+            c.upstreams.len()
+        );
+        let workers = rampart_gateway::worker_count(c.server.workers);
+        rampart_gateway::snapshot::Snapshot::build(std::sync::Arc::new(loaded), workers)
+            .map(|_| summary)
+    });
+    match result {
+        Ok(summary) => {
+            println!("{}: ok ({summary})", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The admin listener (loopback by default, apart from client traffic):
+//! `/healthz`, `/readyz`, Prometheus `/metrics`, and the config endpoints
+//! `GET /admin/status` and `POST /admin/reload`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::control::Control;
+
+/// Serves the admin API on `addr` until the gateway shuts down; returns the
+/// bound address.
+pub async fn serve(addr: SocketAddr, control: Arc<Control>) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let app = router(control.clone());
+    let mut shutdown = control.gateway.shutdown_signal();
+    tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|&s| s).await;
+        });
+        if let Err(e) = server.await {
+            tracing::error!(target: "rampart::admin", error = %e, "admin listener failed");
+        }
+    });
+    tracing::info!(target: "rampart::admin", address = %local, "admin listener up");
+    Ok(local)
+}
+
+fn router(control: Arc<Control>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/admin/status", get(status))
+        .route("/admin/reload", post(reload))
+        .with_state(control)
+}
+
+async fn readyz(State(c): State<Arc<Control>>) -> Response {
+    if c.gateway.is_shutting_down() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else {
+        (StatusCode::OK, "ready\n").into_response()
+    }
+}
+
+async fn metrics() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics_setup::render(),
+    )
+        .into_response()
+}
+
+async fn status(State(c): State<Arc<Control>>) -> Json<serde_json::Value> {
+    let snap = c.gateway.snapshot();
+    let upstreams: serde_json::Map<_, _> = snap
+        .pools
+        .iter()
+        .map(|(name, p)| {
+            let servers: Vec<_> = p
+                .server_health()
+                .into_iter()
+                .map(|(addr, up)| json!({ "address": addr, "available": up }))
+                .collect();
+            (name.clone(), json!(servers))
+        })
+        .collect();
+    let listeners: serde_json::Map<_, _> = snap
+        .config
+        .config
+        .listeners
+        .keys()
+        .map(|n| {
+            (
+                n.clone(),
+                json!(c.gateway.local_addr(n).map(|a| a.to_string())),
+            )
+        })
+        .collect();
+    Json(json!({
+        "config_file": c.config_path.as_ref().map(|p| p.display().to_string()),
+        "reload": c.gateway.status(),
+        "listeners": listeners,
+        "upstreams": upstreams,
+        "open_connections": c.gateway.open_connections(),
+    }))
+}
+
+async fn reload(State(c): State<Arc<Control>>) -> Response {
+    match c.reload_from_disk().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "reloaded", "reload": c.gateway.status() })),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "status": "rejected",
+                "detail": "the new configuration is invalid; the previous one keeps serving",
+                "errors": e.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })),
+        )
+            .into_response(),
+    }
+}

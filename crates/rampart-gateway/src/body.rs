@@ -1,0 +1,238 @@
+//! Body types: what goes to the upstream and what goes back to the client.
+//!
+//! Bodies stream; nothing here buffers a whole body. The request side enforces
+//! the idle read timeout (slowloris on bodies) and, when a filter inspects the
+//! body, carries the chunks the pipeline let through. The response side counts
+//! bytes, runs response-body filters, and closes the exchange's log when the
+//! last byte is sent or the client goes away.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
+
+use crate::log::Exchange;
+
+/// Why a body stream stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("client body read timed out")]
+    Timeout,
+    #[error("client body error: {0}")]
+    Client(#[from] hyper::Error),
+    #[error("body stopped by a security filter")]
+    Denied,
+}
+
+/// A client body with an idle timeout between frames.
+pub struct TimedIncoming {
+    inner: Incoming,
+    idle: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl TimedIncoming {
+    pub fn new(inner: Incoming, idle: Duration) -> Self {
+        TimedIncoming {
+            inner,
+            idle,
+            timer: None,
+            armed: false,
+        }
+    }
+
+    pub fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(r) => {
+                self.armed = false;
+                Poll::Ready(r.map(|r| r.map_err(BodyError::from)))
+            }
+            Poll::Pending => {
+                let deadline = Instant::now() + self.idle;
+                let timer = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if !self.armed {
+                    timer.as_mut().reset(deadline);
+                    self.armed = true;
+                }
+                ready!(timer.as_mut().poll(cx));
+                Poll::Ready(Some(Err(BodyError::Timeout)))
+            }
+        }
+    }
+
+    /// The next frame, as a future (for the pump).
+    pub async fn next(&mut self) -> Option<Result<Frame<Bytes>, BodyError>> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    pub fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    pub fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Frames handed over by the request pump (see `proxy::pump_request_body`).
+pub type PumpedFrame = Result<Frame<Bytes>, BodyError>;
+
+/// The body sent to an upstream.
+pub enum RequestBody {
+    Full(Option<Bytes>),
+    Stream(TimedIncoming),
+    Pumped(mpsc::Receiver<PumpedFrame>, SizeHint),
+}
+
+impl RequestBody {
+    pub fn full(b: Bytes) -> Self {
+        RequestBody::Full((!b.is_empty()).then_some(b))
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.get_mut() {
+            RequestBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            RequestBody::Stream(s) => s.poll_next(cx),
+            RequestBody::Pumped(rx, _) => rx.poll_recv(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Full(b) => b.is_none(),
+            RequestBody::Stream(s) => s.is_end_stream(),
+            RequestBody::Pumped(..) => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            RequestBody::Stream(s) => s.size_hint(),
+            RequestBody::Pumped(_, hint) => hint.clone(),
+        }
+    }
+}
+
+enum Source {
+    Upstream(Incoming),
+    Full(Option<Bytes>),
+}
+
+/// The body sent to the client. It owns the exchange so that the log line is
+/// written when the body is done, with the real byte count and duration.
+pub struct ResponseBody {
+    source: Source,
+    exchange: Option<Box<Exchange>>,
+}
+
+impl ResponseBody {
+    pub fn upstream(body: Incoming, exchange: Option<Box<Exchange>>) -> Self {
+        ResponseBody {
+            source: Source::Upstream(body),
+            exchange,
+        }
+    }
+
+    pub fn full(b: Bytes, exchange: Option<Box<Exchange>>) -> Self {
+        ResponseBody {
+            source: Source::Full((!b.is_empty()).then_some(b)),
+            exchange,
+        }
+    }
+
+    fn finish(&mut self, complete: bool) {
+        if let Some(ex) = self.exchange.take() {
+            ex.finish(complete);
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        let next = match &mut this.source {
+            Source::Full(b) => b.take().map(|b| Ok(Frame::data(b))),
+            Source::Upstream(inc) => {
+                ready!(Pin::new(inc).poll_frame(cx)).map(|r| r.map_err(BodyError::from))
+            }
+        };
+        match next {
+            Some(Ok(mut frame)) => {
+                if let (Some(data), Some(ex)) = (frame.data_mut(), this.exchange.as_mut()) {
+                    if ex.on_response_chunk(data).is_err() {
+                        this.finish(false);
+                        return Poll::Ready(Some(Err(BodyError::Denied)));
+                    }
+                }
+                if this.is_end_stream() {
+                    this.finish(true);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(e)) => {
+                this.finish(false);
+                Poll::Ready(Some(Err(e)))
+            }
+            None => {
+                if let Some(ex) = this.exchange.as_mut() {
+                    if ex.on_response_end().is_err() {
+                        this.finish(false);
+                        return Poll::Ready(Some(Err(BodyError::Denied)));
+                    }
+                }
+                this.finish(true);
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.source {
+            Source::Full(b) => b.is_none(),
+            Source::Upstream(inc) => inc.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.source {
+            Source::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Source::Upstream(inc) => inc.size_hint(),
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        // The client went away, or hyper had nothing to poll (HEAD, 204, 304):
+        // log the exchange either way, complete if nothing was left to send.
+        let complete = self.is_end_stream();
+        self.finish(complete);
+    }
+}

@@ -1,0 +1,485 @@
+//! Protocol hygiene: requests that are ambiguous or oversized are refused with
+//! a reason code before any upstream sees them.
+//!
+//! hyper already rejects invalid header bytes and conflicting lengths, but it
+//! quietly repairs two smuggling signatures — a `Content-Length` alongside
+//! `Transfer-Encoding` (dropped) and repeated identical `Content-Length`
+//! values (merged) — so the request reaching us no longer shows them.
+//! [`FramingScan`] watches the raw HTTP/1 bytes as hyper reads them, follows
+//! message framing (heads, fixed and chunked bodies), and queues one verdict
+//! per request head; the handler takes the verdict for each request in order.
+
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use http::header::{CONTENT_LENGTH, HOST};
+use http::{HeaderMap, StatusCode, Version};
+use rampart_core::reason::codes;
+use rampart_core::Denial;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// A framing problem seen in the raw bytes of one request head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    Clean,
+    BothLengthAndChunked,
+    DuplicateLength,
+}
+
+/// Per-connection verdict queue shared by the IO wrapper and the handler.
+#[derive(Debug, Default)]
+pub struct FramingVerdicts(Mutex<VecDeque<Framing>>);
+
+impl FramingVerdicts {
+    /// The verdict for the next request in order (Clean if none was queued,
+    /// e.g. after the scan stopped at an upgrade).
+    pub fn next(&self) -> Framing {
+        self.0
+            .lock()
+            .map(|mut q| q.pop_front())
+            .ok()
+            .flatten()
+            .unwrap_or(Framing::Clean)
+    }
+
+    fn push(&self, f: Framing) {
+        if let Ok(mut q) = self.0.lock() {
+            q.push_back(f);
+        }
+    }
+}
+
+/// Longest header line the scan follows; longer ones are hyper's to refuse.
+const MAX_LINE: usize = 64 * 1024;
+
+#[derive(Debug)]
+enum State {
+    Head,
+    Fixed(u64),
+    ChunkSize,
+    ChunkData(u64),
+    ChunkDataEnd(u8),
+    Trailers,
+    /// After an upgrade or a line too long to follow: stop scanning.
+    Stopped,
+}
+
+/// The framing follower for one HTTP/1 connection.
+#[derive(Debug)]
+pub struct FramingScan {
+    state: State,
+    line: Vec<u8>,
+    seen_request_line: bool,
+    lengths: u32,
+    length: Option<u64>,
+    chunked: bool,
+    upgrade: bool,
+    verdicts: Arc<FramingVerdicts>,
+}
+
+impl FramingScan {
+    pub fn new(verdicts: Arc<FramingVerdicts>) -> Self {
+        FramingScan {
+            state: State::Head,
+            line: Vec::new(),
+            seen_request_line: false,
+            lengths: 0,
+            length: None,
+            chunked: false,
+            upgrade: false,
+            verdicts,
+        }
+    }
+
+    /// Feeds bytes as they arrive from the client.
+    pub fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            data = match self.state {
+                State::Stopped => return,
+                State::Fixed(n) => {
+                    let take = (n.min(data.len() as u64)) as usize;
+                    self.state = if n == take as u64 {
+                        State::Head
+                    } else {
+                        State::Fixed(n - take as u64)
+                    };
+                    &data[take..]
+                }
+                State::ChunkData(n) => {
+                    let take = (n.min(data.len() as u64)) as usize;
+                    self.state = if n == take as u64 {
+                        State::ChunkDataEnd(2)
+                    } else {
+                        State::ChunkData(n - take as u64)
+                    };
+                    &data[take..]
+                }
+                State::ChunkDataEnd(k) => {
+                    self.state = if k == 1 {
+                        State::ChunkSize
+                    } else {
+                        State::ChunkDataEnd(k - 1)
+                    };
+                    &data[1..]
+                }
+                State::Head | State::ChunkSize | State::Trailers => self.feed_line(data),
+            };
+        }
+    }
+
+    fn feed_line<'d>(&mut self, data: &'d [u8]) -> &'d [u8] {
+        let (part, rest, complete) = match memchr_nl(data) {
+            Some(i) => (&data[..i], &data[i + 1..], true),
+            None => (data, &data[data.len()..], false),
+        };
+        if self.line.len() + part.len() > MAX_LINE {
+            self.state = State::Stopped;
+            return rest;
+        }
+        self.line.extend_from_slice(part);
+        if complete {
+            let mut line = std::mem::take(&mut self.line);
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            self.on_line(&line);
+            line.clear();
+            self.line = line;
+        }
+        rest
+    }
+
+    fn on_line(&mut self, line: &[u8]) {
+        match self.state {
+            State::Head => self.on_head_line(line),
+            State::ChunkSize => {
+                let hex = line.split(|&b| b == b';').next().unwrap_or(b"");
+                match std::str::from_utf8(hex)
+                    .ok()
+                    .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
+                {
+                    Some(0) => self.state = State::Trailers,
+                    Some(n) => self.state = State::ChunkData(n),
+                    None => self.state = State::Stopped,
+                }
+            }
+            State::Trailers if line.is_empty() => self.state = State::Head,
+            _ => {}
+        }
+    }
+
+    fn on_head_line(&mut self, line: &[u8]) {
+        if !self.seen_request_line {
+            // Empty lines before a request line are allowed and ignored.
+            self.seen_request_line = !line.is_empty();
+            return;
+        }
+        if !line.is_empty() {
+            self.on_header(line);
+            return;
+        }
+        let verdict = if self.chunked && self.lengths > 0 {
+            Framing::BothLengthAndChunked
+        } else if self.lengths > 1 {
+            Framing::DuplicateLength
+        } else {
+            Framing::Clean
+        };
+        self.verdicts.push(verdict);
+        self.state = if self.upgrade {
+            State::Stopped
+        } else if self.chunked {
+            State::ChunkSize
+        } else {
+            match self.length {
+                Some(n) if n > 0 => State::Fixed(n),
+                _ => State::Head,
+            }
+        };
+        self.seen_request_line = false;
+        self.lengths = 0;
+        self.length = None;
+        self.chunked = false;
+        self.upgrade = false;
+    }
+
+    fn on_header(&mut self, line: &[u8]) {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return;
+        };
+        let name = &line[..colon];
+        let value = trim(&line[colon + 1..]);
+        if name.eq_ignore_ascii_case(b"content-length") {
+            self.lengths += 1;
+            self.length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            self.chunked = true;
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            self.upgrade = true;
+        }
+    }
+}
+
+fn memchr_nl(d: &[u8]) -> Option<usize> {
+    d.iter().position(|&b| b == b'\n')
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &v[start..end]
+}
+
+/// Client IO that feeds every byte read to a [`FramingScan`].
+pub struct ScannedIo<I> {
+    inner: I,
+    scan: FramingScan,
+}
+
+impl<I> ScannedIo<I> {
+    pub fn new(inner: I, verdicts: Arc<FramingVerdicts>) -> Self {
+        ScannedIo {
+            inner,
+            scan: FramingScan::new(verdicts),
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for ScannedIo<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            this.scan.feed(&buf.filled()[before..]);
+        }
+        r
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for ScannedIo<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Global request limits, compiled from `[limits]`.
+#[derive(Debug, Clone)]
+pub struct ProtocolLimits {
+    pub max_uri: usize,
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
+}
+
+/// Checks one request's head; `framing` is the raw-byte verdict (HTTP/1).
+pub fn check(
+    version: Version,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    framing: Framing,
+    limits: &ProtocolLimits,
+) -> Result<(), Denial> {
+    let bad =
+        |reason, detail: &'static str| Err(Denial::new(StatusCode::BAD_REQUEST, reason, detail));
+    match framing {
+        Framing::BothLengthAndChunked => {
+            return bad(
+                codes::AMBIGUOUS_LENGTH,
+                "request has both Content-Length and Transfer-Encoding",
+            )
+        }
+        Framing::DuplicateLength => {
+            return bad(
+                codes::DUPLICATE_LENGTH,
+                "request has more than one Content-Length",
+            )
+        }
+        Framing::Clean => {}
+    }
+    let mut lengths = headers.get_all(CONTENT_LENGTH).iter();
+    if let Some(first) = lengths.next() {
+        if lengths.next().is_some() {
+            return bad(
+                codes::DUPLICATE_LENGTH,
+                "request has more than one Content-Length",
+            );
+        }
+        let valid = first
+            .to_str()
+            .ok()
+            .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+        if !valid {
+            return bad(codes::INVALID_LENGTH, "Content-Length is not a number");
+        }
+    }
+    let uri_len = uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_len > limits.max_uri {
+        return Err(Denial::new(
+            StatusCode::URI_TOO_LONG,
+            codes::URI_TOO_LONG,
+            "request URI is too long",
+        ));
+    }
+    if headers.len() > limits.max_headers {
+        return Err(Denial::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            codes::TOO_MANY_HEADERS,
+            "request has too many headers",
+        ));
+    }
+    let size: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if size > limits.max_header_bytes {
+        return Err(Denial::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            codes::HEADERS_TOO_LARGE,
+            "request headers are too large",
+        ));
+    }
+    if version == Version::HTTP_11 && !headers.contains_key(HOST) {
+        return bad(codes::MISSING_HOST, "HTTP/1.1 request without Host");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(chunks: &[&[u8]]) -> Vec<Framing> {
+        let v = Arc::new(FramingVerdicts::default());
+        let mut s = FramingScan::new(v.clone());
+        for c in chunks {
+            s.feed(c);
+        }
+        let q = v.0.lock().unwrap();
+        q.iter().copied().collect()
+    }
+
+    #[test]
+    fn clean_pipelined_requests_with_bodies() {
+        let raw = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: x\r\n\r\n\
+POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-T: 1\r\n\r\nGET /d HTTP/1.1\r\n\r\n";
+        assert_eq!(scan(&[raw]), vec![Framing::Clean; 4]);
+        // Byte by byte gives the same answer: chunk boundaries do not matter.
+        let bytes: Vec<&[u8]> = raw.chunks(1).collect();
+        assert_eq!(scan(&bytes), vec![Framing::Clean; 4]);
+    }
+
+    #[test]
+    fn body_content_that_looks_like_headers_is_not_misread() {
+        let raw = b"POST / HTTP/1.1\r\nContent-Length: 43\r\n\r\nContent-Length: 1\r\nTransfer-Encoding: x\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+        assert_eq!(scan(&[raw]), vec![Framing::Clean, Framing::Clean]);
+    }
+
+    #[test]
+    fn smuggling_signatures_are_flagged() {
+        let te_cl = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        assert_eq!(scan(&[te_cl]), vec![Framing::BothLengthAndChunked]);
+        let dup =
+            b"POST / HTTP/1.1\r\nHost: x\r\ncontent-length: 3\r\nCONTENT-LENGTH: 3\r\n\r\nabc";
+        assert_eq!(scan(&[dup]), vec![Framing::DuplicateLength]);
+    }
+
+    #[test]
+    fn scan_stops_after_upgrade() {
+        let raw =
+            b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello";
+        assert_eq!(scan(&[raw]), vec![Framing::Clean]);
+    }
+
+    fn limits() -> ProtocolLimits {
+        ProtocolLimits {
+            max_uri: 20,
+            max_headers: 3,
+            max_header_bytes: 100,
+        }
+    }
+
+    fn check_with(uri: &str, headers: &[(&str, &str)]) -> Option<&'static str> {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        check(
+            Version::HTTP_11,
+            &uri.parse().unwrap(),
+            &h,
+            Framing::Clean,
+            &limits(),
+        )
+        .err()
+        .map(|d| d.reason)
+    }
+
+    #[test]
+    fn head_checks() {
+        assert_eq!(check_with("/", &[("host", "a")]), None);
+        assert_eq!(check_with("/", &[]), Some(codes::MISSING_HOST));
+        assert_eq!(
+            check_with("/012345678901234567890", &[("host", "a")]),
+            Some(codes::URI_TOO_LONG)
+        );
+        assert_eq!(
+            check_with(
+                "/",
+                &[
+                    ("host", "a"),
+                    ("content-length", "1"),
+                    ("content-length", "1")
+                ]
+            ),
+            Some(codes::DUPLICATE_LENGTH)
+        );
+        assert_eq!(
+            check_with("/", &[("host", "a"), ("content-length", "-1")]),
+            Some(codes::INVALID_LENGTH)
+        );
+        assert_eq!(
+            check_with("/", &[("host", "a"), ("b", "1"), ("c", "1"), ("d", "1")]),
+            Some(codes::TOO_MANY_HEADERS)
+        );
+        assert_eq!(
+            check_with("/", &[("host", &"a".repeat(100))]),
+            Some(codes::HEADERS_TOO_LARGE)
+        );
+    }
+}

@@ -1,0 +1,536 @@
+//! The request handler: hygiene → route → request filters → upstream (with
+//! balancing, timeouts, retries) → response filters → client.
+//!
+//! Every refusal, whether a filter's or the gateway's own (no route, upstream
+//! down, timeout), leaves through [`deny`], which renders it with
+//! `rampart_core::respond` and logs it like any other exchange.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, LOCATION, STRICT_TRANSPORT_SECURITY};
+use http::uri::PathAndQuery;
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body::Body as _;
+use hyper::body::Incoming;
+use rampart_core::reason::codes;
+use rampart_core::{Decision, Denial, Mode, RequestCtx};
+use tokio::sync::mpsc;
+
+use crate::body::{BodyError, RequestBody, ResponseBody, TimedIncoming};
+use crate::headers::{self, X_REQUEST_ID};
+use crate::hygiene::{self, Framing, FramingVerdicts};
+use crate::log::Exchange;
+use crate::router::{self, RouteMatch};
+use crate::snapshot::{RouteRuntime, Snapshot};
+use crate::upstream::{InFlight, Pool};
+
+/// What the handler knows about the connection a request came on.
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub listener: Arc<str>,
+    pub tls: bool,
+    /// Raw-byte framing verdicts (HTTP/1 connections only).
+    pub framing: Option<Arc<FramingVerdicts>>,
+}
+
+type Resp = Response<ResponseBody>;
+
+/// Handles one request against the snapshot current when it arrived.
+pub async fn handle(
+    req: Request<Incoming>,
+    conn: Arc<ConnInfo>,
+    snap: Arc<Snapshot>,
+) -> Result<Resp, Infallible> {
+    // Taken first, for every request, so verdicts stay in step with requests.
+    let framing = conn.framing.as_ref().map_or(Framing::Clean, |f| f.next());
+    let (mut parts, body) = req.into_parts();
+    let trusted_peer = snap.trusted_proxies.contains(conn.peer.ip().to_canonical());
+    let mut ctx = RequestCtx::new(
+        headers::request_id(&parts.headers, trusted_peer),
+        headers::client_ip(conn.peer, &parts.headers, &snap.trusted_proxies),
+        conn.peer,
+        conn.listener.clone(),
+    );
+    ctx.tls = conn.tls;
+    let mut out = Outcome::new(&parts.method, parts.uri.path(), &snap);
+
+    if let Err(d) = hygiene::check(
+        parts.version,
+        &parts.uri,
+        &parts.headers,
+        framing,
+        &snap.limits,
+    ) {
+        let d = ctx
+            .apply("protocol", Mode::Enforce, Decision::Deny(d))
+            .expect("enforced");
+        return Ok(deny(ctx, &d, &parts.headers, out));
+    }
+    let host = router::request_host(&parts.uri, &parts.headers).unwrap_or("");
+    if let Some(port) = snap
+        .listeners
+        .get(&*conn.listener)
+        .and_then(|l| l.redirect_https_port)
+    {
+        return Ok(redirect_https(ctx, host, port, &parts.uri, out));
+    }
+    let route = match snap
+        .router
+        .find(&conn.listener, host, &parts.method, parts.uri.path())
+    {
+        RouteMatch::Found(r) => r.clone(),
+        RouteMatch::NotFound => {
+            let d = Denial::new(
+                StatusCode::NOT_FOUND,
+                codes::NO_ROUTE,
+                "no route matches this request",
+            );
+            return Ok(deny(ctx, &d, &parts.headers, out));
+        }
+        RouteMatch::MethodNotAllowed(methods) => {
+            let allow = methods
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut d = Denial::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                codes::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            );
+            if let Ok(v) = HeaderValue::try_from(allow) {
+                d = d.with_header(ALLOW, v);
+            }
+            return Ok(deny(ctx, &d, &parts.headers, out));
+        }
+    };
+    ctx.route = Some(route.name.clone());
+    out.route = Some(route.clone());
+
+    for f in &route.filters {
+        let decision = f.request_headers(&mut ctx, &mut parts).resolve().await;
+        if let Some(d) = ctx.apply(f.name(), f.mode(), decision) {
+            return Ok(deny(ctx, &d, &parts.headers, out));
+        }
+    }
+    let hop = Hop {
+        conn: &conn,
+        trusted_peer,
+        body_timeout: snap.body_read_timeout,
+    };
+    Ok(forward(ctx, parts, body, hop, route, out).await)
+}
+
+/// Per-exchange facts gathered on the way, turned into the log at the end.
+struct Outcome {
+    method: Method,
+    path: String,
+    access_log: bool,
+    unmatched: Arc<crate::log::RouteMetrics>,
+    route: Option<Arc<RouteRuntime>>,
+    upstream: Option<(String, String)>,
+    upstream_ms: Option<f64>,
+}
+
+impl Outcome {
+    fn new(method: &Method, path: &str, snap: &Snapshot) -> Self {
+        Outcome {
+            method: method.clone(),
+            path: path.to_string(),
+            access_log: snap.access_log,
+            unmatched: snap.unmatched.clone(),
+            route: None,
+            upstream: None,
+            upstream_ms: None,
+        }
+    }
+
+    fn into_exchange(self, ctx: RequestCtx, status: StatusCode) -> Box<Exchange> {
+        Box::new(Exchange {
+            metrics: self
+                .route
+                .as_ref()
+                .map_or(self.unmatched, |r| r.metrics.clone()),
+            ctx,
+            method: self.method,
+            path: self.path,
+            status: status.as_u16(),
+            route: self.route,
+            upstream: self.upstream,
+            upstream_ms: self.upstream_ms,
+            access_log: self.access_log,
+        })
+    }
+}
+
+/// Renders a refusal and logs the exchange.
+fn deny(ctx: RequestCtx, d: &Denial, req_headers: &http::HeaderMap, out: Outcome) -> Resp {
+    let rendered = rampart_core::respond::render(d, &ctx.request_id, req_headers);
+    let (mut parts, body) = rendered.into_parts();
+    if let (true, Some(hsts)) = (ctx.tls, out.route.as_ref().and_then(|r| r.hsts.clone())) {
+        parts.headers.insert(STRICT_TRANSPORT_SECURITY, hsts);
+    }
+    let ex = out.into_exchange(ctx, parts.status);
+    Response::from_parts(parts, ResponseBody::full(body, Some(ex)))
+}
+
+fn redirect_https(ctx: RequestCtx, host: &str, port: u16, uri: &Uri, out: Outcome) -> Resp {
+    let pq = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+    let authority = match (host.contains(':'), port) {
+        (true, 443) => format!("[{host}]"),
+        (true, p) => format!("[{host}]:{p}"),
+        (false, 443) => host.to_string(),
+        (false, p) => format!("{host}:{p}"),
+    };
+    let location = match HeaderValue::try_from(format!("https://{authority}{pq}")) {
+        Ok(loc) if !host.is_empty() => loc,
+        _ => {
+            let d = Denial::new(
+                StatusCode::BAD_REQUEST,
+                codes::MISSING_HOST,
+                "a redirect to HTTPS needs a valid Host",
+            );
+            return deny(ctx, &d, &http::HeaderMap::new(), out);
+        }
+    };
+    let mut resp = Response::new(());
+    *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+    resp.headers_mut().insert(LOCATION, location);
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        resp.headers_mut().insert(&X_REQUEST_ID, v);
+    }
+    let ex = out.into_exchange(ctx, StatusCode::PERMANENT_REDIRECT);
+    resp.map(|()| ResponseBody::full(Bytes::new(), Some(ex)))
+}
+
+fn is_upgrade(parts: &http::request::Parts) -> bool {
+    parts.version == Version::HTTP_11
+        && parts.headers.contains_key(http::header::UPGRADE)
+        && parts
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+}
+
+/// The connection-level facts `forward` needs.
+struct Hop<'a> {
+    conn: &'a ConnInfo,
+    trusted_peer: bool,
+    body_timeout: std::time::Duration,
+}
+
+async fn forward(
+    mut ctx: RequestCtx,
+    mut parts: http::request::Parts,
+    body: Incoming,
+    hop: Hop<'_>,
+    route: Arc<RouteRuntime>,
+    mut out: Outcome,
+) -> Resp {
+    let pool = route.pool.clone();
+    let upgrade = is_upgrade(&parts);
+    let client_upgrade = upgrade
+        .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
+        .flatten();
+    let orig_headers = parts.headers.clone();
+    prepare_upstream_request(&ctx, &mut parts, &hop, &route, upgrade);
+
+    let has_body = !body.is_end_stream();
+    let idempotent = matches!(
+        parts.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    );
+    let retries = if !has_body && idempotent && !upgrade {
+        pool.retry_budget()
+    } else {
+        0
+    };
+    let key = pool.hash_key(ctx.client_ip, &orig_headers);
+    let started = Instant::now();
+
+    let result = if has_body && route.wants_request_body {
+        let (tx, rx) = mpsc::channel(8);
+        let req_body = RequestBody::Pumped(rx, body.size_hint());
+        let incoming = TimedIncoming::new(body, hop.body_timeout);
+        let send = send_with_retries(&pool, parts, req_body, key, 0, &mut out);
+        let pump = pump_request_body(&mut ctx, incoming, &route, tx);
+        let (sent, pumped) = tokio::join!(send, pump);
+        match pumped {
+            Err(d) => Err(d),
+            Ok(()) => sent,
+        }
+    } else {
+        let req_body = if has_body {
+            RequestBody::Stream(TimedIncoming::new(body, hop.body_timeout))
+        } else {
+            RequestBody::Full(None)
+        };
+        send_with_retries(&pool, parts, req_body, key, retries, &mut out).await
+    };
+    out.upstream_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(d) => {
+            let d = ctx
+                .apply("upstream", Mode::Enforce, Decision::Deny(d))
+                .expect("enforced");
+            // Gateway-side failures are not security events unless a filter acted.
+            if matches!(
+                d.reason,
+                codes::UPSTREAM_UNAVAILABLE | codes::UPSTREAM_TIMEOUT | codes::UPSTREAM_ERROR
+            ) {
+                ctx.events.retain(|e| e.filter != "upstream");
+            }
+            return deny(ctx, &d, &orig_headers, out);
+        }
+    };
+    if upgrade && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client) = client_upgrade {
+            crate::websocket::tunnel(client, hyper::upgrade::on(&mut resp));
+        }
+    }
+    let switched = upgrade && resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    headers::remove_hop_by_hop(resp.headers_mut(), switched);
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        resp.headers_mut().insert(&X_REQUEST_ID, v);
+    }
+    if let (true, Some(hsts)) = (ctx.tls, route.hsts.clone()) {
+        resp.headers_mut().insert(STRICT_TRANSPORT_SECURITY, hsts);
+    }
+    let (mut rparts, rbody) = resp.into_parts();
+    for f in &route.filters {
+        let decision = f.response_headers(&mut ctx, &mut rparts);
+        if let Some(d) = ctx.apply(f.name(), f.mode(), decision) {
+            return deny(ctx, &d, &orig_headers, out);
+        }
+    }
+    let ex = out.into_exchange(ctx, rparts.status);
+    Response::from_parts(rparts, ResponseBody::upstream(rbody, Some(ex)))
+}
+
+/// Rewrites headers and URI for the upstream: hop-by-hop headers out,
+/// forwarding headers and request id in, prefix stripped.
+fn prepare_upstream_request(
+    ctx: &RequestCtx,
+    parts: &mut http::request::Parts,
+    hop: &Hop<'_>,
+    route: &RouteRuntime,
+    upgrade: bool,
+) {
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()));
+    headers::remove_hop_by_hop(&mut parts.headers, upgrade);
+    let peer = hop.conn.peer.ip().to_canonical();
+    headers::set_forwarding(
+        &mut parts.headers,
+        peer,
+        hop.trusted_peer,
+        hop.conn.tls,
+        host.as_deref(),
+    );
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        parts.headers.insert(&X_REQUEST_ID, v);
+    }
+    if parts.headers.get(http::header::HOST).is_none() {
+        if let Some(h) = host.and_then(|h| HeaderValue::try_from(h).ok()) {
+            parts.headers.insert(http::header::HOST, h);
+        }
+    }
+    let pq = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
+    let new_pq = match route
+        .strip_prefix
+        .as_deref()
+        .and_then(|p| pq.strip_prefix(p))
+    {
+        Some(rest) if rest.starts_with('/') => PathAndQuery::try_from(rest).ok(),
+        Some(rest) => PathAndQuery::try_from(format!("/{rest}")).ok(),
+        None => None,
+    };
+    if let Some(pq) = new_pq {
+        let mut up = std::mem::take(&mut parts.uri).into_parts();
+        up.path_and_query = Some(pq);
+        parts.uri = Uri::from_parts(up).unwrap_or_default();
+    }
+    parts.version = Version::HTTP_11;
+}
+
+/// Sends to a picked server; retries other servers on failure when allowed.
+async fn send_with_retries(
+    pool: &Pool,
+    parts: http::request::Parts,
+    body: RequestBody,
+    key: Option<u64>,
+    retries: u32,
+    out: &mut Outcome,
+) -> Result<Response<Incoming>, Denial> {
+    let deadline = tokio::time::Instant::now() + pool.total_timeout();
+    let mut body = Some(body);
+    let mut attempt = 0;
+    loop {
+        let Some(idx) = pool.pick(key) else {
+            return Err(Denial::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::UPSTREAM_UNAVAILABLE,
+                "no healthy upstream server",
+            ));
+        };
+        let server = &pool.servers[idx];
+        out.upstream = Some((pool.name.clone(), server.authority.to_string()));
+        let req = build_request(pool, idx, &parts, attempt < retries, &mut body);
+        let _in_flight = InFlight::new(server);
+        let wait = pool
+            .read_timeout()
+            .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        let failure = match tokio::time::timeout(wait, pool.client().request(req)).await {
+            Ok(Ok(resp)) => {
+                let bad_gateway = matches!(resp.status().as_u16(), 502..=504);
+                pool.report(idx, !bad_gateway);
+                return Ok(resp);
+            }
+            Ok(Err(e)) => classify(&e),
+            Err(_) => Denial::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                codes::UPSTREAM_TIMEOUT,
+                "the upstream server did not answer in time",
+            ),
+        };
+        if failure.reason != codes::BODY_TIMEOUT {
+            pool.report(idx, false);
+        }
+        metrics::counter!("rampart_upstream_failures_total", "upstream" => pool.name.clone(), "reason" => failure.reason).increment(1);
+        if attempt >= retries || tokio::time::Instant::now() >= deadline {
+            return Err(failure);
+        }
+        attempt += 1;
+    }
+}
+
+/// The request for one attempt. While more attempts may follow, the head is
+/// copied so it can be sent again (only body-less requests are retried).
+fn build_request(
+    pool: &Pool,
+    idx: usize,
+    parts: &http::request::Parts,
+    may_retry: bool,
+    body: &mut Option<RequestBody>,
+) -> Request<RequestBody> {
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(pool.scheme.clone());
+    uri.authority = Some(pool.servers[idx].authority.clone());
+    uri.path_and_query = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .or_else(|| Some(PathAndQuery::from_static("/")));
+    let b = if may_retry {
+        RequestBody::Full(None)
+    } else {
+        body.take().unwrap_or(RequestBody::Full(None))
+    };
+    let mut req = Request::new(b);
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = Uri::from_parts(uri).unwrap_or_default();
+    *req.version_mut() = parts.version;
+    *req.headers_mut() = parts.headers.clone();
+    req
+}
+
+/// Maps a client error to the refusal the client sees (no internals leak).
+fn classify(e: &hyper_util::client::legacy::Error) -> Denial {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(BodyError::Timeout) = s.downcast_ref::<BodyError>() {
+            return Denial::new(
+                StatusCode::REQUEST_TIMEOUT,
+                codes::BODY_TIMEOUT,
+                "request body was not received in time",
+            );
+        }
+        source = s.source();
+    }
+    if e.is_connect() {
+        return Denial::new(
+            StatusCode::BAD_GATEWAY,
+            codes::UPSTREAM_UNAVAILABLE,
+            "could not connect to the upstream server",
+        );
+    }
+    Denial::new(
+        StatusCode::BAD_GATEWAY,
+        codes::UPSTREAM_ERROR,
+        "the upstream server failed to answer",
+    )
+}
+
+/// Streams the client body through the route's body filters to the upstream.
+async fn pump_request_body(
+    ctx: &mut RequestCtx,
+    mut body: TimedIncoming,
+    route: &RouteRuntime,
+    tx: mpsc::Sender<crate::body::PumpedFrame>,
+) -> Result<(), Denial> {
+    let interested: Vec<_> = route
+        .filters
+        .iter()
+        .filter(|f| f.body_interest().request)
+        .collect();
+    loop {
+        match body.next().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    ctx.request_body_bytes += data.len() as u64;
+                    for f in &interested {
+                        let d = f.request_body(ctx, data, false);
+                        if let Some(denial) = ctx.apply(f.name(), f.mode(), d) {
+                            let _ = tx.send(Err(BodyError::Denied)).await;
+                            return Err(denial);
+                        }
+                    }
+                }
+                if tx.send(Ok(frame)).await.is_err() {
+                    return Ok(()); // the upstream stopped reading
+                }
+            }
+            Some(Err(BodyError::Timeout)) => {
+                let _ = tx.send(Err(BodyError::Timeout)).await;
+                return Err(Denial::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    codes::BODY_TIMEOUT,
+                    "request body was not received in time",
+                ));
+            }
+            Some(Err(_)) => {
+                let _ = tx.send(Err(BodyError::Denied)).await;
+                return Err(Denial::new(
+                    StatusCode::BAD_REQUEST,
+                    codes::BAD_REQUEST,
+                    "the request body could not be read",
+                ));
+            }
+            None => {
+                for f in &interested {
+                    let d = f.request_body(ctx, &Bytes::new(), true);
+                    if let Some(denial) = ctx.apply(f.name(), f.mode(), d) {
+                        let _ = tx.send(Err(BodyError::Denied)).await;
+                        return Err(denial);
+                    }
+                }
+                return Ok(());
+            }
+        }
+    }
+}

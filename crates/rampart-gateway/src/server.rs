@@ -1,0 +1,270 @@
+//! Listeners and connections: worker threads, accept loops, TLS handshakes,
+//! HTTP/1.1 and HTTP/2 serving, graceful drain.
+//!
+//! Each worker is one thread with its own single-threaded tokio runtime and
+//! its own `SO_REUSEPORT` socket per listener, so the kernel spreads
+//! connections and a request never crosses threads (nginx's model). Listener
+//! sockets are bound by the control side and handed to the workers, which
+//! lets a reload add or drop listeners without touching the others.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::server::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::AbortHandle;
+
+use crate::hygiene::{FramingVerdicts, ScannedIo};
+use crate::proxy::{self, ConnInfo};
+use crate::snapshot::{ListenerRuntime, Snapshot};
+
+/// State shared by the workers and the control side.
+pub struct Shared {
+    pub snapshot: ArcSwap<Snapshot>,
+    /// Open client connections across all workers.
+    pub connections: AtomicUsize,
+    /// Flipped to true to start a graceful shutdown.
+    pub shutdown: watch::Sender<bool>,
+}
+
+pub enum WorkerCmd {
+    Listen {
+        name: Arc<str>,
+        socket: std::net::TcpListener,
+    },
+    Unlisten {
+        name: Arc<str>,
+    },
+}
+
+pub struct WorkerHandle {
+    pub tx: mpsc::UnboundedSender<WorkerCmd>,
+    pub thread: std::thread::JoinHandle<()>,
+}
+
+/// Starts worker `index` on its own thread.
+pub fn spawn_worker(index: usize, shared: Arc<Shared>) -> std::io::Result<WorkerHandle> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let thread = std::thread::Builder::new()
+        .name(format!("rampart-worker-{index}"))
+        .spawn(move || {
+            crate::upstream::set_worker_index(index);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("worker runtime");
+            rt.block_on(worker_main(rx, shared));
+        })?;
+    Ok(WorkerHandle { tx, thread })
+}
+
+async fn worker_main(mut rx: mpsc::UnboundedReceiver<WorkerCmd>, shared: Arc<Shared>) {
+    let mut accepting: HashMap<Arc<str>, AbortHandle> = HashMap::new();
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            cmd = rx.recv() => match cmd {
+                Some(WorkerCmd::Listen { name, socket }) => {
+                    match TcpListener::from_std(socket) {
+                        Ok(l) => {
+                            let task = tokio::spawn(accept_loop(l, name.clone(), shared.clone()));
+                            if let Some(old) = accepting.insert(name, task.abort_handle()) {
+                                old.abort();
+                            }
+                        }
+                        Err(e) => tracing::error!(target: "rampart::server", listener = %name, error = %e, "cannot use listener socket"),
+                    }
+                }
+                Some(WorkerCmd::Unlisten { name }) => {
+                    if let Some(task) = accepting.remove(&name) {
+                        task.abort();
+                    }
+                }
+                None => break,
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    // Stop accepting; let open connections finish (each got the signal too).
+    for task in accepting.values() {
+        task.abort();
+    }
+    while shared.connections.load(Ordering::Acquire) > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Binds `addr` with `SO_REUSEPORT` so every worker can own a socket for it.
+pub fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+async fn accept_loop(listener: TcpListener, name: Arc<str>, shared: Arc<Shared>) {
+    let accepted = metrics::counter!("rampart_connections_total", "listener" => name.to_string());
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                accepted.increment(1);
+                tokio::spawn(serve_connection(stream, peer, name.clone(), shared.clone()));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(target: "rampart::server", listener = %name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Decrements the open-connection count however a connection ends.
+struct ConnGuard(Arc<Shared>);
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        // Saturating: a drain timeout may already have zeroed the count.
+        let _ = self
+            .0
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                Some(c.saturating_sub(1))
+            });
+        metrics::gauge!("rampart_connections_active").decrement(1.0);
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    name: Arc<str>,
+    shared: Arc<Shared>,
+) {
+    shared.connections.fetch_add(1, Ordering::AcqRel);
+    metrics::gauge!("rampart_connections_active").increment(1.0);
+    let _guard = ConnGuard(shared.clone());
+    let _ = stream.set_nodelay(true);
+    let snap = shared.snapshot.load_full();
+    let Some(listener) = snap.listeners.get(&*name) else {
+        return;
+    };
+    let shutdown = shared.shutdown.subscribe();
+    let Some(acceptor) = listener.tls.clone() else {
+        return serve_http(stream, peer, listener, false, &snap, shared, shutdown).await;
+    };
+    let handshake = tokio::time::timeout(snap.header_read_timeout, acceptor.accept(stream)).await;
+    let tls = match handshake {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            metrics::counter!("rampart_tls_handshake_failures_total", "listener" => name.to_string()).increment(1);
+            tracing::debug!(target: "rampart::tls", %peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => return,
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    serve_http(tls, peer, listener, h2, &snap, shared, shutdown).await;
+}
+
+/// Serves HTTP on an established (plain or TLS) stream.
+async fn serve_http<I>(
+    io: I,
+    peer: SocketAddr,
+    listener: &ListenerRuntime,
+    h2: bool,
+    snap: &Snapshot,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let tls = listener.tls.is_some();
+    let h1_only = !h2 && !(listener.h2c && !tls);
+    let framing = h1_only.then(|| Arc::new(FramingVerdicts::default()));
+    let conn = Arc::new(ConnInfo {
+        peer,
+        listener: listener.name.clone(),
+        tls,
+        framing: framing.clone(),
+    });
+    let svc = service_fn(move |req| proxy::handle(req, conn.clone(), shared.snapshot.load_full()));
+    if h2 {
+        let mut b = http2::Builder::new(TokioExecutor::new());
+        b.timer(TokioTimer::new())
+            .max_concurrent_streams(256)
+            .max_header_list_size(snap.limits.max_header_bytes.max(16 * 1024) as u32 * 2)
+            .keep_alive_interval(Some(Duration::from_secs(30)));
+        drive!(b.serve_connection(TokioIo::new(io), svc), shutdown);
+    } else if let Some(framing) = framing {
+        let mut b = http1::Builder::new();
+        h1_settings(&mut b, snap);
+        let io = TokioIo::new(ScannedIo::new(io, framing));
+        drive!(b.serve_connection(io, svc).with_upgrades(), shutdown);
+    } else {
+        // h2c: sniff the HTTP/2 preface, otherwise HTTP/1.1.
+        let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        b.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(snap.header_read_timeout)
+            .max_buf_size(hyper_buf_size(snap));
+        b.http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(256);
+        drive!(
+            b.serve_connection_with_upgrades(TokioIo::new(io), svc),
+            shutdown
+        );
+    }
+}
+
+fn hyper_buf_size(snap: &Snapshot) -> usize {
+    // hyper's own hard stop sits above our limit, so that our check (with a
+    // reason code) is what normally answers an oversized request.
+    (snap.limits.max_header_bytes + snap.limits.max_uri) * 2 + 8192
+}
+
+fn h1_settings(b: &mut http1::Builder, snap: &Snapshot) {
+    b.timer(TokioTimer::new())
+        .header_read_timeout(snap.header_read_timeout)
+        .keep_alive(true)
+        .max_headers(snap.limits.max_headers * 2 + 8)
+        .max_buf_size(hyper_buf_size(snap));
+}
+
+/// Runs a served connection to its end; on shutdown, asks it to finish its
+/// in-flight requests and close. A macro rather than a function: the three
+/// connection types share `graceful_shutdown` by name, not by trait.
+macro_rules! drive {
+    ($conn:expr, $shutdown:expr) => {{
+        let mut shutdown: watch::Receiver<bool> = $shutdown;
+        let mut conn = std::pin::pin!($conn);
+        let already = *shutdown.borrow();
+        if already {
+            conn.as_mut().graceful_shutdown();
+        }
+        let finished = tokio::select! {
+            _ = conn.as_mut() => true,
+            _ = shutdown.wait_for(|&s| s) => false,
+        };
+        if !finished {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }};
+}
+use drive;

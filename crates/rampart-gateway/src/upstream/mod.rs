@@ -1,0 +1,266 @@
+//! Upstream pools: servers with their health, a balancer, and one pooled
+//! client per worker thread.
+
+pub mod balance;
+pub mod client;
+pub mod health;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use http::uri::{Authority, Scheme};
+use metrics::Gauge;
+use rampart_config::validate::{parse_hash_on, HashOn};
+use rampart_config::Upstream;
+
+use balance::{hash64, Balancer};
+use client::{ClientFactory, UpstreamClient};
+
+thread_local! {
+    /// Index of the worker running on this thread; the control thread uses the
+    /// last slot. Set once when a worker starts.
+    static WORKER: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// Marks the current thread as worker `i`.
+pub fn set_worker_index(i: usize) {
+    WORKER.with(|w| w.set(i));
+}
+
+/// One upstream server and what we know of its health.
+pub struct Server {
+    pub authority: Authority,
+    /// Set by active health checks.
+    healthy: AtomicBool,
+    /// Passive ejection: milliseconds since the pool's epoch until which the
+    /// server rests.
+    ejected_until: AtomicU64,
+    failures: AtomicU32,
+    /// Requests in flight (for least connections).
+    pub active: AtomicUsize,
+    up_gauge: Gauge,
+}
+
+/// A pool of servers behind one name.
+pub struct Pool {
+    pub name: String,
+    pub servers: Vec<Server>,
+    pub scheme: Scheme,
+    pub cfg: Upstream,
+    balancer: Balancer,
+    hash_on: Option<HashOn>,
+    clients: Vec<UpstreamClient>,
+    epoch: Instant,
+}
+
+impl Pool {
+    /// Builds the pool with `workers + 1` clients (the extra one for the
+    /// control thread's health checks).
+    pub fn new(name: &str, cfg: &Upstream, workers: usize) -> Result<Self, (String, String)> {
+        let path = format!("upstreams.{name}");
+        let factory = ClientFactory::new(cfg, &path)?;
+        let mut servers = Vec::with_capacity(cfg.servers.len());
+        for (i, s) in cfg.servers.iter().enumerate() {
+            let authority: Authority = s.parse().map_err(|e| {
+                (
+                    format!("{path}.servers[{i}]"),
+                    format!("invalid server address: {e}"),
+                )
+            })?;
+            let up_gauge = metrics::gauge!("rampart_upstream_healthy", "upstream" => name.to_string(), "server" => s.clone());
+            up_gauge.set(1.0);
+            servers.push(Server {
+                authority,
+                healthy: AtomicBool::new(true),
+                ejected_until: AtomicU64::new(0),
+                failures: AtomicU32::new(0),
+                active: AtomicUsize::new(0),
+                up_gauge,
+            });
+        }
+        Ok(Pool {
+            name: name.to_string(),
+            balancer: Balancer::new(cfg.balance, &cfg.servers),
+            hash_on: cfg.hash_on.as_deref().and_then(|h| parse_hash_on(h).ok()),
+            scheme: if factory.is_tls() {
+                Scheme::HTTPS
+            } else {
+                Scheme::HTTP
+            },
+            clients: (0..=workers).map(|_| factory.build()).collect(),
+            servers,
+            cfg: cfg.clone(),
+            epoch: Instant::now(),
+        })
+    }
+
+    /// The client of the calling worker thread.
+    pub fn client(&self) -> &UpstreamClient {
+        let i = WORKER.with(Cell::get).min(self.clients.len() - 1);
+        &self.clients[i]
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    pub fn is_available(&self, i: usize) -> bool {
+        let s = &self.servers[i];
+        s.healthy.load(Ordering::Relaxed)
+            && s.ejected_until.load(Ordering::Relaxed) <= self.now_ms()
+    }
+
+    /// The hash key for consistent hashing, from the request.
+    pub fn hash_key(&self, client_ip: std::net::IpAddr, headers: &http::HeaderMap) -> Option<u64> {
+        match self.hash_on.as_ref()? {
+            HashOn::ClientIp => Some(hash64(client_ip.to_string().as_bytes())),
+            HashOn::Header(h) => Some(headers.get(h).map_or(0, |v| hash64(v.as_bytes()))),
+            HashOn::Cookie(name) => Some(cookie(headers, name).map_or(0, |v| hash64(v.as_bytes()))),
+        }
+    }
+
+    /// Picks an available server, or None (→ 503).
+    pub fn pick(&self, key: Option<u64>) -> Option<usize> {
+        self.balancer.pick(
+            self.servers.len(),
+            key,
+            |i| self.is_available(i),
+            |i| self.servers[i].active.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Passive health: a live request to server `i` succeeded or failed.
+    pub fn report(&self, i: usize, ok: bool) {
+        let s = &self.servers[i];
+        if ok {
+            s.failures.store(0, Ordering::Relaxed);
+            return;
+        }
+        let max = self.cfg.passive_health.max_failures;
+        if max == 0 {
+            return;
+        }
+        let n = s.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= max {
+            s.failures.store(0, Ordering::Relaxed);
+            let until = self.now_ms() + self.cfg.passive_health.eject_for.0.as_millis() as u64;
+            s.ejected_until.store(until, Ordering::Relaxed);
+            tracing::warn!(target: "rampart::upstream", upstream = %self.name, server = %s.authority,
+                failures = n, eject_for_ms = self.cfg.passive_health.eject_for.0.as_millis() as u64,
+                "server ejected after consecutive failures");
+        }
+    }
+
+    /// Active health: records the verdict of a probe.
+    pub(crate) fn set_healthy(&self, i: usize, healthy: bool) {
+        let s = &self.servers[i];
+        if s.healthy.swap(healthy, Ordering::Relaxed) != healthy {
+            s.up_gauge.set(if healthy { 1.0 } else { 0.0 });
+            tracing::warn!(target: "rampart::upstream", upstream = %self.name, server = %s.authority,
+                healthy, "server health changed");
+        }
+    }
+
+    pub fn server_health(&self) -> Vec<(String, bool)> {
+        (0..self.servers.len())
+            .map(|i| (self.servers[i].authority.to_string(), self.is_available(i)))
+            .collect()
+    }
+
+    pub fn retry_budget(&self) -> u32 {
+        self.cfg.retries
+    }
+
+    pub fn read_timeout(&self) -> Duration {
+        self.cfg.read_timeout.0
+    }
+
+    pub fn total_timeout(&self) -> Duration {
+        self.cfg.total_timeout.0
+    }
+}
+
+/// The value of cookie `name` from the `Cookie` headers.
+pub fn cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}
+
+/// Keeps a server's in-flight count right however the request ends.
+pub struct InFlight<'p>(&'p Server);
+
+impl<'p> InFlight<'p> {
+    pub fn new(s: &'p Server) -> Self {
+        s.active.fetch_add(1, Ordering::Relaxed);
+        InFlight(s)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(extra: &str) -> Pool {
+        let cfg: Upstream = toml::from_str(&format!(
+            "servers = ['127.0.0.1:1', '127.0.0.1:2']\n{extra}"
+        ))
+        .unwrap();
+        Pool::new("p", &cfg, 1).unwrap()
+    }
+
+    #[test]
+    fn passive_ejection_after_max_failures() {
+        let p = pool("passive_health = { max_failures = 2, eject_for = '1h' }");
+        assert!(p.is_available(0));
+        p.report(0, false);
+        assert!(p.is_available(0));
+        p.report(0, false);
+        assert!(!p.is_available(0));
+        for _ in 0..4 {
+            assert_eq!(p.pick(None), Some(1));
+        }
+    }
+
+    #[test]
+    fn success_resets_the_failure_count() {
+        let p = pool("passive_health = { max_failures = 2, eject_for = '1h' }");
+        p.report(0, false);
+        p.report(0, true);
+        p.report(0, false);
+        assert!(p.is_available(0));
+    }
+
+    #[test]
+    fn active_health_takes_servers_out_and_back() {
+        let p = pool("");
+        p.set_healthy(1, false);
+        assert_eq!(p.pick(None), Some(0));
+        assert_eq!(p.pick(None), Some(0));
+        p.set_healthy(0, false);
+        assert_eq!(p.pick(None), None);
+        p.set_healthy(1, true);
+        assert_eq!(p.pick(None), Some(1));
+    }
+
+    #[test]
+    fn cookie_lookup() {
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::COOKIE, "a=1; sid=xyz; b=2".parse().unwrap());
+        assert_eq!(cookie(&h, "sid"), Some("xyz"));
+        assert_eq!(cookie(&h, "none"), None);
+    }
+}
