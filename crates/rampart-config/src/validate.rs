@@ -42,7 +42,10 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     let mut addrs = HashSet::new();
     for (name, l) in &cfg.listeners {
         let path = format!("listeners.{name}");
+        // Port 0 (pick any free port) may repeat; a fixed port may not.
+        let fixed_port = l.address.parse::<SocketAddr>().is_ok_and(|a| a.port() != 0);
         if check_addr(&l.address, &format!("{path}.address"), &mut err)
+            && fixed_port
             && !addrs.insert(l.address.clone())
         {
             err(

@@ -47,7 +47,12 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    pub fn new(request_id: String, client_ip: IpAddr, peer: SocketAddr, listener: Arc<str>) -> Self {
+    pub fn new(
+        request_id: String,
+        client_ip: IpAddr,
+        peer: SocketAddr,
+        listener: Arc<str>,
+    ) -> Self {
         RequestCtx {
             request_id,
             client_ip,
@@ -72,7 +77,12 @@ impl RequestCtx {
     ///
     /// This is the single place where `Mode` is honoured: in monitor mode the
     /// decision is logged as what would have happened and nothing changes.
-    pub fn apply(&mut self, filter: &'static str, mode: Mode, decision: Decision) -> Option<Denial> {
+    pub fn apply(
+        &mut self,
+        filter: &'static str,
+        mode: Mode,
+        decision: Decision,
+    ) -> Option<Denial> {
         let enforced = mode == Mode::Enforce;
         let kind = decision.kind();
         let (reason, status, points, denial) = match decision {
@@ -128,7 +138,11 @@ mod tests {
     #[test]
     fn enforce_returns_denial_and_records_event() {
         let mut c = ctx();
-        let d = c.apply("f", Mode::Enforce, Decision::deny(StatusCode::FORBIDDEN, "x", "no"));
+        let d = c.apply(
+            "f",
+            Mode::Enforce,
+            Decision::deny(StatusCode::FORBIDDEN, "x", "no"),
+        );
         assert_eq!(d.unwrap().reason, "x");
         assert_eq!(c.events.len(), 1);
         assert!(c.events[0].enforced);
@@ -138,7 +152,11 @@ mod tests {
     #[test]
     fn monitor_records_but_does_not_deny() {
         let mut c = ctx();
-        let d = c.apply("f", Mode::Monitor, Decision::deny(StatusCode::FORBIDDEN, "x", "no"));
+        let d = c.apply(
+            "f",
+            Mode::Monitor,
+            Decision::deny(StatusCode::FORBIDDEN, "x", "no"),
+        );
         assert!(d.is_none());
         assert!(c.touched());
         assert!(!c.events[0].enforced);
@@ -148,8 +166,26 @@ mod tests {
     #[test]
     fn risk_accumulates_without_denying() {
         let mut c = ctx();
-        assert!(c.apply("a", Mode::Enforce, Decision::Risk { points: 5, reason: "r" }).is_none());
-        assert!(c.apply("b", Mode::Enforce, Decision::Risk { points: 7, reason: "s" }).is_none());
+        assert!(c
+            .apply(
+                "a",
+                Mode::Enforce,
+                Decision::Risk {
+                    points: 5,
+                    reason: "r"
+                }
+            )
+            .is_none());
+        assert!(c
+            .apply(
+                "b",
+                Mode::Enforce,
+                Decision::Risk {
+                    points: 7,
+                    reason: "s"
+                }
+            )
+            .is_none());
         assert_eq!(c.risk, 12);
         assert_eq!(c.events.len(), 2);
     }

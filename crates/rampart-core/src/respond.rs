@@ -120,7 +120,9 @@ mod tests {
 
     #[test]
     fn browsers_get_html_and_api_clients_json() {
-        assert!(prefers_html(&accept("text/html,application/xhtml+xml,*/*;q=0.8")));
+        assert!(prefers_html(&accept(
+            "text/html,application/xhtml+xml,*/*;q=0.8"
+        )));
         assert!(!prefers_html(&accept("*/*")));
         assert!(!prefers_html(&HeaderMap::new()));
         assert!(!prefers_html(&accept("application/json, text/html;q=0.5")));
@@ -129,7 +131,11 @@ mod tests {
 
     #[test]
     fn json_denial_carries_reason_and_request_id() {
-        let d = Denial::new(StatusCode::FORBIDDEN, "ip_denied", "your address is not allowed");
+        let d = Denial::new(
+            StatusCode::FORBIDDEN,
+            "ip_denied",
+            "your address is not allowed",
+        );
         let r = render(&d, "abc123", &HeaderMap::new());
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert_eq!(r.headers()[CONTENT_TYPE], "application/problem+json");
@@ -138,7 +144,10 @@ mod tests {
         assert_eq!(v["reason"], "ip_denied");
         assert_eq!(v["request_id"], "abc123");
         assert_eq!(v["status"], 403);
-        assert_eq!(r.headers()[CONTENT_LENGTH], r.body().len().to_string().as_str());
+        assert_eq!(
+            r.headers()[CONTENT_LENGTH],
+            r.body().len().to_string().as_str()
+        );
     }
 
     #[test]

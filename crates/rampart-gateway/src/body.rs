@@ -8,6 +8,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -36,6 +38,8 @@ pub struct TimedIncoming {
     idle: Duration,
     timer: Option<Pin<Box<Sleep>>>,
     armed: bool,
+    /// Bytes received, when someone outside the stream needs to know.
+    counter: Option<Arc<AtomicU64>>,
 }
 
 impl TimedIncoming {
@@ -45,7 +49,15 @@ impl TimedIncoming {
             idle,
             timer: None,
             armed: false,
+            counter: None,
         }
+    }
+
+    /// Also counts received bytes into `counter` (for the access log, when the
+    /// body streams straight to the upstream).
+    pub fn counted(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.counter = Some(counter);
+        self
     }
 
     pub fn poll_next(
@@ -55,6 +67,11 @@ impl TimedIncoming {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(r) => {
                 self.armed = false;
+                if let (Some(c), Some(Ok(frame))) = (&self.counter, &r) {
+                    if let Some(d) = frame.data_ref() {
+                        c.fetch_add(d.len() as u64, Ordering::Relaxed);
+                    }
+                }
                 Poll::Ready(r.map(|r| r.map_err(BodyError::from)))
             }
             Poll::Pending => {

@@ -62,6 +62,8 @@ pub struct Exchange {
     pub upstream: Option<(String, String)>,
     pub upstream_ms: Option<f64>,
     pub access_log: bool,
+    /// Request body bytes counted by a streaming body the handler no longer owns.
+    pub bytes_in: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Exchange {
@@ -93,7 +95,10 @@ impl Exchange {
     }
 
     /// The exchange is over: log hooks, access log, security event, metrics.
-    pub fn finish(self: Box<Self>, complete: bool) {
+    pub fn finish(mut self: Box<Self>, complete: bool) {
+        if let Some(c) = &self.bytes_in {
+            self.ctx.request_body_bytes = c.load(std::sync::atomic::Ordering::Relaxed);
+        }
         let secs = self.ctx.started.elapsed().as_secs_f64();
         if let Some(route) = &self.route {
             for f in route.filters.iter() {

@@ -134,6 +134,7 @@ struct Outcome {
     route: Option<Arc<RouteRuntime>>,
     upstream: Option<(String, String)>,
     upstream_ms: Option<f64>,
+    bytes_in: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Outcome {
@@ -146,6 +147,7 @@ impl Outcome {
             route: None,
             upstream: None,
             upstream_ms: None,
+            bytes_in: None,
         }
     }
 
@@ -163,6 +165,7 @@ impl Outcome {
             upstream: self.upstream,
             upstream_ms: self.upstream_ms,
             access_log: self.access_log,
+            bytes_in: self.bytes_in,
         })
     }
 }
@@ -270,7 +273,9 @@ async fn forward(
         }
     } else {
         let req_body = if has_body {
-            RequestBody::Stream(TimedIncoming::new(body, hop.body_timeout))
+            let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            out.bytes_in = Some(counter.clone());
+            RequestBody::Stream(TimedIncoming::new(body, hop.body_timeout).counted(counter))
         } else {
             RequestBody::Full(None)
         };

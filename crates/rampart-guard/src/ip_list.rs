@@ -26,10 +26,18 @@ impl IpListFilter {
 
     fn decide(&self, ctx: &RequestCtx) -> Decision {
         if self.deny.contains(ctx.client_ip) {
-            return Decision::deny(StatusCode::FORBIDDEN, codes::IP_DENIED, "requests from your address are refused");
+            return Decision::deny(
+                StatusCode::FORBIDDEN,
+                codes::IP_DENIED,
+                "requests from your address are refused",
+            );
         }
         if !self.allow.is_empty() && !self.allow.contains(ctx.client_ip) {
-            return Decision::deny(StatusCode::FORBIDDEN, codes::IP_NOT_ALLOWED, "your address is not on this route's allow list");
+            return Decision::deny(
+                StatusCode::FORBIDDEN,
+                codes::IP_NOT_ALLOWED,
+                "your address is not on this route's allow list",
+            );
         }
         Decision::Continue
     }
@@ -44,7 +52,11 @@ impl Filter for IpListFilter {
         self.mode
     }
 
-    fn request_headers<'a>(&'a self, ctx: &'a mut RequestCtx, _head: &'a mut RequestHead) -> Verdict<'a> {
+    fn request_headers<'a>(
+        &'a self,
+        ctx: &'a mut RequestCtx,
+        _head: &'a mut RequestHead,
+    ) -> Verdict<'a> {
         Verdict::Ready(self.decide(ctx))
     }
 }

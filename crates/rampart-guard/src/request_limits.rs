@@ -42,24 +42,47 @@ impl RequestLimitsFilter {
         if let Some(max) = self.max_uri {
             let len = head.uri.path_and_query().map_or(0, |p| p.as_str().len()) as u64;
             if len > max {
-                return Decision::deny(StatusCode::URI_TOO_LONG, codes::URI_TOO_LONG, format!("request URI is longer than {max} bytes"));
+                return Decision::deny(
+                    StatusCode::URI_TOO_LONG,
+                    codes::URI_TOO_LONG,
+                    format!("request URI is longer than {max} bytes"),
+                );
             }
         }
         if let Some(max) = self.max_query_args {
-            let args = head.uri.query().map_or(0, |q| q.split('&').filter(|a| !a.is_empty()).count());
+            let args = head
+                .uri
+                .query()
+                .map_or(0, |q| q.split('&').filter(|a| !a.is_empty()).count());
             if args > max {
-                return Decision::deny(StatusCode::BAD_REQUEST, "too_many_query_args", format!("request has more than {max} query arguments"));
+                return Decision::deny(
+                    StatusCode::BAD_REQUEST,
+                    "too_many_query_args",
+                    format!("request has more than {max} query arguments"),
+                );
             }
         }
         if let Some(max) = self.max_headers {
             if head.headers.len() > max {
-                return Decision::deny(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, codes::TOO_MANY_HEADERS, format!("request has more than {max} headers"));
+                return Decision::deny(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    codes::TOO_MANY_HEADERS,
+                    format!("request has more than {max} headers"),
+                );
             }
         }
         if let Some(max) = self.max_header_bytes {
-            let size: u64 = head.headers.iter().map(|(k, v)| (k.as_str().len() + v.len()) as u64).sum();
+            let size: u64 = head
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str().len() + v.len()) as u64)
+                .sum();
             if size > max {
-                return Decision::deny(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, codes::HEADERS_TOO_LARGE, format!("request headers are larger than {max} bytes"));
+                return Decision::deny(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    codes::HEADERS_TOO_LARGE,
+                    format!("request headers are larger than {max} bytes"),
+                );
             }
         }
         if let (Some(max), Some(len)) = (self.max_body, declared_length(head)) {
@@ -96,7 +119,11 @@ impl Filter for RequestLimitsFilter {
         }
     }
 
-    fn request_headers<'a>(&'a self, _ctx: &'a mut RequestCtx, head: &'a mut RequestHead) -> Verdict<'a> {
+    fn request_headers<'a>(
+        &'a self,
+        _ctx: &'a mut RequestCtx,
+        head: &'a mut RequestHead,
+    ) -> Verdict<'a> {
         Verdict::Ready(self.check_head(head))
     }
 
@@ -134,15 +161,27 @@ mod tests {
     #[test]
     fn head_limits() {
         assert_eq!(reason("/ok?a=1&b=2", &[]), None);
-        assert_eq!(reason("/a-very-long-path-that-exceeds-thirty", &[]), Some(codes::URI_TOO_LONG));
+        assert_eq!(
+            reason("/a-very-long-path-that-exceeds-thirty", &[]),
+            Some(codes::URI_TOO_LONG)
+        );
         assert_eq!(reason("/?a=1&b=2&c=3", &[]), Some("too_many_query_args"));
-        assert_eq!(reason("/", &[("a", "1"), ("b", "1"), ("c", "1"), ("d", "1")]), Some(codes::TOO_MANY_HEADERS));
-        assert_eq!(reason("/", &[("a", &"x".repeat(80))]), Some(codes::HEADERS_TOO_LARGE));
+        assert_eq!(
+            reason("/", &[("a", "1"), ("b", "1"), ("c", "1"), ("d", "1")]),
+            Some(codes::TOO_MANY_HEADERS)
+        );
+        assert_eq!(
+            reason("/", &[("a", &"x".repeat(80))]),
+            Some(codes::HEADERS_TOO_LARGE)
+        );
     }
 
     #[test]
     fn declared_body_over_limit_is_refused_up_front() {
-        assert_eq!(reason("/", &[("content-length", "101")]), Some(codes::BODY_TOO_LARGE));
+        assert_eq!(
+            reason("/", &[("content-length", "101")]),
+            Some(codes::BODY_TOO_LARGE)
+        );
         assert_eq!(reason("/", &[("content-length", "100")]), None);
     }
 

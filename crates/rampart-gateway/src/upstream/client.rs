@@ -75,7 +75,7 @@ impl ClientFactory {
                     .with_safe_default_protocol_versions()
                     .map_err(|e| (format!("{path}.tls"), e.to_string()))?
                     .with_root_certificates(roots);
-                let mut config = match (&t.client_cert, &t.client_key) {
+                let config = match (&t.client_cert, &t.client_key) {
                     (Some(c), Some(k)) => {
                         let certs =
                             load_certs(c).map_err(|e| (format!("{path}.tls.client_cert"), e))?;
@@ -86,11 +86,7 @@ impl ClientFactory {
                     }
                     _ => builder.with_no_client_auth(),
                 };
-                config.alpn_protocols = match cfg.protocol {
-                    UpstreamProtocol::Http1 => vec![b"http/1.1".to_vec()],
-                    UpstreamProtocol::Http2 => vec![b"h2".to_vec()],
-                    UpstreamProtocol::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
-                };
+                // ALPN is offered by the connector (enable_http1/2 below).
                 Some(Arc::new(config))
             }
         };
@@ -137,7 +133,8 @@ impl ClientFactory {
                 };
                 let connector = match self.cfg.protocol {
                     UpstreamProtocol::Http1 => builder.enable_http1().wrap_connector(http),
-                    _ => builder.enable_all_versions().wrap_connector(http),
+                    UpstreamProtocol::Http2 => builder.enable_http2().wrap_connector(http),
+                    UpstreamProtocol::Auto => builder.enable_all_versions().wrap_connector(http),
                 };
                 UpstreamClient::Tls(b.build(connector))
             }

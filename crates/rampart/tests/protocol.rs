@@ -1,0 +1,288 @@
+//! Protocol hygiene and pass-through, over raw sockets: smuggling and
+//! oversize requests, slowloris, streaming limits, WebSocket, HTTP/2.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Full, StreamBody};
+use tokio::io::AsyncWriteExt;
+
+async fn gateway(up: &Upstream, extra_route: &str, limits: &str) -> Gw {
+    Gw::start(&format!(
+        r#"
+[limits]
+max_uri_bytes = 200
+max_headers = 20
+max_header_bytes = "2KiB"
+header_read_timeout = "300ms"
+body_read_timeout = "300ms"
+{limits}
+
+[listeners.main]
+address = "127.0.0.1:0"
+
+[listeners.h2c]
+address = "127.0.0.1:0"
+h2c = true
+
+[upstreams.up]
+servers = ["{addr}"]
+
+[upstreams.grpc]
+servers = ["{addr}"]
+protocol = "http2"
+
+[[routes]]
+name = "grpc"
+path = {{ prefix = "/grpc." }}
+upstream = "grpc"
+
+[[routes]]
+name = "all"
+upstream = "up"
+{extra_route}
+"#,
+        addr = up.addr
+    ))
+    .await
+}
+
+async fn raw_status(gw: &Gw, request: &str) -> (u16, String) {
+    let out = raw(gw.addr("main"), request.as_bytes(), Duration::from_secs(2)).await;
+    (status_of(&out), out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smuggling_signatures_are_refused_before_the_upstream() {
+    let up = Upstream::start("up").await;
+    let gw = gateway(&up, "", "").await;
+    let (s, body) = raw_status(&gw, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n").await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("ambiguous_content_length"), "{body}");
+    let (s, body) = raw_status(
+        &gw,
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(body.contains("duplicate_content_length"), "{body}");
+    // Conflicting lengths and bad bytes are refused by the parser itself.
+    let (s, _) = raw_status(
+        &gw,
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, _) = raw_status(&gw, "GET / HTTP/1.1\r\nHost: a\r\nX-Bad: a\x01b\r\n\r\n").await;
+    assert_eq!(s, 400);
+    let (s, _) = raw_status(
+        &gw,
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(up.hits(), 0, "none of these reached the upstream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_keepalive_requests_after_a_body_are_not_flagged() {
+    let up = Upstream::start("up").await;
+    let gw = gateway(&up, "", "").await;
+    let pipelined = "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 16\r\n\r\nContent-Length: \
+                     POST /b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n\
+                     GET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let (_, out) = raw_status(&gw, pipelined).await;
+    assert_eq!(out.matches("HTTP/1.1 200").count(), 3, "{out}");
+    assert_eq!(up.hits(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_requests_get_their_status() {
+    let up = Upstream::start("up").await;
+    let gw = gateway(&up, "", "").await;
+    let long = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(300));
+    let (s, body) = raw_status(&gw, &long).await;
+    assert_eq!(s, 414);
+    assert!(body.contains("uri_too_long"));
+    let many: String = (0..25).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let (s, body) = raw_status(&gw, &format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n")).await;
+    assert_eq!(s, 431);
+    assert!(body.contains("too_many_headers"));
+    let (s, body) = raw_status(
+        &gw,
+        &format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+            "b".repeat(3000)
+        ),
+    )
+    .await;
+    assert_eq!(s, 431);
+    assert!(body.contains("headers_too_large"));
+    let (s, body) = raw_status(&gw, "GET / HTTP/1.1\r\n\r\n").await;
+    assert_eq!(s, 400);
+    assert!(body.contains("missing_host"));
+    assert_eq!(up.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_headers_are_cut_off() {
+    let up = Upstream::start("up").await;
+    let gw = gateway(&up, "", "").await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr("main"))
+        .await
+        .unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    // Trickle a header byte every 100 ms: the 300 ms header deadline still holds.
+    let mut closed = false;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if s.write_all(b"X").await.is_err() {
+            closed = true;
+            break;
+        }
+    }
+    let mut rest = Vec::new();
+    let eof = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::io::AsyncReadExt::read_to_end(&mut s, &mut rest),
+    )
+    .await;
+    assert!(
+        closed || eof.is_ok(),
+        "the server kept a trickling connection open"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(up.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_body_times_out_with_408() {
+    let up = Upstream::start("up").await;
+    let gw = gateway(&up, "", "").await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr("main"))
+        .await
+        .unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly-part")
+        .await
+        .unwrap();
+    let out = read_until_close(&mut s, Duration::from_secs(3)).await;
+    assert_eq!(status_of(&out), 408, "{out}");
+    assert!(out.contains("body_timeout"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_body_over_the_route_limit_is_cut_with_413() {
+    let up = Upstream::start("up").await;
+    let gw = gateway(&up, "request_limits = { max_body_bytes = 1000 }", "").await;
+    // Chunked: no Content-Length to check up front; the stream is counted.
+    let chunks: Vec<Result<hyper::body::Frame<Bytes>, std::convert::Infallible>> = (0..20)
+        .map(|_| Ok(hyper::body::Frame::data(Bytes::from(vec![b'x'; 100]))))
+        .collect();
+    let body = StreamBody::new(futures_util::stream::iter(chunks));
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let resp = client
+        .request(req("POST", &gw.url("main", "/upload")).body(body).unwrap())
+        .await
+        .unwrap();
+    let got = collect(resp).await;
+    assert_eq!(got.status, 413);
+    assert_eq!(got.json()["reason"], "body_too_large");
+    // Within the limit the body streams through intact.
+    let ok = send(
+        req("POST", &gw.url("main", "/upload"))
+            .body(Full::new(Bytes::from(vec![b'y'; 900])))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.json()["body_len"], 900);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrade_passes_through() {
+    // A WebSocket echo upstream.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ws_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+                while let Some(Ok(msg)) = ws.next().await {
+                    if msg.is_text() {
+                        ws.send(msg).await.unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let gw = Gw::start(&format!(
+        "[listeners.main]\naddress = \"127.0.0.1:0\"\n[upstreams.ws]\nservers = [\"{ws_addr}\"]\n[[routes]]\nname = \"ws\"\nupstream = \"ws\"\n"
+    ))
+    .await;
+    let url = format!("ws://{}/chat", gw.addr("main"));
+    let (mut ws, resp) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("handshake through the gateway");
+    assert_eq!(resp.status(), 101);
+    assert!(resp.headers().contains_key("x-request-id"));
+    for text in ["hello", "through", "rampart"] {
+        ws.send(tokio_tungstenite::tungstenite::Message::text(text))
+            .await
+            .unwrap();
+        let echoed = ws.next().await.unwrap().unwrap();
+        assert_eq!(echoed.into_text().unwrap().as_str(), text);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_in_and_grpc_style_http2_upstream() {
+    let up = Upstream::start("up").await;
+    let gw = gateway(&up, "", "").await;
+    let stream = tokio::net::TcpStream::connect(gw.addr("h2c"))
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    // An HTTP/2 request to an HTTP/1.1 pool...
+    let resp = sender
+        .send_request(
+            req("GET", &format!("http://{}/plain", gw.addr("h2c")))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    let got = collect(resp).await;
+    assert_eq!(got.json()["version"], "HTTP/1.1");
+    // ...and a gRPC-shaped one (POST, application/grpc, trailers) to an HTTP/2 pool.
+    let resp = sender
+        .send_request(
+            req(
+                "POST",
+                &format!("http://{}/grpc.health.v1.Health/Check", gw.addr("h2c")),
+            )
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::new(Bytes::from_static(b"\0\0\0\0\0")))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["version"], "HTTP/2.0");
+    assert_eq!(v["body_len"], 5);
+    assert_eq!(v["headers"]["content-type"], "application/grpc");
+}
