@@ -141,3 +141,29 @@ fn missing_tls_files_are_named() {
         errs[0].message
     );
 }
+
+/// Seeded random edits of a valid file: every outcome is a config or errors
+/// that render with a location (the cargo-fuzz target `config_parse` goes further).
+#[test]
+fn mutated_configs_never_panic() {
+    let mut rng = fastrand::Rng::with_seed(11);
+    let alphabet = b"[]{}=\"'#.,\n ${}abcxyz0123456789:/_-*";
+    for _ in 0..2000 {
+        let mut bytes = GOOD.as_bytes().to_vec();
+        for _ in 0..rng.usize(1..6) {
+            let i = rng.usize(..bytes.len());
+            match rng.u8(..3) {
+                0 => bytes[i] = alphabet[rng.usize(..alphabet.len())],
+                1 => {
+                    bytes.remove(i);
+                }
+                _ => bytes.insert(i, alphabet[rng.usize(..alphabet.len())]),
+            }
+        }
+        let Ok(text) = String::from_utf8(bytes) else { continue };
+        if let Err(errs) = parse(&text, Some(Path::new("m.toml")), |_| None) {
+            assert!(!errs.0.is_empty());
+            assert!(errs.to_string().starts_with("m.toml"));
+        }
+    }
+}

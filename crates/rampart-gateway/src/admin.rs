@@ -14,13 +14,13 @@ use serde_json::json;
 
 use crate::control::Control;
 
-/// Serves the admin API on `addr` until the gateway shuts down; returns the
-/// bound address.
+/// Serves the admin API on `addr` until the gateway has finished draining
+/// (so `/readyz` can report 503 while it drains); returns the bound address.
 pub async fn serve(addr: SocketAddr, control: Arc<Control>) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let app = router(control.clone());
-    let mut shutdown = control.gateway.shutdown_signal();
+    let mut shutdown = control.gateway.stopped_signal();
     tokio::spawn(async move {
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|&s| s).await;

@@ -482,4 +482,32 @@ POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhell
             Some(codes::HEADERS_TOO_LARGE)
         );
     }
+
+    /// Deterministic random inputs (a seeded mini-fuzz that runs in CI; the
+    /// cargo-fuzz target `request_head` explores further).
+    #[test]
+    fn random_bytes_never_panic_or_lose_step() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let pieces: [&[u8]; 12] = [
+            b"GET / HTTP/1.1\r\n", b"Host: a\r\n", b"Content-Length: 3\r\n", b"Transfer-Encoding: chunked\r\n",
+            b"\r\n", b"abc", b"3\r\nabc\r\n", b"0\r\n\r\n", b"ffffffffffffffffff\r\n", b"\n", b":", b"Upgrade: x\r\n",
+        ];
+        for _ in 0..3000 {
+            let mut input = Vec::new();
+            for _ in 0..rng.usize(1..30) {
+                if rng.bool() {
+                    input.extend_from_slice(pieces[rng.usize(..pieces.len())]);
+                } else {
+                    input.extend((0..rng.usize(1..20)).map(|_| rng.u8(..)));
+                }
+            }
+            let v = Arc::new(FramingVerdicts::default());
+            let mut s = FramingScan::new(v.clone());
+            for chunk in input.chunks(rng.usize(1..64)) {
+                s.feed(chunk);
+            }
+            let queued = v.0.lock().unwrap().len();
+            assert!(queued <= input.len(), "more verdicts than bytes");
+        }
+    }
 }

@@ -88,10 +88,12 @@ impl Gateway {
         let workers = worker_count(loaded.config.server.workers);
         let snap = Snapshot::build(loaded.clone(), workers)?;
         let (shutdown, _) = watch::channel(false);
+        let (stopped, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snap),
             connections: Default::default(),
             shutdown,
+            stopped,
         });
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
@@ -168,6 +170,11 @@ impl Gateway {
     /// A receiver that turns true when shutdown starts.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shared.shutdown.subscribe()
+    }
+
+    /// A receiver that turns true when shutdown has finished draining.
+    pub fn stopped_signal(&self) -> watch::Receiver<bool> {
+        self.shared.stopped.subscribe()
     }
 
     fn record(&self, result: Result<(), ConfigErrors>) {
@@ -287,5 +294,6 @@ impl Gateway {
             }
         });
         let _ = joined.await;
+        let _ = self.shared.stopped.send(true);
     }
 }

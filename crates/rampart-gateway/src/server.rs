@@ -32,6 +32,8 @@ pub struct Shared {
     pub connections: AtomicUsize,
     /// Flipped to true to start a graceful shutdown.
     pub shutdown: watch::Sender<bool>,
+    /// Flipped to true once draining is over and the workers stopped.
+    pub stopped: watch::Sender<bool>,
 }
 
 pub enum WorkerCmd {
