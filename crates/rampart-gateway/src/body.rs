@@ -146,7 +146,7 @@ impl Body for RequestBody {
         match self {
             RequestBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             RequestBody::Stream(s) => s.size_hint(),
-            RequestBody::Pumped(_, hint) => hint.clone(),
+            RequestBody::Pumped(_, hint) => *hint,
         }
     }
 }

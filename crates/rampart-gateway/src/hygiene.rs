@@ -489,8 +489,18 @@ POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhell
     fn random_bytes_never_panic_or_lose_step() {
         let mut rng = fastrand::Rng::with_seed(7);
         let pieces: [&[u8]; 12] = [
-            b"GET / HTTP/1.1\r\n", b"Host: a\r\n", b"Content-Length: 3\r\n", b"Transfer-Encoding: chunked\r\n",
-            b"\r\n", b"abc", b"3\r\nabc\r\n", b"0\r\n\r\n", b"ffffffffffffffffff\r\n", b"\n", b":", b"Upgrade: x\r\n",
+            b"GET / HTTP/1.1\r\n",
+            b"Host: a\r\n",
+            b"Content-Length: 3\r\n",
+            b"Transfer-Encoding: chunked\r\n",
+            b"\r\n",
+            b"abc",
+            b"3\r\nabc\r\n",
+            b"0\r\n\r\n",
+            b"ffffffffffffffffff\r\n",
+            b"\n",
+            b":",
+            b"Upgrade: x\r\n",
         ];
         for _ in 0..3000 {
             let mut input = Vec::new();

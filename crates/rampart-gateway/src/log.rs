@@ -50,6 +50,10 @@ impl RouteMetrics {
     }
 }
 
+/// A response-body filter stopped the response (it is cut short).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
 /// Everything known about one exchange once the response has started.
 pub struct Exchange {
     pub ctx: RequestCtx,
@@ -68,17 +72,17 @@ pub struct Exchange {
 
 impl Exchange {
     /// Runs response-body filters on one chunk; `Err` stops the response.
-    pub fn on_response_chunk(&mut self, data: &mut Bytes) -> Result<(), ()> {
+    pub fn on_response_chunk(&mut self, data: &mut Bytes) -> Result<(), Stopped> {
         self.ctx.response_body_bytes += data.len() as u64;
         self.response_body(data, false)
     }
 
     /// Tells response-body filters the body ended.
-    pub fn on_response_end(&mut self) -> Result<(), ()> {
+    pub fn on_response_end(&mut self) -> Result<(), Stopped> {
         self.response_body(&mut Bytes::new(), true)
     }
 
-    fn response_body(&mut self, data: &mut Bytes, end: bool) -> Result<(), ()> {
+    fn response_body(&mut self, data: &mut Bytes, end: bool) -> Result<(), Stopped> {
         let Some(route) = &self.route else {
             return Ok(());
         };
@@ -88,7 +92,7 @@ impl Exchange {
         for f in route.filters.iter().filter(|f| f.body_interest().response) {
             let d: Decision = f.response_body(&mut self.ctx, data, end);
             if self.ctx.apply(f.name(), f.mode(), d).is_some() {
-                return Err(());
+                return Err(Stopped);
             }
         }
         Ok(())

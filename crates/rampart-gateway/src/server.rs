@@ -196,7 +196,9 @@ async fn serve_http<I>(
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let tls = listener.tls.is_some();
-    let h1_only = !h2 && !(listener.h2c && !tls);
+    // Plain h2c listeners sniff the protocol; everything else is decided.
+    let sniff_h2c = listener.h2c && !tls;
+    let h1_only = !h2 && !sniff_h2c;
     let framing = h1_only.then(|| Arc::new(FramingVerdicts::default()));
     let conn = Arc::new(ConnInfo {
         peer,
