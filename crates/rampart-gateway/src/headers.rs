@@ -45,7 +45,20 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
     h.remove(&KEEP_ALIVE);
     h.remove(&PROXY_CONNECTION);
     h.remove(header::PROXY_AUTHORIZATION);
+    // `TE: trailers` is the one TE value HTTP/2 allows end to end, and gRPC
+    // needs it; every other transfer coding is hop-by-hop.
+    let wants_trailers = h
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        });
     h.remove(header::TE);
+    if wants_trailers {
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
     h.remove(header::TRAILER);
     h.remove(header::TRANSFER_ENCODING);
 }
@@ -202,7 +215,7 @@ mod tests {
             ("connection", "keep-alive, x-secret-hop"),
             ("keep-alive", "timeout=5"),
             ("x-secret-hop", "1"),
-            ("te", "trailers"),
+            ("te", "gzip"),
             ("transfer-encoding", "chunked"),
             ("proxy-authorization", "Basic abc"),
             ("upgrade", "websocket"),
@@ -211,6 +224,13 @@ mod tests {
         remove_hop_by_hop(&mut h, false);
         let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["x-kept"]);
+    }
+
+    #[test]
+    fn te_trailers_survives_for_grpc() {
+        let mut h = map(&[("te", "trailers, deflate")]);
+        remove_hop_by_hop(&mut h, false);
+        assert_eq!(h["te"], "trailers");
     }
 
     #[test]

@@ -21,8 +21,17 @@ fn check_passes_on_every_example() {
     for entry in std::fs::read_dir(examples()).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            let out = bin().args(["check", "--config"]).arg(&path).output().unwrap();
-            assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+            let out = bin()
+                .args(["check", "--config"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert!(String::from_utf8_lossy(&out.stdout).contains(": ok ("));
             n += 1;
         }
@@ -34,26 +43,46 @@ fn check_text(text: &str) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.toml");
     std::fs::write(&path, text).unwrap();
-    let out = bin().args(["check", "--config"]).arg(&path).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).replace(dir.path().to_str().unwrap(), "DIR"))
+    let out = bin()
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).replace(dir.path().to_str().unwrap(), "DIR"),
+    )
 }
 
 #[test]
 fn check_fails_with_file_line_key_and_expectation() {
     let good = std::fs::read_to_string(examples().join("api.toml")).unwrap();
-    let (ok, err) = check_text(&good.replace("upstream = \"api\"\nrequest_limits = { max_body_bytes = \"1MiB\"", "upstream = \"apii\"\nrequest_limits = { max_body_bytes = \"1MiB\""));
+    let (ok, err) = check_text(&good.replace(
+        "upstream = \"api\"\nrequest_limits = { max_body_bytes = \"1MiB\"",
+        "upstream = \"apii\"\nrequest_limits = { max_body_bytes = \"1MiB\"",
+    ));
     assert!(!ok);
     assert!(err.contains("DIR/broken.toml:"), "{err}");
-    assert!(err.contains("routes[1].upstream: upstream \"apii\" is not defined"), "{err}");
+    assert!(
+        err.contains("routes[1].upstream: upstream \"apii\" is not defined"),
+        "{err}"
+    );
 
-    let (ok, err) = check_text(&good.replace("balance = \"least_connections\"", "balance = \"fastest\""));
+    let (ok, err) =
+        check_text(&good.replace("balance = \"least_connections\"", "balance = \"fastest\""));
     assert!(!ok);
     assert!(err.contains("upstreams.api.balance"), "{err}");
-    assert!(err.contains("round_robin"), "names what was expected: {err}");
+    assert!(
+        err.contains("round_robin"),
+        "names what was expected: {err}"
+    );
 
     let (ok, err) = check_text(&good.replace("drain_timeout = \"30s\"", "drain_timout = \"30s\""));
     assert!(!ok);
-    assert!(err.contains("broken.toml:7: server.drain_timout: unknown field"), "{err}");
+    assert!(
+        err.contains("broken.toml:7: server.drain_timout: unknown field"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -65,10 +94,17 @@ fn check_reports_unreadable_certificates_with_their_key() {
                [upstreams.u]\nservers = [\"127.0.0.1:1\"]\n[[routes]]\nname = \"r\"\nupstream = \"u\"\n";
     let path = dir.path().join("tls.toml");
     std::fs::write(&path, cfg).unwrap();
-    let out = bin().args(["check", "--config"]).arg(&path).output().unwrap();
+    let out = bin()
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("tls.toml:4: listeners.s.tls.certificates[0].cert: no certificate found"), "{err}");
+    assert!(
+        err.contains("tls.toml:4: listeners.s.tls.certificates[0].cert: no certificate found"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -96,7 +132,13 @@ impl Drop for Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_the_sample_api_through_the_gateway() {
     // The demo's fixed ports, rewritten to free ones so tests never collide.
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
     let (gw_port, admin_port, api_port) = (free(), free(), free());
     let text = rampart::DEMO_CONFIG
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{gw_port}"))
@@ -105,11 +147,22 @@ async fn demo_serves_the_sample_api_through_the_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("demo.toml");
     std::fs::write(&path, text).unwrap();
-    let _child = Child(bin().args(["run", "--config"]).arg(&path).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let _child = Child(
+        bin()
+            .args(["run", "--config"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let base = format!("http://127.0.0.1:{gw_port}");
     let mut up = false;
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", gw_port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", gw_port))
+            .await
+            .is_ok()
+        {
             up = true;
             break;
         }
@@ -119,12 +172,27 @@ async fn demo_serves_the_sample_api_through_the_gateway() {
     let users = common::get(&format!("{base}/api/users")).await;
     assert_eq!(users.status, 200);
     assert_eq!(users.json()[0]["name"], "Alice Liddell");
-    let login = common::send(common::req("POST", &format!("{base}/api/login")).body(http_body_util::Full::new(bytes::Bytes::from_static(br#"{"username":"alice","password":"wonderland"}"#))).unwrap()).await;
+    let login = common::send(
+        common::req("POST", &format!("{base}/api/login"))
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                br#"{"username":"alice","password":"wonderland"}"#,
+            )))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(login.status, 200);
     let internal = common::get(&format!("{base}/api/internal/users")).await;
     assert_eq!(internal.status, 403);
     assert_eq!(internal.json()["reason"], "ip_not_allowed");
-    let upload = common::send(common::req("POST", &format!("{base}/api/echo/upload")).body(http_body_util::Full::new(bytes::Bytes::from(vec![b'a'; 4096]))).unwrap()).await;
+    let upload = common::send(
+        common::req("POST", &format!("{base}/api/echo/upload"))
+            .body(http_body_util::Full::new(bytes::Bytes::from(vec![
+                b'a';
+                4096
+            ])))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(upload.status, 413);
 }
 

@@ -55,7 +55,11 @@ async fn ip_allow_list_admits_only_its_networks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_mode_records_but_lets_traffic_through() {
     let up = Upstream::start("up").await;
-    let g = gw(&up, "ip_list = { mode = \"monitor\", deny = [\"127.0.0.0/8\"] }").await;
+    let g = gw(
+        &up,
+        "ip_list = { mode = \"monitor\", deny = [\"127.0.0.0/8\"] }",
+    )
+    .await;
     assert_eq!(get(&g.url("v4", "/x")).await.status, 200);
     assert_eq!(up.hits(), 1);
     let m = get(&g.admin("/metrics")).await.text();
@@ -65,8 +69,17 @@ async fn monitor_mode_records_but_lets_traffic_through() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn size_limits_refuse_before_the_upstream() {
     let up = Upstream::start("up").await;
-    let g = gw(&up, "request_limits = { max_body_bytes = \"1KiB\", max_query_args = 2, max_uri_bytes = 64 }").await;
-    let r = send(req("POST", &g.url("v4", "/x")).body(Full::new(Bytes::from(vec![b'a'; 2000]))).unwrap()).await;
+    let g = gw(
+        &up,
+        "request_limits = { max_body_bytes = \"1KiB\", max_query_args = 2, max_uri_bytes = 64 }",
+    )
+    .await;
+    let r = send(
+        req("POST", &g.url("v4", "/x"))
+            .body(Full::new(Bytes::from(vec![b'a'; 2000])))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(r.status, 413);
     assert_eq!(r.json()["reason"], "body_too_large");
     let r = get(&g.url("v4", "/x?a=1&b=2&c=3")).await;

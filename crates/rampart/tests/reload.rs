@@ -26,7 +26,12 @@ upstream = "up"
 }
 
 async fn admin_reload(gw: &Gw) -> Got {
-    send(req("POST", &gw.admin("/admin/reload")).body(Default::default()).unwrap()).await
+    send(
+        req("POST", &gw.admin("/admin/reload"))
+            .body(Default::default())
+            .unwrap(),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,16 +39,28 @@ async fn good_reload_switches_routes_without_dropping_connections() {
     let up = Upstream::start("up").await;
     let gw = Gw::start(&config(&up.addr, "/old", "")).await;
     // A keep-alive connection opened before the reload...
-    let stream = tokio::net::TcpStream::connect(gw.addr("main")).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(gw.addr("main"))
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(conn);
-    let one = |path: &str| req("GET", path).header("host", "x").body(http_body_util::Full::new(bytes::Bytes::new())).unwrap();
+    let one = |path: &str| {
+        req("GET", path)
+            .header("host", "x")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap()
+    };
     // Reads each response whole and waits for the connection to be ready
     // again, as a keep-alive client does.
     macro_rules! status {
         ($path:expr) => {{
             sender.ready().await.unwrap();
-            collect(sender.send_request(one($path)).await.unwrap()).await.status
+            collect(sender.send_request(one($path)).await.unwrap())
+                .await
+                .status
         }};
     }
     assert_eq!(status!("/old/a"), 200);
@@ -62,31 +79,49 @@ async fn good_reload_switches_routes_without_dropping_connections() {
 async fn bad_reload_is_refused_and_old_config_keeps_serving() {
     let up = Upstream::start("up").await;
     let gw = Gw::start(&config(&up.addr, "/old", "")).await;
-    gw.write_config(&config(&up.addr, "/new", "").replace("upstream = \"up\"", "upstream = \"missing\""));
+    gw.write_config(
+        &config(&up.addr, "/new", "").replace("upstream = \"up\"", "upstream = \"missing\""),
+    );
     let r = admin_reload(&gw).await;
     assert_eq!(r.status, 422);
     let errors = r.json()["errors"][0].as_str().unwrap().to_string();
-    assert!(errors.contains("rampart.toml:19: routes[0].upstream"), "{errors}");
+    assert!(
+        errors.contains("rampart.toml:19: routes[0].upstream"),
+        "{errors}"
+    );
     assert!(errors.contains("\"missing\" is not defined"), "{errors}");
-    assert_eq!(get(&gw.url("main", "/old/x")).await.status, 200, "old config still serves");
+    assert_eq!(
+        get(&gw.url("main", "/old/x")).await.status,
+        200,
+        "old config still serves"
+    );
 
     let status = get(&gw.admin("/admin/status")).await.json();
     assert_eq!(status["reload"]["last_reload_ok"], false);
     assert_eq!(status["reload"]["generation"], 1);
-    assert!(status["reload"]["last_error"].as_str().unwrap().contains("routes[0].upstream"));
+    assert!(status["reload"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("routes[0].upstream"));
 
     // Syntax errors too.
     std::fs::write(gw.config_path(), "[listeners.main\naddress = 1").unwrap();
     assert_eq!(admin_reload(&gw).await.status, 422);
     assert_eq!(get(&gw.url("main", "/old/x")).await.status, 200);
     let metrics = get(&gw.admin("/metrics")).await.text();
-    assert!(metrics.contains("rampart_config_reloads_total{result=\"error\"}"), "{metrics}");
+    assert!(
+        metrics.contains("rampart_config_reloads_total{result=\"error\"}"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_change_triggers_reload() {
     let up = Upstream::start("up").await;
-    let text = format!("[server]\nworkers = 1\nwatch = true\n{}", config(&up.addr, "/old", ""));
+    let text = format!(
+        "[server]\nworkers = 1\nwatch = true\n{}",
+        config(&up.addr, "/old", "")
+    );
     let gw = Gw::start(&text).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     gw.write_config(&text.replace("/old", "/watched"));
@@ -107,9 +142,17 @@ async fn reload_adds_and_removes_listeners() {
     let up = Upstream::start("up").await;
     let gw = Gw::start(&config(&up.addr, "/", "")).await;
     let first = gw.addr("main");
-    gw.write_config(&config(&up.addr, "/", "[listeners.extra]\naddress = \"127.0.0.1:0\""));
+    gw.write_config(&config(
+        &up.addr,
+        "/",
+        "[listeners.extra]\naddress = \"127.0.0.1:0\"",
+    ));
     assert_eq!(admin_reload(&gw).await.status, 200);
-    assert_eq!(gw.addr("main"), first, "unchanged listeners keep their socket");
+    assert_eq!(
+        gw.addr("main"),
+        first,
+        "unchanged listeners keep their socket"
+    );
     assert_eq!(get(&gw.url("extra", "/x")).await.status, 200);
     let extra = gw.addr("extra");
 
@@ -125,7 +168,10 @@ async fn reload_adds_and_removes_listeners() {
         }
     })
     .await;
-    assert!(refused.unwrap_or(false), "the removed listener still accepts");
+    assert!(
+        refused.unwrap_or(false),
+        "the removed listener still accepts"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,26 +185,50 @@ async fn shutdown_drains_in_flight_requests() {
     assert_eq!(get(&gw.admin("/readyz")).await.status, 200);
     let shutdown = tokio::spawn(async move { gateway.shutdown(Duration::from_secs(5)).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(get(&gw.admin("/readyz")).await.status.as_u16(), 503, "draining is not ready");
-    assert_eq!(in_flight.await.unwrap(), 200, "the in-flight request completed");
+    assert_eq!(
+        get(&gw.admin("/readyz")).await.status.as_u16(),
+        503,
+        "draining is not ready"
+    );
+    assert_eq!(
+        in_flight.await.unwrap(),
+        200,
+        "the in-flight request completed"
+    );
     shutdown.await.unwrap();
-    assert!(tokio::net::TcpStream::connect(gw.addr("main")).await.is_err(), "no new connections after shutdown");
+    assert!(
+        tokio::net::TcpStream::connect(gw.addr("main"))
+            .await
+            .is_err(),
+        "no new connections after shutdown"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_health_and_metrics() {
     let up = Upstream::start("up").await;
     // Metrics are process-wide: a route name no other test uses keeps counts exact.
-    let gw = Gw::start(&config(&up.addr, "/", "").replace("name = \"r\"", "name = \"metrics-probe\"")).await;
+    let gw =
+        Gw::start(&config(&up.addr, "/", "").replace("name = \"r\"", "name = \"metrics-probe\""))
+            .await;
     assert_eq!(get(&gw.admin("/healthz")).await.status, 200);
     assert_eq!(get(&gw.admin("/readyz")).await.status, 200);
     for _ in 0..3 {
         get(&gw.url("main", "/x")).await;
     }
     let m = get(&gw.admin("/metrics")).await;
-    assert!(m.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(m.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let text = m.text();
-    assert!(text.contains("rampart_requests_total{route=\"metrics-probe\",status=\"2xx\"} 3"), "{text}");
-    assert!(text.contains("rampart_request_duration_seconds_bucket{route=\"metrics-probe\""), "{text}");
+    assert!(
+        text.contains("rampart_requests_total{route=\"metrics-probe\",status=\"2xx\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rampart_request_duration_seconds_bucket{route=\"metrics-probe\""),
+        "{text}"
+    );
     assert!(text.contains("rampart_connections_total"), "{text}");
 }

@@ -94,20 +94,42 @@ impl Upstream {
     }
 }
 
-fn json_resp(status: StatusCode, v: Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+fn json_resp(status: StatusCode, v: Value) -> Response<BoxBody> {
+    let mut r = Response::new(Full::new(Bytes::from(v.to_string())).boxed());
     *r.status_mut() = status;
     r.headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
     r
 }
 
+/// A gRPC-shaped answer: one data frame, then `grpc-status` in trailers.
+fn grpc_like(req: &Request<Incoming>, name: &str) -> Response<BoxBody> {
+    let te = req
+        .headers()
+        .get("te")
+        .map(|v| v.to_str().unwrap_or("").to_string());
+    let info = json!({ "server": name, "version": format!("{:?}", req.version()), "te": te });
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", "0".parse().unwrap());
+    let frames: Vec<Result<hyper::body::Frame<Bytes>, Infallible>> = vec![
+        Ok(hyper::body::Frame::data(Bytes::from(info.to_string()))),
+        Ok(hyper::body::Frame::trailers(trailers)),
+    ];
+    let mut r =
+        Response::new(http_body_util::StreamBody::new(futures_util::stream::iter(frames)).boxed());
+    r.headers_mut()
+        .insert("content-type", "application/grpc".parse().unwrap());
+    r
+}
+
+type BoxBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
 async fn handle(
     req: Request<Incoming>,
     name: String,
     hits: Arc<AtomicUsize>,
     healthy: Arc<AtomicBool>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<BoxBody>, Infallible> {
     let path = req.uri().path().to_string();
     if path == "/healthz" {
         let ok = healthy.load(Ordering::SeqCst);
@@ -125,6 +147,9 @@ async fn handle(
     }
     if let Some(ms) = path.strip_prefix("/slow/") {
         tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(100))).await;
+    }
+    if path.starts_with("/grpc.") {
+        return Ok(grpc_like(&req, &name));
     }
     if path == "/hop" {
         let mut r = json_resp(StatusCode::OK, json!({ "server": name }));
