@@ -15,7 +15,11 @@ pub const REQUEST_ID: &str = "x-request-id";
 
 /// Renders a denial for the client described by `request_headers`.
 pub fn render(denial: &Denial, request_id: &str, request_headers: &HeaderMap) -> Response<Bytes> {
-    let html = prefers_html(request_headers);
+    render_as(denial, request_id, prefers_html(request_headers))
+}
+
+/// Renders a denial as HTML (`html`) or problem+json.
+pub fn render_as(denial: &Denial, request_id: &str, html: bool) -> Response<Bytes> {
     let (body, content_type) = if html {
         (html_body(denial, request_id), "text/html; charset=utf-8")
     } else {

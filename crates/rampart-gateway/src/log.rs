@@ -63,7 +63,7 @@ pub struct Exchange {
     pub status: u16,
     pub route: Option<Arc<RouteRuntime>>,
     pub metrics: Arc<RouteMetrics>,
-    pub upstream: Option<(String, String)>,
+    pub upstream: Option<(Arc<crate::upstream::Pool>, usize)>,
     pub upstream_ms: Option<f64>,
     pub access_log: bool,
     /// Request body bytes counted by a streaming body the handler no longer owns.
@@ -111,11 +111,11 @@ impl Exchange {
         }
         self.metrics.record(self.status, secs);
         let route = self.ctx.route.as_deref().unwrap_or("");
-        let (upstream, server) = self
-            .upstream
-            .as_ref()
-            .map_or(("", ""), |(u, s)| (u.as_str(), s.as_str()));
         if self.access_log {
+            let (upstream, server) = match &self.upstream {
+                Some((pool, i)) => (pool.name.as_str(), pool.servers[*i].authority.as_str()),
+                None => ("", ""),
+            };
             tracing::info!(
                 target: "rampart::access",
                 request_id = %self.ctx.request_id,

@@ -56,7 +56,7 @@ pub async fn handle(
         conn.listener.clone(),
     );
     ctx.tls = conn.tls;
-    let mut out = Outcome::new(&parts.method, parts.uri.path(), &snap);
+    let mut out = Outcome::new(&parts, &snap);
 
     if let Err(d) = hygiene::check(
         parts.version,
@@ -68,7 +68,7 @@ pub async fn handle(
         let d = ctx
             .apply("protocol", Mode::Enforce, Decision::Deny(d))
             .expect("enforced");
-        return Ok(deny(ctx, &d, &parts.headers, out));
+        return Ok(deny(ctx, &d, out));
     }
     let host = router::request_host(&parts.uri, &parts.headers).unwrap_or("");
     if let Some(port) = snap
@@ -89,7 +89,7 @@ pub async fn handle(
                 codes::NO_ROUTE,
                 "no route matches this request",
             );
-            return Ok(deny(ctx, &d, &parts.headers, out));
+            return Ok(deny(ctx, &d, out));
         }
         RouteMatch::MethodNotAllowed(methods) => {
             let allow = methods
@@ -105,7 +105,7 @@ pub async fn handle(
             if let Ok(v) = HeaderValue::try_from(allow) {
                 d = d.with_header(ALLOW, v);
             }
-            return Ok(deny(ctx, &d, &parts.headers, out));
+            return Ok(deny(ctx, &d, out));
         }
     };
     ctx.route = Some(route.name.clone());
@@ -114,7 +114,7 @@ pub async fn handle(
     for f in &route.filters {
         let decision = f.request_headers(&mut ctx, &mut parts).resolve().await;
         if let Some(d) = ctx.apply(f.name(), f.mode(), decision) {
-            return Ok(deny(ctx, &d, &parts.headers, out));
+            return Ok(deny(ctx, &d, out));
         }
     }
     let hop = Hop {
@@ -132,22 +132,30 @@ struct Outcome {
     access_log: bool,
     unmatched: Arc<crate::log::RouteMetrics>,
     route: Option<Arc<RouteRuntime>>,
-    upstream: Option<(String, String)>,
+    upstream: Option<(Arc<Pool>, usize)>,
     upstream_ms: Option<f64>,
     bytes_in: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// Whether refusals render as HTML (the client prefers it).
+    html: bool,
 }
 
 impl Outcome {
-    fn new(method: &Method, path: &str, snap: &Snapshot) -> Self {
+    fn new(head: &http::request::Parts, snap: &Snapshot) -> Self {
         Outcome {
-            method: method.clone(),
-            path: path.to_string(),
+            method: head.method.clone(),
+            // Only the access log needs the path: skip the copy without it.
+            path: if snap.access_log {
+                head.uri.path().to_string()
+            } else {
+                String::new()
+            },
             access_log: snap.access_log,
             unmatched: snap.unmatched.clone(),
             route: None,
             upstream: None,
             upstream_ms: None,
             bytes_in: None,
+            html: rampart_core::respond::prefers_html(&head.headers),
         }
     }
 
@@ -171,8 +179,8 @@ impl Outcome {
 }
 
 /// Renders a refusal and logs the exchange.
-fn deny(ctx: RequestCtx, d: &Denial, req_headers: &http::HeaderMap, out: Outcome) -> Resp {
-    let rendered = rampart_core::respond::render(d, &ctx.request_id, req_headers);
+fn deny(ctx: RequestCtx, d: &Denial, out: Outcome) -> Resp {
+    let rendered = rampart_core::respond::render_as(d, &ctx.request_id, out.html);
     let (mut parts, body) = rendered.into_parts();
     if let (true, Some(hsts)) = (ctx.tls, out.route.as_ref().and_then(|r| r.hsts.clone())) {
         parts.headers.insert(STRICT_TRANSPORT_SECURITY, hsts);
@@ -197,7 +205,7 @@ fn redirect_https(ctx: RequestCtx, host: &str, port: u16, uri: &Uri, out: Outcom
                 codes::MISSING_HOST,
                 "a redirect to HTTPS needs a valid Host",
             );
-            return deny(ctx, &d, &http::HeaderMap::new(), out);
+            return deny(ctx, &d, out);
         }
     };
     let mut resp = Response::new(());
@@ -244,7 +252,7 @@ async fn forward(
     let client_upgrade = upgrade
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();
-    let orig_headers = parts.headers.clone();
+    let key = pool.hash_key(ctx.client_ip, &parts.headers);
     prepare_upstream_request(&ctx, &mut parts, &hop, &route, upgrade);
 
     let has_body = !body.is_end_stream();
@@ -257,7 +265,6 @@ async fn forward(
     } else {
         0
     };
-    let key = pool.hash_key(ctx.client_ip, &orig_headers);
     let started = Instant::now();
 
     let result = if has_body && route.wants_request_body {
@@ -296,7 +303,7 @@ async fn forward(
             ) {
                 ctx.events.retain(|e| e.filter != "upstream");
             }
-            return deny(ctx, &d, &orig_headers, out);
+            return deny(ctx, &d, out);
         }
     };
     if upgrade && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -316,7 +323,7 @@ async fn forward(
     for f in &route.filters {
         let decision = f.response_headers(&mut ctx, &mut rparts);
         if let Some(d) = ctx.apply(f.name(), f.mode(), decision) {
-            return deny(ctx, &d, &orig_headers, out);
+            return deny(ctx, &d, out);
         }
     }
     let ex = out.into_exchange(ctx, rparts.status);
@@ -375,7 +382,7 @@ fn prepare_upstream_request(
 
 /// Sends to a picked server; retries other servers on failure when allowed.
 async fn send_with_retries(
-    pool: &Pool,
+    pool: &Arc<Pool>,
     parts: http::request::Parts,
     body: RequestBody,
     key: Option<u64>,
@@ -384,6 +391,7 @@ async fn send_with_retries(
 ) -> Result<Response<Incoming>, Denial> {
     let deadline = tokio::time::Instant::now() + pool.total_timeout();
     let mut body = Some(body);
+    let mut head = Some(parts);
     let mut attempt = 0;
     loop {
         let Some(idx) = pool.pick(key) else {
@@ -394,8 +402,14 @@ async fn send_with_retries(
             ));
         };
         let server = &pool.servers[idx];
-        out.upstream = Some((pool.name.clone(), server.authority.to_string()));
-        let req = build_request(pool, idx, &parts, attempt < retries, &mut body);
+        out.upstream = Some((pool.clone(), idx));
+        let Some(req) = build_request(pool, idx, &mut head, attempt < retries, &mut body) else {
+            return Err(Denial::new(
+                StatusCode::BAD_GATEWAY,
+                codes::UPSTREAM_ERROR,
+                "the upstream server failed to answer",
+            ));
+        };
         let _in_flight = InFlight::new(server);
         let wait = pool
             .read_timeout()
@@ -425,33 +439,37 @@ async fn send_with_retries(
 }
 
 /// The request for one attempt. While more attempts may follow, the head is
-/// copied so it can be sent again (only body-less requests are retried).
+/// copied so it can be sent again (only body-less requests are retried);
+/// the last attempt moves it, so a request without retries copies nothing.
 fn build_request(
     pool: &Pool,
     idx: usize,
-    parts: &http::request::Parts,
+    head: &mut Option<http::request::Parts>,
     may_retry: bool,
     body: &mut Option<RequestBody>,
-) -> Request<RequestBody> {
+) -> Option<Request<RequestBody>> {
+    let (mut req, path_and_query) = if may_retry {
+        let h = head.as_ref()?;
+        let mut req = Request::new(RequestBody::Full(None));
+        *req.method_mut() = h.method.clone();
+        *req.headers_mut() = h.headers.clone();
+        (req, h.uri.path_and_query().cloned())
+    } else {
+        let mut h = head.take()?;
+        let pq = h.uri.path_and_query().cloned();
+        h.extensions = http::Extensions::new();
+        (
+            Request::from_parts(h, body.take().unwrap_or(RequestBody::Full(None))),
+            pq,
+        )
+    };
     let mut uri = http::uri::Parts::default();
     uri.scheme = Some(pool.scheme.clone());
     uri.authority = Some(pool.servers[idx].authority.clone());
-    uri.path_and_query = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .or_else(|| Some(PathAndQuery::from_static("/")));
-    let b = if may_retry {
-        RequestBody::Full(None)
-    } else {
-        body.take().unwrap_or(RequestBody::Full(None))
-    };
-    let mut req = Request::new(b);
-    *req.method_mut() = parts.method.clone();
-    *req.uri_mut() = Uri::from_parts(uri).unwrap_or_default();
-    *req.version_mut() = parts.version;
-    *req.headers_mut() = parts.headers.clone();
-    req
+    uri.path_and_query = path_and_query.or_else(|| Some(PathAndQuery::from_static("/")));
+    *req.uri_mut() = Uri::from_parts(uri).ok()?;
+    *req.version_mut() = Version::HTTP_11;
+    Some(req)
 }
 
 /// Maps a client error to the refusal the client sees (no internals leak).
