@@ -1,0 +1,308 @@
+//! Walks directives in load order and builds the [`RuleSet`].
+//!
+//! Rules stay in AST form until [`Builder::finish`], so that removals and
+//! target/action updates, which refer to earlier rules, edit plain data.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::config::EngineConfig;
+use super::rule::{declared_phase, resolve, split_targets, CompiledRule};
+use super::{operator, Entry, LoadError, RuleSet, Unsupported};
+use crate::parser::{
+    Action, Directive, DirectiveKind, Location, Operator, OperatorKind, Phase, Rule, RuleSelector,
+    Target, Template,
+};
+use crate::transform::Transformation;
+
+/// A rule (with its chained links) before compilation.
+struct Pending {
+    id: u64,
+    phase: Phase,
+    /// Head first; each with its location and the defaults of its phase.
+    links: Vec<(Location, Rule)>,
+    defaults: Vec<Action>,
+    /// True once the last link no longer asks for a `chain`.
+    complete: bool,
+}
+
+enum Item {
+    Rule(Pending),
+    Marker(Arc<str>),
+}
+
+#[derive(Default)]
+pub(crate) struct Builder {
+    items: Vec<Item>,
+    defaults: HashMap<Phase, Vec<Action>>,
+    config: EngineConfig,
+}
+
+impl Builder {
+    pub(crate) fn directive(&mut self, d: Directive) -> Result<(), LoadError> {
+        if self.config.apply(&d.kind) {
+            return Ok(());
+        }
+        let location = d.location;
+        match d.kind {
+            DirectiveKind::SecRule(rule) => self.rule(location, *rule)?,
+            DirectiveKind::SecAction(actions) => {
+                let rule = Rule {
+                    targets: Vec::new(),
+                    operator: Operator {
+                        kind: OperatorKind::UnconditionalMatch,
+                        negated: false,
+                        argument: Template::literal(""),
+                    },
+                    actions,
+                };
+                self.rule(location, rule)?;
+            }
+            DirectiveKind::SecMarker(name) => {
+                self.ensure_no_open_chain(&location)?;
+                self.items.push(Item::Marker(name.into()));
+            }
+            DirectiveKind::SecDefaultAction(actions) => {
+                let phase = declared_phase(&actions).unwrap_or(Phase::RequestBody);
+                self.defaults.insert(phase, actions);
+            }
+            DirectiveKind::RuleRemove(selector) => {
+                self.items.retain(|item| match item {
+                    Item::Rule(p) => !selects(&selector, p),
+                    Item::Marker(_) => true,
+                });
+            }
+            DirectiveKind::RuleUpdateTarget {
+                selector,
+                targets,
+                replacing,
+            } => self.update_targets(&selector, &targets, replacing.as_deref()),
+            DirectiveKind::RuleUpdateAction {
+                id,
+                chain_offset,
+                actions,
+            } => self.update_actions(id, chain_offset.unwrap_or(0) as usize, actions),
+            // Logging, storage and other host settings do not affect evaluation.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn open_chain(&mut self) -> Option<&mut Pending> {
+        match self.items.last_mut() {
+            Some(Item::Rule(p)) if !p.complete => Some(p),
+            _ => None,
+        }
+    }
+
+    fn ensure_no_open_chain(&mut self, location: &Location) -> Result<(), LoadError> {
+        match self.open_chain() {
+            Some(p) => Err(LoadError::Compile {
+                location: location.clone(),
+                message: format!("rule {} asks for a chain but no SecRule follows", p.id),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn rule(&mut self, location: Location, rule: Rule) -> Result<(), LoadError> {
+        let chained = rule.is_chained();
+        if let Some(open) = self.open_chain() {
+            open.links.push((location, rule));
+            open.complete = !chained;
+            return Ok(());
+        }
+        let phase = declared_phase(&rule.actions).unwrap_or(Phase::RequestBody);
+        let Some(id) = rule.id() else {
+            return Err(LoadError::Compile {
+                location,
+                message: "rule has no id".into(),
+            });
+        };
+        let defaults = self.defaults.get(&phase).cloned().unwrap_or_default();
+        self.items.push(Item::Rule(Pending {
+            id,
+            phase,
+            links: vec![(location, rule)],
+            defaults,
+            complete: !chained,
+        }));
+        Ok(())
+    }
+
+    fn pending_mut(&mut self) -> impl Iterator<Item = &mut Pending> {
+        self.items.iter_mut().filter_map(|item| match item {
+            Item::Rule(p) => Some(p),
+            Item::Marker(_) => None,
+        })
+    }
+
+    fn update_targets(
+        &mut self,
+        selector: &RuleSelector,
+        targets: &[Target],
+        replacing: Option<&[Target]>,
+    ) {
+        for pending in self.pending_mut().filter(|p| selects(selector, p)) {
+            let head = &mut pending.links[0].1;
+            match replacing {
+                Some(old) => {
+                    let at = head.targets.iter().position(|t| old.contains(t));
+                    head.targets.retain(|t| !old.contains(t));
+                    let at = at.unwrap_or(head.targets.len());
+                    for (i, t) in targets.iter().enumerate() {
+                        head.targets.insert(at + i, t.clone());
+                    }
+                }
+                None => head.targets.extend(targets.iter().cloned()),
+            }
+        }
+    }
+
+    /// `SecRuleUpdateActionById`: the new actions replace those of the same
+    /// kind (a new disruptive action, msg, severity …) by being applied last.
+    fn update_actions(&mut self, id: u64, offset: usize, actions: Vec<Action>) {
+        for pending in self.pending_mut().filter(|p| p.id == id) {
+            if let Some((_, link)) = pending.links.get_mut(offset) {
+                let replaces_transforms = actions.iter().any(|a| matches!(a, Action::Transform(_)));
+                if replaces_transforms {
+                    link.actions.retain(|a| !matches!(a, Action::Transform(_)));
+                }
+                link.actions.extend(actions.iter().cloned());
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> Result<RuleSet, LoadError> {
+        if let Some(Item::Rule(p)) = self.items.last() {
+            if !p.complete {
+                let location = p.links.last().map(|l| l.0.clone()).expect("a link");
+                return Err(LoadError::Compile {
+                    location,
+                    message: format!("rule {} asks for a chain but no SecRule follows", p.id),
+                });
+            }
+        }
+        let mut out = Output::default();
+        for item in self.items {
+            match item {
+                Item::Marker(name) => out.marker(name),
+                Item::Rule(p) => out.rule(p),
+            }
+        }
+        Ok(RuleSet {
+            rules: out.rules,
+            phases: out.phases,
+            config: self.config,
+            unsupported: out.unsupported,
+            chains: out.chains,
+            dynamic: Default::default(),
+        })
+    }
+}
+
+/// Does `selector` pick this rule?
+fn selects(selector: &RuleSelector, p: &Pending) -> bool {
+    let head = &p.links[0].1;
+    match selector {
+        RuleSelector::Ids(ranges) => ranges.iter().any(|r| r.contains(p.id)),
+        RuleSelector::Tag(tag) => head
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Tag(t) if t.raw() == tag)),
+        RuleSelector::Msg(msg) => head
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Msg(m) if m.raw() == msg)),
+    }
+}
+
+#[derive(Default)]
+struct Output {
+    rules: Vec<CompiledRule>,
+    phases: [Vec<Entry>; 5],
+    unsupported: Vec<Unsupported>,
+    chains: Vec<Vec<&'static Transformation>>,
+    chain_keys: HashMap<Vec<&'static str>, u32>,
+}
+
+impl Output {
+    fn marker(&mut self, name: Arc<str>) {
+        for phase in &mut self.phases {
+            phase.push(Entry::Marker(name.clone()));
+        }
+    }
+
+    fn rule(&mut self, p: Pending) {
+        match self.compile_chain(&p) {
+            Ok(rule) => {
+                let index = self.rules.len();
+                self.phases[p.phase.number() as usize - 1].push(Entry::Rule(index));
+                self.rules.push(rule);
+            }
+            Err((location, reason)) => self.unsupported.push(Unsupported {
+                id: p.id,
+                location,
+                reason,
+            }),
+        }
+    }
+
+    /// Compiles the links back to front so each can own its successor.
+    fn compile_chain(&mut self, p: &Pending) -> Result<CompiledRule, (Location, String)> {
+        let mut next: Option<Box<CompiledRule>> = None;
+        for (location, rule) in p.links.iter().rev() {
+            let mut link = self.compile_link(p, location, rule)?;
+            link.chain = next.take();
+            next = Some(Box::new(link));
+        }
+        Ok(*next.expect("a rule has at least one link"))
+    }
+
+    fn compile_link(
+        &mut self,
+        p: &Pending,
+        location: &Location,
+        rule: &Rule,
+    ) -> Result<CompiledRule, (Location, String)> {
+        let dir = location.file.parent().unwrap_or(Path::new("."));
+        let op = operator::compile(&rule.operator, dir).map_err(|e| (location.clone(), e))?;
+        let r = resolve(&rule.actions, &p.defaults);
+        let (targets, exclusions) = split_targets(&rule.targets);
+        let chain_key = self.chain_key(&r.transforms);
+        Ok(CompiledRule {
+            id: p.id,
+            phase: p.phase,
+            location: location.clone(),
+            targets,
+            exclusions,
+            operator: op,
+            negated: rule.operator.negated,
+            operator_text: rule.operator.to_string(),
+            transforms: r.transforms,
+            chain_key,
+            multi_match: r.multi_match,
+            capture: r.capture,
+            meta: r.meta,
+            log: r.log,
+            disruptive: r.disruptive,
+            status: r.status,
+            effects: r.effects,
+            skip: r.skip,
+            skip_after: r.skip_after,
+            chain: None,
+        })
+    }
+
+    fn chain_key(&mut self, transforms: &[&'static Transformation]) -> u32 {
+        let names: Vec<&'static str> = transforms.iter().map(|t| t.name()).collect();
+        if let Some(key) = self.chain_keys.get(&names) {
+            return *key;
+        }
+        let key = self.chains.len() as u32;
+        self.chains.push(transforms.to_vec());
+        self.chain_keys.insert(names, key);
+        key
+    }
+}

@@ -1,0 +1,200 @@
+//! A compiled rule: targets split into inclusions and exclusions, the
+//! operator with its state, the transformation chain with `t:none` and
+//! `SecDefaultAction` resolved, and actions sorted by when they run.
+
+use crate::parser::{Action, AllowScope, Location, Phase, Severity, Target, Template};
+use crate::transform::Transformation;
+
+use super::operator::CompiledOp;
+
+/// What a rule does to the transaction when it (and its chain) matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Disruptive {
+    Pass,
+    Deny,
+    Drop,
+    Allow(AllowScope),
+    Redirect(Template),
+    Proxy(Template),
+}
+
+/// Metadata used for logging and for `ruleRemoveBy*` selectors.
+#[derive(Clone, Debug, Default)]
+pub struct RuleMeta {
+    pub msg: Option<Template>,
+    pub logdata: Option<Template>,
+    pub tags: Vec<String>,
+    pub severity: Option<Severity>,
+    pub ver: Option<String>,
+}
+
+/// One link of a rule chain (the head carries the id, phase and flow).
+#[derive(Debug)]
+pub struct CompiledRule {
+    pub id: u64,
+    pub phase: Phase,
+    pub location: Location,
+    pub targets: Vec<Target>,
+    pub exclusions: Vec<Target>,
+    pub operator: CompiledOp,
+    pub negated: bool,
+    /// Text of the operator for reports, e.g. `@rx ^a`.
+    pub operator_text: String,
+    pub transforms: Vec<&'static Transformation>,
+    /// Index of `transforms` in the rule set's table of distinct chains,
+    /// the key of the per-transaction transformation cache.
+    pub chain_key: u32,
+    pub multi_match: bool,
+    pub capture: bool,
+    pub meta: RuleMeta,
+    pub log: bool,
+    pub disruptive: Disruptive,
+    pub status: Option<u16>,
+    /// Actions run once per matched value, in written order, after the
+    /// whole chain matched (setvar, ctl, initcol, expirevar, setenv …).
+    pub effects: Vec<Action>,
+    pub skip: u32,
+    pub skip_after: Option<String>,
+    pub chain: Option<Box<CompiledRule>>,
+}
+
+impl CompiledRule {
+    /// The links of the chain, head first.
+    pub fn links(&self) -> impl Iterator<Item = &CompiledRule> {
+        std::iter::successors(Some(self), |r| r.chain.as_deref())
+    }
+
+    /// The `n`-th link (0 is the head).
+    pub fn link_mut(&mut self, n: usize) -> Option<&mut CompiledRule> {
+        let mut rule = self;
+        for _ in 0..n {
+            rule = rule.chain.as_deref_mut()?;
+        }
+        Some(rule)
+    }
+
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.meta.tags.iter().any(|t| t == tag)
+    }
+
+    /// True when the operator runs once without variables (`SecAction`).
+    pub fn is_action_only(&self) -> bool {
+        self.targets.is_empty()
+    }
+}
+
+/// The actions of one rule merged with the defaults of its phase.
+pub(crate) struct Resolved {
+    pub transforms: Vec<&'static Transformation>,
+    pub disruptive: Disruptive,
+    pub log: bool,
+    pub status: Option<u16>,
+    pub meta: RuleMeta,
+    pub effects: Vec<Action>,
+    pub multi_match: bool,
+    pub capture: bool,
+    pub skip: u32,
+    pub skip_after: Option<String>,
+}
+
+/// Merges `actions` over `defaults` (a `SecDefaultAction` list).
+///
+/// `block` means "the default disruptive action"; `t:none` drops every
+/// transformation before it, inherited ones included.
+pub(crate) fn resolve(actions: &[Action], defaults: &[Action]) -> Resolved {
+    let mut r = Resolved {
+        transforms: Vec::new(),
+        disruptive: Disruptive::Pass,
+        log: true,
+        status: None,
+        meta: RuleMeta::default(),
+        effects: Vec::new(),
+        multi_match: false,
+        capture: false,
+        skip: 0,
+        skip_after: None,
+    };
+    let mut default_disruptive = Disruptive::Pass;
+    for action in defaults {
+        match action {
+            Action::Transform(t) => push_transform(&mut r.transforms, t),
+            Action::Log => r.log = true,
+            Action::NoLog => r.log = false,
+            Action::Status(s) => r.status = Some(*s),
+            a => {
+                if let Some(d) = disruptive(a) {
+                    default_disruptive = d;
+                }
+            }
+        }
+    }
+    r.disruptive = default_disruptive.clone();
+    for action in actions {
+        apply(&mut r, action, &default_disruptive);
+    }
+    r
+}
+
+fn apply(r: &mut Resolved, action: &Action, default_disruptive: &Disruptive) {
+    match action {
+        Action::Transform(t) => push_transform(&mut r.transforms, t),
+        Action::Log => r.log = true,
+        Action::NoLog => r.log = false,
+        Action::Status(s) => r.status = Some(*s),
+        Action::Block => r.disruptive = default_disruptive.clone(),
+        Action::Msg(m) => r.meta.msg = Some(m.clone()),
+        Action::LogData(m) => r.meta.logdata = Some(m.clone()),
+        Action::Tag(t) => r.meta.tags.push(t.raw().to_string()),
+        Action::Severity(s) => r.meta.severity = Some(*s),
+        Action::Ver(v) => r.meta.ver = Some(v.clone()),
+        Action::MultiMatch => r.multi_match = true,
+        Action::Capture => r.capture = true,
+        Action::Skip(n) => r.skip = *n,
+        Action::SkipAfter(m) => r.skip_after = Some(m.clone()),
+        Action::SetVar(_)
+        | Action::Ctl(_)
+        | Action::InitCol { .. }
+        | Action::ExpireVar { .. }
+        | Action::SetEnv { .. }
+        | Action::SetUid(_)
+        | Action::SetSid(_) => r.effects.push(action.clone()),
+        a => {
+            if let Some(d) = disruptive(a) {
+                r.disruptive = d;
+            }
+        }
+    }
+}
+
+fn push_transform(list: &mut Vec<&'static Transformation>, t: &'static Transformation) {
+    if t.is_none() {
+        list.clear();
+    } else {
+        list.push(t);
+    }
+}
+
+fn disruptive(action: &Action) -> Option<Disruptive> {
+    Some(match action {
+        Action::Pass => Disruptive::Pass,
+        Action::Deny => Disruptive::Deny,
+        Action::Drop => Disruptive::Drop,
+        Action::Allow(scope) => Disruptive::Allow(*scope),
+        Action::Redirect(t) => Disruptive::Redirect(t.clone()),
+        Action::Proxy(t) => Disruptive::Proxy(t.clone()),
+        _ => return None,
+    })
+}
+
+/// The phase a rule declares, if any.
+pub(crate) fn declared_phase(actions: &[Action]) -> Option<Phase> {
+    actions.iter().find_map(|a| match a {
+        Action::Phase(p) => Some(*p),
+        _ => None,
+    })
+}
+
+/// Splits a target list into inclusions and `!` exclusions.
+pub(crate) fn split_targets(targets: &[Target]) -> (Vec<Target>, Vec<Target>) {
+    targets.iter().cloned().partition(|t| !t.exclude)
+}

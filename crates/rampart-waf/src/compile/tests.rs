@@ -1,0 +1,89 @@
+//! Compiler tests: chains, defaults, markers, removals, updates, reports.
+
+use super::*;
+use crate::parser::Variable;
+
+fn load(text: &str) -> RuleSet {
+    RuleSet::from_text(text).unwrap()
+}
+
+#[test]
+fn chains_are_linked_and_defaults_merged() {
+    let set = load(
+        "SecDefaultAction \"phase:2,log,auditlog,deny,status:403,t:lowercase\"\n\
+         SecRule ARGS \"@rx a\" \"id:1,phase:2,block,chain,t:urlDecode\"\n\
+         SecRule ARGS_NAMES \"@pm x y\" \"t:none\"\n\
+         SecRule ARGS \"@rx b\" \"id:2,phase:2,pass,nolog\"",
+    );
+    assert_eq!(set.rules().len(), 2);
+    let head = &set.rules()[0];
+    assert_eq!(head.disruptive, Disruptive::Deny);
+    assert_eq!(head.status, Some(403));
+    let names: Vec<_> = head.transforms.iter().map(|t| t.name()).collect();
+    assert_eq!(names, ["lowercase", "urlDecode"]);
+    let child = head.chain.as_deref().unwrap();
+    assert!(child.transforms.is_empty());
+    assert_eq!(child.targets[0].variable, Variable::ArgsNames);
+    assert_eq!(set.rules()[1].disruptive, Disruptive::Pass);
+    assert!(!set.rules()[1].log);
+}
+
+#[test]
+fn markers_appear_in_every_phase() {
+    let set = load(
+        "SecRule ARGS \"@rx a\" \"id:1,phase:1,pass,skipAfter:END\"\n\
+         SecMarker END\n\
+         SecAction \"id:2,phase:1,pass\"",
+    );
+    let p1 = set.phase(Phase::RequestHeaders);
+    assert_eq!(p1.len(), 3);
+    assert!(matches!(&p1[1], Entry::Marker(m) if &**m == "END"));
+    assert_eq!(set.phase(Phase::RequestBody).len(), 1);
+}
+
+#[test]
+fn removals_and_updates_apply_to_earlier_rules() {
+    let set = load(
+        "SecRule ARGS \"@rx a\" \"id:1,phase:2,pass,tag:'x'\"\n\
+         SecRule ARGS \"@rx a\" \"id:2,phase:2,pass\"\n\
+         SecRule ARGS \"@rx a\" \"id:3,phase:2,pass\"\n\
+         SecRuleRemoveByTag x\n\
+         SecRuleUpdateTargetById 2 \"!ARGS:foo\"\n\
+         SecRuleUpdateActionById 3 \"deny\"\n\
+         SecRuleRemoveById 4\n\
+         SecRule ARGS \"@rx a\" \"id:4,phase:2,pass\"",
+    );
+    let ids: Vec<u64> = set.rules().iter().map(|r| r.id).collect();
+    assert_eq!(ids, [2, 3, 4]);
+    assert_eq!(set.rule(2).unwrap().exclusions.len(), 1);
+    assert_eq!(set.rule(3).unwrap().disruptive, Disruptive::Deny);
+}
+
+#[test]
+fn unsupported_patterns_are_reported_not_fatal() {
+    let set = load(
+        "SecRule ARGS \"@rx (a)\\1\" \"id:7,phase:2,pass\"\n\
+         SecRule ARGS \"@rx ok\" \"id:8,phase:2,pass\"",
+    );
+    assert_eq!(set.rules().len(), 1);
+    assert_eq!(set.unsupported()[0].id, 7);
+    assert!(set.unsupported()[0].reason.contains("backreference"));
+}
+
+#[test]
+fn errors_carry_locations() {
+    let err = RuleSet::from_text("SecRule ARGS \"@rx a\" \"id:1,chain\"").unwrap_err();
+    assert!(err.to_string().contains("<inline>:1"), "{err}");
+    let err = RuleSet::from_text("SecRule ARGS \"@rx a\" \"phase:1\"").unwrap_err();
+    assert!(err.to_string().contains("no id"), "{err}");
+}
+
+#[test]
+fn engine_settings() {
+    let set = load("SecRuleEngine DetectionOnly\nSecRequestBodyAccess On");
+    assert_eq!(
+        set.config().rule_engine,
+        crate::parser::EngineMode::DetectionOnly
+    );
+    assert!(set.config().request_body_access);
+}

@@ -1,0 +1,147 @@
+//! What a transaction knows about its request and response: plain data,
+//! filled by the `Transaction` setters and the body processors, read by
+//! variable resolution.
+
+use std::collections::BTreeMap;
+
+/// An ordered multi-map with case-insensitive lookups, as ModSecurity's
+/// collections behave (`ARGS:Foo` finds `foo`).
+#[derive(Clone, Debug, Default)]
+pub struct Coll {
+    pub entries: Vec<(String, Vec<u8>)>,
+}
+
+impl Coll {
+    pub fn push(&mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) {
+        self.entries.push((key.into(), value.into()));
+    }
+
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// A keyed store for TX and the persistent collections: keys are stored
+/// lower-case (SecLang variable names are case-insensitive).
+#[derive(Clone, Debug, Default)]
+pub struct Store {
+    pub values: BTreeMap<String, Vec<u8>>,
+}
+
+impl Store {
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.values
+            .get(&key.to_ascii_lowercase())
+            .map(Vec::as_slice)
+    }
+
+    pub fn set(&mut self, key: &str, value: Vec<u8>) {
+        self.values.insert(key.to_ascii_lowercase(), value);
+    }
+
+    pub fn remove(&mut self, key: &str) {
+        self.values.remove(&key.to_ascii_lowercase());
+    }
+}
+
+/// One uploaded file of a multipart body.
+#[derive(Clone, Debug, Default)]
+pub struct FilePart {
+    pub field: String,
+    pub filename: String,
+    pub size: usize,
+}
+
+/// The multipart parser's findings, exposed as `MULTIPART_*` variables.
+#[derive(Clone, Debug, Default)]
+pub struct MultipartFlags {
+    pub boundary_quoted: bool,
+    pub boundary_whitespace: bool,
+    pub data_before: bool,
+    pub data_after: bool,
+    pub header_folding: bool,
+    pub lf_line: bool,
+    pub crlf_lf_lines: bool,
+    pub missing_semicolon: bool,
+    pub invalid_quoting: bool,
+    pub invalid_part: bool,
+    pub invalid_header_folding: bool,
+    pub file_limit_exceeded: bool,
+    pub unmatched_boundary: bool,
+}
+
+impl MultipartFlags {
+    /// `MULTIPART_STRICT_ERROR`: any of the flags ModSecurity folds into it.
+    pub fn strict_error(&self, reqbody_error: bool) -> bool {
+        reqbody_error
+            || self.boundary_quoted
+            || self.boundary_whitespace
+            || self.data_before
+            || self.data_after
+            || self.header_folding
+            || self.lf_line
+            || self.missing_semicolon
+            || self.invalid_quoting
+            || self.invalid_part
+            || self.invalid_header_folding
+            || self.file_limit_exceeded
+    }
+}
+
+/// Request-side data.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    pub method: String,
+    /// As received (may be absolute: `http://host/path?q`).
+    pub uri_raw: String,
+    /// Path and query, without scheme and authority.
+    pub uri: String,
+    pub protocol: String,
+    pub headers: Coll,
+    pub cookies: Coll,
+    pub args_get: Coll,
+    pub args_post: Coll,
+    pub body: Vec<u8>,
+    /// Set when the body exceeded the limit and was cut.
+    pub body_truncated: bool,
+    pub processor: Option<&'static str>,
+    pub body_error: Option<String>,
+    pub urlencoded_error: bool,
+    pub files: Vec<FilePart>,
+    pub multipart_part_headers: Coll,
+    pub multipart: MultipartFlags,
+    pub multipart_name: Option<String>,
+    pub multipart_filename: Option<String>,
+    /// Text nodes and attribute values of an XML body (`XML:/*`, `XML://@*`).
+    pub xml_text: Vec<Vec<u8>>,
+    pub xml_attrs: Vec<Vec<u8>>,
+}
+
+/// Response-side data.
+#[derive(Clone, Debug, Default)]
+pub struct Response {
+    pub status: Option<u16>,
+    pub protocol: String,
+    pub headers: Coll,
+    pub body: Vec<u8>,
+}
+
+/// Connection details.
+#[derive(Clone, Debug, Default)]
+pub struct Connection {
+    pub client_ip: String,
+    pub client_port: u16,
+    pub server_ip: String,
+    pub server_port: u16,
+}

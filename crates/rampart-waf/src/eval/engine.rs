@@ -1,0 +1,286 @@
+//! The phase loop: runs each phase's program (rules and markers), follows
+//! `skip` / `skipAfter`, evaluates chains link by link, runs actions and
+//! turns disruptive actions into an [`Intervention`].
+//!
+//! Non-disruptive actions (`setvar`, `ctl` …) run once per matched value,
+//! as soon as that value matched — before later chain links are evaluated,
+//! because CRS chains read what earlier links wrote (`tx.header_name_*`).
+
+use crate::compile::{CompiledRule, Disruptive, Entry};
+use crate::parser::{Action, AllowScope, EngineMode, Phase};
+
+use super::vars::Value;
+use super::{Intervention, MatchedRule, Transaction};
+
+/// How a rule's evaluation changes the flow of its phase.
+enum Flow {
+    Next,
+    Skip(u32),
+    SkipAfter(String),
+    /// Stop the phase (a disruptive action or `allow:phase`).
+    Stop,
+}
+
+impl<'r> Transaction<'r> {
+    /// Runs every phase after the last one run, up to and including `last`.
+    pub(super) fn run_up_to(&mut self, last: Phase) {
+        for n in (self.phase_done + 1)..=last.number() {
+            self.phase_done = n;
+            let phase = phase_of(n);
+            if phase == Phase::ResponseBody && !self.response_body_inspected() {
+                self.res.body.clear();
+            }
+            self.run_phase(phase);
+        }
+    }
+
+    fn run_phase(&mut self, phase: Phase) {
+        if self.ov.engine == EngineMode::Off {
+            return;
+        }
+        let blocked = self.intervention.is_some();
+        let allowed = phase.number() <= self.allowed_through;
+        if phase != Phase::Logging && (blocked || allowed) {
+            return;
+        }
+        let program = self.rules.phase(phase);
+        let mut i = 0;
+        while i < program.len() {
+            let Entry::Rule(index) = &program[i] else {
+                i += 1;
+                continue;
+            };
+            let rule = &self.rules.rules()[*index];
+            i += 1;
+            if self.is_removed(rule) {
+                continue;
+            }
+            match self.eval_rule(rule) {
+                Flow::Next => {}
+                Flow::Stop => return,
+                Flow::Skip(n) => i = skip_rules(program, i, n),
+                Flow::SkipAfter(marker) => i = skip_after(program, i, &marker),
+            }
+            if self.ov.engine == EngineMode::Off {
+                return;
+            }
+        }
+    }
+
+    fn is_removed(&self, rule: &CompiledRule) -> bool {
+        self.ov.removed_ids.iter().any(|r| r.contains(rule.id))
+            || self.ov.removed_tags.iter().any(|t| rule.has_tag(t))
+    }
+
+    /// Evaluates a rule and its chain; runs its actions on a full match.
+    fn eval_rule(&mut self, rule: &'r CompiledRule) -> Flow {
+        self.current = Some(rule);
+        self.matched_vars = Default::default();
+        for link in rule.links() {
+            if !self.eval_link(rule, link) {
+                self.current = None;
+                return Flow::Next;
+            }
+        }
+        let flow = self.full_match(rule);
+        self.current = None;
+        flow
+    }
+
+    /// Evaluates one link; true when some value matched.
+    fn eval_link(&mut self, head: &'r CompiledRule, link: &'r CompiledRule) -> bool {
+        if link.is_action_only() {
+            let value = Value::new(String::new(), Vec::new());
+            let hit = self.operator_matches(link, &value.value);
+            if hit {
+                self.run_effects(link);
+            }
+            return hit;
+        }
+        let values = self.resolve_targets(head, link);
+        let mut any = false;
+        for value in values {
+            if let Some(matched) = self.test_value(link, &value.value) {
+                any = true;
+                self.record_match(&value.name, matched);
+                self.run_effects(link);
+            }
+        }
+        any
+    }
+
+    /// Transforms `raw` and runs the operator; the matched (transformed)
+    /// value on success. With `multiMatch` every intermediate form is tried.
+    fn test_value(&mut self, link: &CompiledRule, raw: &[u8]) -> Option<Vec<u8>> {
+        if link.multi_match {
+            let mut current = raw.to_vec();
+            if self.operator_matches(link, &current) {
+                return Some(current);
+            }
+            for t in &link.transforms {
+                let next = t.apply(&current).into_owned();
+                if next != current && self.operator_matches(link, &next) {
+                    return Some(next);
+                }
+                current = next;
+            }
+            return None;
+        }
+        let value = self.transformed(link, raw);
+        self.operator_matches(link, &value).then_some(value)
+    }
+
+    /// Applies the link's transformation chain, with a per-transaction cache
+    /// keyed on the chain and the input.
+    fn transformed(&mut self, link: &CompiledRule, raw: &[u8]) -> Vec<u8> {
+        if link.transforms.is_empty() {
+            return raw.to_vec();
+        }
+        let key = (link.chain_key, raw.to_vec());
+        if let Some(hit) = self.cache.get(&key) {
+            return hit.clone();
+        }
+        let mut value = raw.to_vec();
+        for t in self.rules.transform_chain(link.chain_key) {
+            if let std::borrow::Cow::Owned(v) = t.apply(&value) {
+                value = v;
+            }
+        }
+        // Bounded: a request with thousands of arguments must not hoard memory.
+        if self.cache.len() < 8192 && raw.len() < 65_536 {
+            self.cache.insert(key, value.clone());
+        }
+        value
+    }
+
+    fn record_match(&mut self, name: &str, value: Vec<u8>) {
+        self.matched_vars.push(name.to_string(), value.clone());
+        self.matched_var = Some((name.to_string(), value));
+    }
+
+    /// Runs `setvar`, `ctl` and the other per-match actions of a link.
+    fn run_effects(&mut self, link: &CompiledRule) {
+        for action in &link.effects {
+            self.effect(action);
+        }
+    }
+
+    fn effect(&mut self, action: &Action) {
+        match action {
+            Action::SetVar(sv) => self.setvar(sv),
+            Action::Ctl(ctl) => self.ctl(ctl),
+            Action::ExpireVar { .. } => {}
+            Action::InitCol { collection, .. } => {
+                self.collections.entry(*collection).or_default();
+            }
+            Action::SetEnv { name, value } => {
+                let value = self.expand(value);
+                self.env.set(name, value);
+            }
+            _ => {}
+        }
+    }
+
+    /// The chain matched: log, then act on the disruptive action and flow.
+    fn full_match(&mut self, rule: &'r CompiledRule) -> Flow {
+        let msg = rule
+            .meta
+            .msg
+            .as_ref()
+            .map(|m| String::from_utf8_lossy(&self.expand(m)).into_owned())
+            .unwrap_or_default();
+        let logdata = rule
+            .meta
+            .logdata
+            .as_ref()
+            .map(|m| String::from_utf8_lossy(&self.expand(m)).into_owned())
+            .unwrap_or_default();
+        if let Some(sev) = rule.meta.severity {
+            self.highest_severity = self.highest_severity.min(sev.number());
+        }
+        self.matched.push(MatchedRule {
+            id: rule.id,
+            phase: rule.phase,
+            msg: msg.clone(),
+            logdata,
+            logged: rule.log,
+        });
+        if let Some(flow) = self.disrupt(rule, msg) {
+            return flow;
+        }
+        if let Some(marker) = &rule.skip_after {
+            return Flow::SkipAfter(marker.clone());
+        }
+        if rule.skip > 0 {
+            return Flow::Skip(rule.skip);
+        }
+        Flow::Next
+    }
+
+    /// Applies the disruptive action when the engine is `On`.
+    fn disrupt(&mut self, rule: &CompiledRule, msg: String) -> Option<Flow> {
+        if self.ov.engine != EngineMode::On {
+            return None;
+        }
+        let status = rule.status.unwrap_or(403);
+        let (url, drop) = match &rule.disruptive {
+            Disruptive::Pass => return None,
+            Disruptive::Allow(scope) => {
+                self.allowed_through = match scope {
+                    AllowScope::All => Phase::ResponseBody.number(),
+                    AllowScope::Request => Phase::RequestBody.number(),
+                    AllowScope::Phase => rule.phase.number(),
+                };
+                return Some(Flow::Stop);
+            }
+            Disruptive::Deny => (None, false),
+            Disruptive::Drop => (None, true),
+            Disruptive::Redirect(t) | Disruptive::Proxy(t) => {
+                let url = String::from_utf8_lossy(&self.expand(t)).into_owned();
+                (Some(url), false)
+            }
+        };
+        let status = match (&rule.disruptive, rule.status) {
+            (Disruptive::Redirect(_), None) => 302,
+            _ => status,
+        };
+        self.intervention = Some(Intervention {
+            status,
+            rule_id: rule.id,
+            msg,
+            url,
+            drop,
+        });
+        Some(Flow::Stop)
+    }
+}
+
+fn phase_of(n: u8) -> Phase {
+    match n {
+        1 => Phase::RequestHeaders,
+        2 => Phase::RequestBody,
+        3 => Phase::ResponseHeaders,
+        4 => Phase::ResponseBody,
+        _ => Phase::Logging,
+    }
+}
+
+/// Index after skipping `n` rules (markers do not count).
+fn skip_rules(program: &[Entry], mut i: usize, mut n: u32) -> usize {
+    while i < program.len() && n > 0 {
+        if matches!(program[i], Entry::Rule(_)) {
+            n -= 1;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Index after the marker named `marker`; the end of the phase when the
+/// marker is missing (ModSecurity then skips the rest of the phase).
+fn skip_after(program: &[Entry], i: usize, marker: &str) -> usize {
+    program[i..]
+        .iter()
+        .position(|e| matches!(e, Entry::Marker(m) if **m == *marker))
+        .map_or(program.len(), |p| i + p + 1)
+}

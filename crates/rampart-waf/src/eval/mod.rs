@@ -1,0 +1,299 @@
+//! Evaluation: a [`Transaction`] runs a compiled [`RuleSet`] over one HTTP
+//! exchange, phase by phase, with ModSecurity v3 semantics. It knows
+//! nothing of sockets: the host feeds it the request line, headers and
+//! body chunks, then the response, and asks for an [`Intervention`].
+//!
+//! ```
+//! use rampart_waf::{RuleSet, Transaction};
+//!
+//! let rules = RuleSet::from_text(
+//!     "SecRuleEngine On\n\
+//!      SecRule ARGS:q \"@rx attack\" \"id:1,phase:1,deny,status:403,msg:'bad q'\"",
+//! ).unwrap();
+//! let mut tx = Transaction::new(&rules);
+//! tx.set_request_line("GET", "/search?q=an+attack", "HTTP/1.1");
+//! tx.process_request_headers();
+//! let hit = tx.intervention().unwrap();
+//! assert_eq!((hit.status, hit.rule_id), (403, 1));
+//! ```
+
+mod body;
+mod data;
+mod engine;
+mod macros;
+mod ops;
+mod scalars;
+mod setvar;
+mod vars;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::compile::{CompiledRule, RuleSet};
+use crate::parser::{BodyProcessor, Collection, EngineMode, IdRange, Phase, Target};
+
+pub use data::Coll;
+use data::{Connection, Request, Response, Store};
+
+/// What the host should do instead of forwarding the exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Intervention {
+    pub status: u16,
+    pub rule_id: u64,
+    pub msg: String,
+    /// `Location` for a `redirect`.
+    pub url: Option<String>,
+    /// `drop`: close the connection without a response.
+    pub drop: bool,
+}
+
+/// A rule whose whole chain matched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatchedRule {
+    pub id: u64,
+    pub phase: Phase,
+    pub msg: String,
+    pub logdata: String,
+    /// False for `nolog` rules: they acted but write no log line.
+    pub logged: bool,
+}
+
+/// Per-transaction changes made by `ctl:` actions.
+#[derive(Clone, Debug)]
+struct Overrides {
+    engine: EngineMode,
+    request_body_access: bool,
+    response_body_access: bool,
+    force_body_variable: bool,
+    processor: Option<BodyProcessor>,
+    removed_ids: Vec<IdRange>,
+    removed_tags: Vec<String>,
+    /// `ruleRemoveTarget*`: (rule ids or tag, excluded targets).
+    removed_targets: Vec<(TargetScope, Vec<Target>)>,
+}
+
+#[derive(Clone, Debug)]
+enum TargetScope {
+    Ids(Vec<IdRange>),
+    Tag(String),
+}
+
+/// The state of one exchange under a rule set.
+pub struct Transaction<'r> {
+    rules: &'r RuleSet,
+    conn: Connection,
+    req: Request,
+    res: Response,
+    tx: Store,
+    collections: HashMap<Collection, Store>,
+    env: Store,
+    ov: Overrides,
+    matched_var: Option<(String, Vec<u8>)>,
+    matched_vars: Coll,
+    current: Option<&'r CompiledRule>,
+    matched: Vec<MatchedRule>,
+    intervention: Option<Intervention>,
+    /// Highest phase already run (0 = none).
+    phase_done: u8,
+    /// `allow`: phases up to this one are skipped.
+    allowed_through: u8,
+    highest_severity: u8,
+    cache: HashMap<(u32, Vec<u8>), Vec<u8>>,
+    started: Instant,
+    unique_id: String,
+}
+
+impl<'r> Transaction<'r> {
+    pub fn new(rules: &'r RuleSet) -> Self {
+        let config = rules.config();
+        let started = Instant::now();
+        Transaction {
+            rules,
+            conn: Connection::default(),
+            req: Request::default(),
+            res: Response::default(),
+            tx: Store::default(),
+            collections: HashMap::new(),
+            env: Store::default(),
+            ov: Overrides {
+                engine: config.rule_engine,
+                request_body_access: config.request_body_access,
+                response_body_access: config.response_body_access,
+                force_body_variable: false,
+                processor: None,
+                removed_ids: Vec::new(),
+                removed_tags: Vec::new(),
+                removed_targets: Vec::new(),
+            },
+            matched_var: None,
+            matched_vars: Coll::default(),
+            current: None,
+            matched: Vec::new(),
+            intervention: None,
+            phase_done: 0,
+            allowed_through: 0,
+            highest_severity: 255,
+            cache: HashMap::new(),
+            started,
+            unique_id: unique_id(),
+        }
+    }
+
+    pub fn set_connection(
+        &mut self,
+        client_ip: &str,
+        client_port: u16,
+        server_ip: &str,
+        port: u16,
+    ) {
+        self.conn = Connection {
+            client_ip: client_ip.to_string(),
+            client_port,
+            server_ip: server_ip.to_string(),
+            server_port: port,
+        };
+    }
+
+    /// The request line; `uri` may be origin-form or absolute.
+    pub fn set_request_line(&mut self, method: &str, uri: &str, protocol: &str) {
+        self.req.method = method.to_string();
+        self.req.uri_raw = uri.to_string();
+        self.req.uri = strip_authority(uri).to_string();
+        self.req.protocol = protocol.to_string();
+        let query = self.req.uri.split_once('?').map(|(_, q)| q.to_string());
+        if let Some(q) = query {
+            let sep = self.rules.config().argument_separator;
+            body::urlencoded::parse_into(q.as_bytes(), sep, &mut self.req.args_get);
+        }
+    }
+
+    pub fn add_request_header(&mut self, name: &str, value: &[u8]) {
+        if name.eq_ignore_ascii_case("cookie") {
+            body::parse_cookies(value, &mut self.req.cookies);
+        }
+        self.req.headers.push(name, value);
+    }
+
+    /// Phase 1.
+    pub fn process_request_headers(&mut self) {
+        self.run_up_to(Phase::RequestHeaders);
+    }
+
+    /// Buffers request body bytes (up to the configured limit).
+    pub fn append_request_body(&mut self, chunk: &[u8]) {
+        let limit = self.rules.config().request_body_limit as usize;
+        let room = limit.saturating_sub(self.req.body.len());
+        if chunk.len() > room {
+            self.req.body_truncated = true;
+        }
+        self.req
+            .body
+            .extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+
+    /// Runs the body processor, then phase 2.
+    pub fn process_request_body(&mut self) {
+        self.run_up_to(Phase::RequestHeaders);
+        if self.phase_done < Phase::RequestBody.number() {
+            self.parse_request_body();
+        }
+        self.run_up_to(Phase::RequestBody);
+    }
+
+    pub fn set_response_status(&mut self, status: u16, protocol: &str) {
+        self.res.status = Some(status);
+        self.res.protocol = protocol.to_string();
+    }
+
+    pub fn add_response_header(&mut self, name: &str, value: &[u8]) {
+        self.res.headers.push(name, value);
+    }
+
+    /// Phase 3.
+    pub fn process_response_headers(&mut self) {
+        self.process_request_body();
+        self.run_up_to(Phase::ResponseHeaders);
+    }
+
+    /// Buffers response body bytes when the response is inspectable.
+    pub fn append_response_body(&mut self, chunk: &[u8]) {
+        if !self.response_body_inspected() {
+            return;
+        }
+        let limit = self.rules.config().response_body_limit as usize;
+        let room = limit.saturating_sub(self.res.body.len());
+        self.res
+            .body
+            .extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+
+    /// Phase 4.
+    pub fn process_response_body(&mut self) {
+        self.process_response_headers();
+        self.run_up_to(Phase::ResponseBody);
+    }
+
+    /// Phase 5 (runs every earlier phase not run yet, as a host that
+    /// stopped early still logs).
+    pub fn process_logging(&mut self) {
+        self.run_up_to(Phase::Logging);
+    }
+
+    /// The disruptive action taken, if any (never in `DetectionOnly`).
+    pub fn intervention(&self) -> Option<&Intervention> {
+        self.intervention.as_ref()
+    }
+
+    /// Rules whose whole chain matched, in order.
+    pub fn matched_rules(&self) -> &[MatchedRule] {
+        &self.matched
+    }
+
+    /// A TX variable, e.g. `blocking_inbound_anomaly_score`.
+    pub fn tx_var(&self, name: &str) -> Option<&[u8]> {
+        self.tx.get(name)
+    }
+
+    fn response_body_inspected(&self) -> bool {
+        if !self.ov.response_body_access {
+            return false;
+        }
+        let ctype = self.res.headers.get("content-type").unwrap_or_default();
+        let ctype = String::from_utf8_lossy(ctype);
+        let mime = ctype
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        self.rules.config().response_mime_types.contains(&mime)
+    }
+}
+
+/// `http://host:port/p?q` → `/p?q`; origin-form is returned unchanged.
+fn strip_authority(uri: &str) -> &str {
+    let Some(scheme_end) = uri.find("://") else {
+        return uri;
+    };
+    if !uri[..scheme_end].chars().all(|c| c.is_ascii_alphanumeric()) {
+        return uri;
+    }
+    let rest = &uri[scheme_end + 3..];
+    rest.find('/').map_or("", |i| &rest[i..])
+}
+
+/// A unique-enough id for `UNIQUE_ID` without a random source: time and a
+/// process-wide counter.
+fn unique_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{nanos:x}{n:06x}")
+}

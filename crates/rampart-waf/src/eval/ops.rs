@@ -1,0 +1,183 @@
+//! Operator execution over one (transformed) value, with negation and
+//! `capture` into `TX:0`–`TX:9`.
+
+use std::net::IpAddr;
+
+use crate::compile::{Arg, Cidr, Cmp, CompiledOp, CompiledRule};
+
+use super::setvar::to_int;
+use super::Transaction;
+
+impl<'r> Transaction<'r> {
+    /// Runs the link's operator; the result already accounts for `!`.
+    pub(super) fn operator_matches(&mut self, link: &CompiledRule, value: &[u8]) -> bool {
+        self.run_operator(link, value) != link.negated
+    }
+
+    fn arg(&self, arg: &Arg) -> Vec<u8> {
+        match arg {
+            Arg::Literal(bytes) => bytes.clone(),
+            Arg::Macro(t) => self.expand(t),
+        }
+    }
+
+    fn run_operator(&mut self, link: &CompiledRule, value: &[u8]) -> bool {
+        let capture = link.capture;
+        match &link.operator {
+            CompiledOp::Rx(re) => self.regex(re, value, capture),
+            CompiledOp::RxMacro(t) => {
+                let pattern = self.expand_str(t);
+                match self.rules.dynamic_regex(&pattern, false) {
+                    Some(re) => self.regex(&re, value, capture),
+                    None => false,
+                }
+            }
+            CompiledOp::Pm(ac) => match ac.find(value) {
+                Some(m) => {
+                    if capture {
+                        self.set_captures(&[Some(&value[m.start()..m.end()])]);
+                    }
+                    true
+                }
+                None => false,
+            },
+            CompiledOp::StrEq(a) => value == self.arg(a).as_slice(),
+            CompiledOp::Contains(a) => find(value, &self.arg(a)).is_some(),
+            CompiledOp::ContainsWord(a) => contains_word(value, &self.arg(a)),
+            CompiledOp::BeginsWith(a) => value.starts_with(&self.arg(a)),
+            CompiledOp::EndsWith(a) => value.ends_with(&self.arg(a)),
+            CompiledOp::Within(a) => find(&self.arg(a), value).is_some(),
+            CompiledOp::Compare(cmp, a) => compare(*cmp, to_int(value), to_int(&self.arg(a))),
+            CompiledOp::IpMatch(cidrs) => ip_match(cidrs, value),
+            CompiledOp::ValidateByteRange(allowed) => value.iter().any(|b| !allowed[*b as usize]),
+            CompiledOp::ValidateUrlEncoding => !valid_url_encoding(value),
+            CompiledOp::ValidateUtf8Encoding => std::str::from_utf8(value).is_err(),
+            CompiledOp::DetectSqli => match rampart_libinjection::detect_sqli(value) {
+                Some(fp) => {
+                    if capture {
+                        self.set_captures(&[Some(fp.as_str().as_bytes())]);
+                    }
+                    true
+                }
+                None => false,
+            },
+            CompiledOp::DetectXss => rampart_libinjection::detect_xss(value),
+            CompiledOp::Unconditional => true,
+            CompiledOp::NoMatch => false,
+        }
+    }
+
+    fn regex(&mut self, re: &regex::bytes::Regex, value: &[u8], capture: bool) -> bool {
+        if !capture {
+            return re.is_match(value);
+        }
+        let Some(caps) = re.captures(value) else {
+            return false;
+        };
+        let groups: Vec<Option<&[u8]>> = caps.iter().map(|m| m.map(|m| m.as_bytes())).collect();
+        self.set_captures(&groups);
+        true
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `@containsWord`: the argument bounded by non-word characters or edges.
+fn contains_word(value: &[u8], word: &[u8]) -> bool {
+    if word.is_empty() {
+        return true;
+    }
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut start = 0;
+    while let Some(pos) = find(&value[start..], word) {
+        let at = start + pos;
+        let end = at + word.len();
+        let left = at == 0 || !is_word(value[at - 1]);
+        let right = end == value.len() || !is_word(value[end]);
+        if left && right {
+            return true;
+        }
+        start = at + 1;
+    }
+    false
+}
+
+fn compare(cmp: Cmp, a: i64, b: i64) -> bool {
+    match cmp {
+        Cmp::Eq => a == b,
+        Cmp::Ge => a >= b,
+        Cmp::Gt => a > b,
+        Cmp::Le => a <= b,
+        Cmp::Lt => a < b,
+    }
+}
+
+fn ip_match(cidrs: &[Cidr], value: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(value) else {
+        return false;
+    };
+    let Ok(ip) = text.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    cidrs.iter().any(|c| in_cidr(c, ip))
+}
+
+fn in_cidr(c: &Cidr, ip: IpAddr) -> bool {
+    match (c.addr, ip) {
+        (IpAddr::V4(net), IpAddr::V4(ip)) => {
+            let mask = u32::MAX.checked_shl(32 - c.prefix as u32).unwrap_or(0);
+            u32::from(net) & mask == u32::from(ip) & mask
+        }
+        (IpAddr::V6(net), IpAddr::V6(ip)) => {
+            let mask = u128::MAX.checked_shl(128 - c.prefix as u32).unwrap_or(0);
+            u128::from(net) & mask == u128::from(ip) & mask
+        }
+        _ => false,
+    }
+}
+
+/// False when a `%` is not followed by two hex digits.
+fn valid_url_encoding(value: &[u8]) -> bool {
+    let mut i = 0;
+    while i < value.len() {
+        if value[i] == b'%' {
+            let ok = value.len() > i + 2
+                && value[i + 1].is_ascii_hexdigit()
+                && value[i + 2].is_ascii_hexdigit();
+            if !ok {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::parse_cidr;
+
+    #[test]
+    fn helpers() {
+        assert!(contains_word(b"a select b", b"select"));
+        assert!(!contains_word(b"selected", b"select"));
+        assert!(valid_url_encoding(b"a%20b"));
+        assert!(!valid_url_encoding(b"a%2"));
+        assert!(!valid_url_encoding(b"%zz"));
+        let net = [
+            parse_cidr("10.0.0.0/8").unwrap(),
+            parse_cidr("::1").unwrap(),
+        ];
+        assert!(ip_match(&net, b"10.1.2.3"));
+        assert!(ip_match(&net, b"::1"));
+        assert!(!ip_match(&net, b"11.0.0.1"));
+    }
+}

@@ -1,0 +1,126 @@
+//! Data actions: `setvar` (set, `+=`, `-=`, delete) on TX and the
+//! persistent collections, regex captures into `TX:0`–`TX:9`, and the
+//! per-transaction `ctl:` switches.
+
+use crate::parser::{BodyProcessor, Collection, Ctl, RuleSelector, SetVar, SetVarOp};
+
+use super::data::Store;
+use super::{TargetScope, Transaction};
+
+/// ModSecurity reads numbers like `atoi`: optional sign, leading digits,
+/// anything else (including an empty value) is 0.
+pub(super) fn to_int(bytes: &[u8]) -> i64 {
+    let text = String::from_utf8_lossy(bytes);
+    let t = text.trim_start();
+    let (sign, digits) = match t.as_bytes().first() {
+        Some(b'-') => (-1, &t[1..]),
+        Some(b'+') => (1, &t[1..]),
+        _ => (1, t),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse::<i64>().map(|n| sign * n).unwrap_or(0)
+}
+
+impl<'r> Transaction<'r> {
+    fn store_mut(&mut self, c: Collection) -> &mut Store {
+        match c {
+            Collection::Tx => &mut self.tx,
+            other => self.collections.entry(other).or_default(),
+        }
+    }
+
+    pub(super) fn setvar(&mut self, sv: &SetVar) {
+        let key = self.expand_str(&sv.var.key);
+        if key.is_empty() {
+            return;
+        }
+        let collection = sv.var.collection;
+        let new = match &sv.op {
+            SetVarOp::Delete => {
+                self.store_mut(collection).remove(&key);
+                return;
+            }
+            SetVarOp::SetToOne => b"1".to_vec(),
+            SetVarOp::Set(t) => self.expand(t),
+            SetVarOp::Add(t) | SetVarOp::Sub(t) => {
+                let delta = to_int(&self.expand(t));
+                let current = self
+                    .store_mut(collection)
+                    .get(&key)
+                    .map(to_int)
+                    .unwrap_or(0);
+                let sum = match sv.op {
+                    SetVarOp::Add(_) => current.saturating_add(delta),
+                    _ => current.saturating_sub(delta),
+                };
+                sum.to_string().into_bytes()
+            }
+        };
+        self.store_mut(collection).set(&key, new);
+    }
+
+    /// Stores regex groups as `TX:0`..`TX:9` (group 0 is the whole match).
+    pub(super) fn set_captures(&mut self, groups: &[Option<&[u8]>]) {
+        for (i, g) in groups.iter().take(10).enumerate() {
+            match g {
+                Some(v) => self.tx.set(&i.to_string(), v.to_vec()),
+                None => self.tx.remove(&i.to_string()),
+            }
+        }
+    }
+
+    pub(super) fn ctl(&mut self, ctl: &Ctl) {
+        let ov = &mut self.ov;
+        match ctl {
+            Ctl::RuleEngine(mode) => ov.engine = *mode,
+            Ctl::RequestBodyAccess(on) => ov.request_body_access = *on,
+            Ctl::ResponseBodyAccess(on) => ov.response_body_access = *on,
+            Ctl::ForceRequestBodyVariable(on) => ov.force_body_variable = *on,
+            Ctl::RequestBodyProcessor(p) => ov.processor = Some(*p),
+            Ctl::RuleRemove(RuleSelector::Ids(ranges)) => ov.removed_ids.extend(ranges),
+            Ctl::RuleRemove(RuleSelector::Tag(tag)) => ov.removed_tags.push(tag.clone()),
+            Ctl::RuleRemove(RuleSelector::Msg(_)) => {}
+            Ctl::RuleRemoveTarget { selector, targets } => {
+                let scope = match selector {
+                    RuleSelector::Ids(r) => TargetScope::Ids(r.clone()),
+                    RuleSelector::Tag(t) => TargetScope::Tag(t.clone()),
+                    RuleSelector::Msg(_) => return,
+                };
+                ov.removed_targets.push((scope, targets.clone()));
+            }
+            _ => {}
+        }
+    }
+
+    /// The body processor to use: a `ctl:` choice, else by content type.
+    pub(super) fn body_processor(&self) -> Option<BodyProcessor> {
+        if self.ov.processor.is_some() {
+            return self.ov.processor;
+        }
+        let ctype = self.req.headers.get("content-type").unwrap_or_default();
+        let ctype = String::from_utf8_lossy(ctype).to_ascii_lowercase();
+        if ctype.starts_with("application/x-www-form-urlencoded") {
+            Some(BodyProcessor::UrlEncoded)
+        } else if ctype.starts_with("multipart/form-data") {
+            Some(BodyProcessor::Multipart)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_int;
+
+    #[test]
+    fn atoi_semantics() {
+        assert_eq!(to_int(b"42"), 42);
+        assert_eq!(to_int(b"-7x"), -7);
+        assert_eq!(to_int(b""), 0);
+        assert_eq!(to_int(b"abc"), 0);
+        assert_eq!(to_int(b" 5"), 5);
+    }
+}

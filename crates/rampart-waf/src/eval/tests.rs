@@ -1,0 +1,152 @@
+//! Evaluation tests: variables, operators, actions and flow on small rule sets.
+
+use crate::{RuleSet, Transaction};
+
+fn rules(text: &str) -> RuleSet {
+    RuleSet::from_text(&format!(
+        "SecRuleEngine On\nSecRequestBodyAccess On\n{text}"
+    ))
+    .unwrap()
+}
+
+fn ids(tx: &Transaction<'_>) -> Vec<u64> {
+    tx.matched_rules().iter().map(|m| m.id).collect()
+}
+
+fn get<'r>(set: &'r RuleSet, uri: &str) -> Transaction<'r> {
+    let mut tx = Transaction::new(set);
+    tx.set_request_line("GET", uri, "HTTP/1.1");
+    tx.add_request_header("Host", b"localhost");
+    tx.process_request_headers();
+    tx
+}
+
+#[test]
+fn args_and_transformations() {
+    let set = rules("SecRule ARGS \"@rx select\" \"id:1,phase:1,pass,t:urlDecodeUni,t:lowercase\"");
+    assert_eq!(ids(&get(&set, "/?q=%53ELECT")), [1]);
+    assert!(ids(&get(&set, "/?q=nothing")).is_empty());
+}
+
+#[test]
+fn deny_gives_an_intervention_and_stops() {
+    let set = rules(
+        "SecRule REQUEST_HEADERS:host \"@streq localhost\" \"id:1,phase:1,deny,status:406,msg:'m %{MATCHED_VAR}'\"\n\
+         SecAction \"id:2,phase:1,pass\"",
+    );
+    let tx = get(&set, "/");
+    let i = tx.intervention().unwrap();
+    assert_eq!(
+        (i.status, i.rule_id, i.msg.as_str()),
+        (406, 1, "m localhost")
+    );
+    assert_eq!(ids(&tx), [1]);
+}
+
+#[test]
+fn detection_only_never_intervenes() {
+    let set =
+        RuleSet::from_text("SecRuleEngine DetectionOnly\nSecAction \"id:1,phase:1,deny\"").unwrap();
+    let tx = get(&set, "/");
+    assert!(tx.intervention().is_none());
+    assert_eq!(ids(&tx), [1]);
+}
+
+#[test]
+fn setvar_arithmetic_and_macros() {
+    let set = rules(
+        "SecAction \"id:1,phase:1,pass,setvar:tx.a=5,setvar:tx.a=+3,setvar:tx.b=%{tx.a}x\"\n\
+         SecAction \"id:2,phase:1,pass,setvar:tx.a=-10,setvar:!tx.b\"\n\
+         SecRule TX:A \"@eq -2\" \"id:3,phase:1,pass\"\n\
+         SecRule &TX:b \"@eq 0\" \"id:4,phase:1,pass\"",
+    );
+    let tx = get(&set, "/");
+    assert_eq!(ids(&tx), [1, 2, 3, 4]);
+}
+
+#[test]
+fn chains_captures_and_skip_after() {
+    let set = rules(
+        "SecRule REQUEST_URI \"@rx /(a+)(b)\" \"id:1,phase:1,pass,capture,chain\"\n\
+         SecRule TX:1 \"@streq aa\" \"setvar:tx.hit=%{tx.2}\"\n\
+         SecRule TX:hit \"@streq b\" \"id:2,phase:1,pass,skipAfter:END\"\n\
+         SecAction \"id:3,phase:1,pass\"\n\
+         SecMarker END\n\
+         SecAction \"id:4,phase:1,pass,skip:1\"\n\
+         SecAction \"id:5,phase:1,pass\"\n\
+         SecAction \"id:6,phase:1,pass\"",
+    );
+    assert_eq!(ids(&get(&set, "/aab")), [1, 2, 4, 6]);
+    assert_eq!(ids(&get(&set, "/ab")), [3, 4, 6]);
+}
+
+#[test]
+fn exclusions_counts_and_ctl() {
+    let set = rules(
+        "SecRule ARGS|!ARGS:safe \"@contains x\" \"id:1,phase:1,pass\"\n\
+         SecRule &ARGS \"@eq 2\" \"id:2,phase:1,pass,ctl:ruleRemoveTargetById=3;ARGS:b\"\n\
+         SecRule ARGS \"@contains y\" \"id:3,phase:1,pass\"\n\
+         SecAction \"id:4,phase:1,pass,ctl:ruleRemoveById=5\"\n\
+         SecAction \"id:5,phase:1,pass\"",
+    );
+    assert_eq!(ids(&get(&set, "/?safe=x&b=y")), [2, 4]);
+    assert_eq!(ids(&get(&set, "/?q=x&b=y&c=y")), [1, 3, 4]);
+}
+
+#[test]
+fn request_bodies() {
+    let set = rules(
+        "SecRule REQUEST_HEADERS:Content-Type \"application/json\" \"id:10,phase:1,pass,nolog,ctl:requestBodyProcessor=JSON\"\n\
+         SecRule ARGS_POST:json.a.0 \"@streq evil\" \"id:1,phase:2,pass\"\n\
+         SecRule ARGS_POST:user \"@streq bob\" \"id:2,phase:2,pass\"\n\
+         SecRule FILES \"@endsWith .php\" \"id:3,phase:2,pass\"\n\
+         SecRule REQBODY_ERROR \"!@eq 0\" \"id:4,phase:2,pass\"",
+    );
+    let run = |ctype: &str, body: &[u8]| {
+        let mut tx = Transaction::new(&set);
+        tx.set_request_line("POST", "/", "HTTP/1.1");
+        tx.add_request_header("Content-Type", ctype.as_bytes());
+        tx.process_request_headers();
+        tx.append_request_body(body);
+        tx.process_request_body();
+        ids(&tx)
+    };
+    assert_eq!(run("application/json", br#"{"a":["evil"]}"#), [10, 1]);
+    assert_eq!(run("application/json", b"{bad"), [10, 4]);
+    assert_eq!(run("application/x-www-form-urlencoded", b"user=bob"), [2]);
+    let mp = b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.php\"\r\n\r\nx\r\n--B--\r\n";
+    assert_eq!(run("multipart/form-data; boundary=B", mp), [3]);
+}
+
+#[test]
+fn response_phases() {
+    let set = RuleSet::from_text(
+        "SecRuleEngine On\nSecResponseBodyAccess On\n\
+         SecRule RESPONSE_STATUS \"@eq 500\" \"id:1,phase:3,pass\"\n\
+         SecRule RESPONSE_BODY \"@contains secret\" \"id:2,phase:4,deny\"",
+    )
+    .unwrap();
+    let mut tx = get(&set, "/");
+    tx.set_response_status(500, "HTTP/1.1");
+    tx.add_response_header("Content-Type", b"text/html; charset=utf-8");
+    tx.process_response_headers();
+    tx.append_response_body(b"the secret");
+    tx.process_response_body();
+    tx.process_logging();
+    assert_eq!(ids(&tx), [1, 2]);
+    assert_eq!(tx.intervention().unwrap().rule_id, 2);
+}
+
+#[test]
+fn pm_and_libinjection() {
+    let set = rules(
+        "SecRule ARGS \"@pm evil WORSE\" \"id:1,phase:1,pass,capture,setvar:tx.w=%{tx.0}\"\n\
+         SecRule ARGS \"@detectSQLi\" \"id:2,phase:1,pass\"\n\
+         SecRule ARGS \"@detectXSS\" \"id:3,phase:1,pass\"",
+    );
+    let tx = get(&set, "/?a=very+worse");
+    assert_eq!(ids(&tx), [1]);
+    assert_eq!(tx.tx_var("w"), Some(&b"worse"[..]));
+    assert_eq!(ids(&get(&set, "/?a=1'+or+'1'='1")), [2]);
+    assert_eq!(ids(&get(&set, "/?a=<script>alert(1)</script>")), [3]);
+}

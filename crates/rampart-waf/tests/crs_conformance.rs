@@ -1,0 +1,54 @@
+//! CRS v4 end to end: the whole rule set loads with no unsupported rule,
+//! and CRS's own regression suite passes at (at least) the recorded rate.
+//! Run in release for speed:
+//! `cargo test -p rampart-waf --release --test crs_conformance -- --nocapture`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rampart_waf::conformance::{crs_rule_set, run_suite, Outcome, Overrides};
+
+/// Passed tests required (of 5,045; the 35 skipped only check the web
+/// server's own status code). Raise it as the engine improves.
+const FLOOR: usize = 5010;
+
+fn crs_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/crs")
+}
+
+#[test]
+fn crs_loads_without_unsupported_rules() {
+    let rules = crs_rule_set(&crs_dir()).expect("CRS loads");
+    for u in rules.unsupported() {
+        eprintln!("unsupported: {} at {}: {}", u.id, u.location, u.reason);
+    }
+    assert!(rules.rules().len() > 500, "{} rules", rules.rules().len());
+    assert!(rules.unsupported().is_empty());
+}
+
+#[test]
+fn crs_regression_suite() {
+    let started = Instant::now();
+    let rules = crs_rule_set(&crs_dir()).expect("CRS loads");
+    let loaded = started.elapsed();
+    let tests = crs_dir().join("tests/regression/tests");
+    let report = run_suite(&rules, &tests, &Overrides::default());
+    for (group, failures) in report.failures_by_group() {
+        eprintln!("{group}: {} failed", failures.len());
+        for f in failures {
+            if let Outcome::Failed(why) = &f.outcome {
+                eprintln!("  {}-{}: {why}", f.rule_id, f.test_id);
+            }
+        }
+    }
+    let summary = report.summary();
+    eprintln!(
+        "loaded in {loaded:?}, ran in {:?}",
+        started.elapsed() - loaded
+    );
+    println!("{summary}");
+    assert!(
+        summary.passed >= FLOOR,
+        "{summary} is below the floor of {FLOOR}"
+    );
+}
