@@ -2,6 +2,7 @@
 //! the gateway, the admin listener, signals. The only place `anyhow` is used.
 
 pub mod sample_api;
+pub mod waf_cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -31,6 +31,37 @@ enum Command {
     },
     /// Print the version.
     Version,
+    /// WAF rule sets: load and report, run CRS's regression tests.
+    Waf {
+        #[command(subcommand)]
+        command: WafCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WafCommand {
+    /// Load a CRS folder (plus extra rule files); print rule counts and any
+    /// rule that could not be compiled.
+    Check {
+        /// CRS folder (with crs-setup.conf[.example] and rules/).
+        #[arg(long)]
+        crs: PathBuf,
+        /// Extra rule files loaded after CRS.
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
+    },
+    /// Run CRS's go-ftw regression tests in process; the last line is
+    /// `conformance: N passed, M failed[, K skipped]`.
+    Conformance {
+        #[arg(long)]
+        crs: PathBuf,
+        /// Test folder (default: CRS/tests/regression/tests).
+        #[arg(long)]
+        tests: Option<PathBuf>,
+        /// go-ftw overrides file: tests to skip, each with a reason.
+        #[arg(long)]
+        overrides: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -40,6 +71,24 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { config } => check(&config),
+        Command::Waf { command } => {
+            let result = match command {
+                WafCommand::Check { crs, rules } => rampart::waf_cli::check(&crs, &rules),
+                WafCommand::Conformance {
+                    crs,
+                    tests,
+                    overrides,
+                } => rampart::waf_cli::conformance(&crs, tests.as_deref(), overrides.as_deref()),
+            };
+            match result {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("rampart: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Run { config, demo } => {
             let loaded = match (&config, demo) {
                 (Some(path), _) => rampart_config::load(path),

@@ -202,3 +202,84 @@ fn built_in_demo_config_loads() {
     assert_eq!(demo.config.listeners["public"].address, "127.0.0.1:8080");
     assert!(demo.config.sample_api.is_some());
 }
+
+fn crs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/crs")
+}
+
+#[test]
+fn waf_check_loads_crs_with_no_unsupported_rule() {
+    let out = bin()
+        .args(["waf", "check", "--crs"])
+        .arg(crs())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("unsupported rules: 0"), "{stdout}");
+    let rules: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("rules: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rules > 500, "{stdout}");
+}
+
+#[test]
+fn waf_check_reports_a_broken_extra_rule_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("custom.conf");
+    std::fs::write(&bad, "# custom rules\nSecRule ARGS \"@rx x\" \"id:100001,phase:2,pass\"\nSecRuule ARGS \"@rx y\" \"id:100002\"\n").unwrap();
+    let out = bin()
+        .args(["waf", "check", "--crs"])
+        .arg(crs())
+        .arg("--rules")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("custom.conf:3"), "{err}");
+}
+
+#[test]
+fn waf_conformance_prints_the_summary_last() {
+    // One rule file's tests, through a folder shaped like CRS's test tree.
+    let dir = tempfile::tempdir().unwrap();
+    let group = "REQUEST-911-METHOD-ENFORCEMENT";
+    std::os::unix::fs::symlink(
+        crs().join("tests/regression/tests").join(group),
+        dir.path().join(group),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["waf", "conformance", "--crs"])
+        .arg(crs())
+        .arg("--tests")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("conformance: ") && last.contains(" passed, 0 failed"),
+        "{stdout}"
+    );
+    assert!(out.status.success());
+    // An empty folder is an error, not a vacuous pass.
+    let empty = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["waf", "conformance", "--crs"])
+        .arg(crs())
+        .arg("--tests")
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no tests found"));
+}
