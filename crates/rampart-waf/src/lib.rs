@@ -9,6 +9,7 @@
 //! * [`eval`]: a [`Transaction`] that runs a rule set over one exchange;
 //! * [`conformance`]: runs CRS's go-ftw regression tests through the engine.
 
+pub mod builtin;
 pub mod compile;
 pub mod conformance;
 pub mod eval;
