@@ -191,14 +191,20 @@ impl Builder {
                 Item::Rule(p) => out.rule(p),
             }
         }
-        Ok(RuleSet {
+        let mut set = RuleSet {
             rules: out.rules,
             phases: out.phases,
             config: self.config,
             unsupported: out.unsupported,
             chains: out.chains,
             dynamic: Default::default(),
-        })
+            skip_targets: Default::default(),
+            filters: Vec::new(),
+            prefilter_on: true,
+        };
+        set.index_skip_targets();
+        set.build_prefilters();
+        Ok(set)
     }
 }
 
@@ -282,6 +288,7 @@ impl Output {
             operator_text: rule.operator.to_string(),
             transforms: r.transforms,
             chain_key,
+            prefilter: None,
             multi_match: r.multi_match,
             capture: r.capture,
             meta: r.meta,

@@ -12,6 +12,7 @@ mod builder;
 mod config;
 mod operator;
 pub mod pcre;
+pub mod prefilter;
 mod rule;
 
 use std::collections::HashMap;
@@ -58,9 +59,10 @@ pub enum Source<'a> {
     Text { text: &'a str, origin: &'a str },
 }
 
-/// Run-time compiled regexes keyed on (is a selector, pattern); `None`
-/// remembers a pattern that cannot be compiled.
-type RegexCache = HashMap<(bool, String), Option<Arc<Regex>>>;
+/// Run-time compiled regexes keyed on the pattern, one map for operator
+/// patterns and one for selectors; `None` remembers a pattern that cannot
+/// be compiled.
+type RegexCache = [HashMap<String, Option<Arc<Regex>>>; 2];
 
 /// The compiled, immutable rule set shared by all transactions.
 #[derive(Debug)]
@@ -73,6 +75,12 @@ pub struct RuleSet {
     /// Regexes built at run time (selectors such as `TX:/^x_/`, `@rx`
     /// patterns with macros), shared by all transactions.
     dynamic: Mutex<RegexCache>,
+    /// Per phase, per program entry: for a rule with `skipAfter`, the index
+    /// after its marker (the end of the phase when the marker is missing).
+    skip_targets: [Vec<u32>; 5],
+    /// Per transformation chain, the prefilter of its `@rx` rules.
+    filters: Vec<Option<prefilter::ChainFilter>>,
+    prefilter_on: bool,
 }
 
 impl RuleSet {
@@ -137,9 +145,9 @@ impl RuleSet {
     /// A pattern compiled on first use; `None` when it cannot be taken.
     /// `selector` patterns (`ARGS:/^id_/`) ignore case, as ModSecurity's do.
     pub(crate) fn dynamic_regex(&self, pattern: &str, selector: bool) -> Option<Arc<Regex>> {
-        let key = (selector, pattern.to_string());
-        let mut cache = self.dynamic.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = cache.get(&key) {
+        let mut caches = self.dynamic.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = &mut caches[usize::from(selector)];
+        if let Some(found) = cache.get(pattern) {
             return found.clone();
         }
         // Bound the cache: macro-built patterns could otherwise grow it per request.
@@ -152,8 +160,85 @@ impl RuleSet {
             pattern.to_string()
         };
         let compiled = pcre::compile(&text).ok().map(Arc::new);
-        cache.insert(key, compiled.clone());
+        cache.insert(pattern.to_string(), compiled.clone());
         compiled
+    }
+
+    /// Where a phase's program resumes after the `skipAfter` of the rule at
+    /// `entry`: one lookup, computed at load.
+    pub fn skip_after_target(&self, phase: Phase, entry: usize) -> usize {
+        let n = phase.number() as usize - 1;
+        self.skip_targets[n]
+            .get(entry)
+            .map_or(self.phases[n].len(), |t| *t as usize)
+    }
+
+    /// Turns the `@rx` prefilters on (the default) or off. Results are the
+    /// same either way; off exists to prove it.
+    pub fn set_prefilter(&mut self, on: bool) {
+        self.prefilter_on = on;
+    }
+
+    /// The prefilter of a transformation chain, when prefilters are on.
+    pub fn chain_filter(&self, chain_key: u32) -> Option<&prefilter::ChainFilter> {
+        if !self.prefilter_on {
+            return None;
+        }
+        self.filters.get(chain_key as usize)?.as_ref()
+    }
+
+    /// True when the prefilter of `link` rules out a match on `value` (the
+    /// value after the link's transformations).
+    pub fn prefilter_rejects(&self, link: &CompiledRule, value: &[u8]) -> bool {
+        match (link.prefilter, self.chain_filter(link.chain_key)) {
+            (Some(slot), Some(filter)) => !prefilter::slot_set(&filter.scan(value), slot),
+            _ => false,
+        }
+    }
+
+    /// Gives each `@rx` link a prefilter slot when its pattern has required
+    /// literals (not `multiMatch` links: they test intermediate values).
+    fn build_prefilters(&mut self) {
+        let mut builder = prefilter::FilterBuilder::default();
+        for rule in &mut self.rules {
+            let mut link = Some(rule);
+            while let Some(l) = link {
+                if let (CompiledOp::Rx(re), false) = (&l.operator, l.multi_match) {
+                    if let Some(literals) = prefilter::required_literals(re.as_str()) {
+                        l.prefilter = Some(builder.add(l.chain_key, literals));
+                    }
+                }
+                link = l.chain.as_deref_mut();
+            }
+        }
+        match builder.finish(self.chains.len()) {
+            Ok(filters) => self.filters = filters,
+            Err(_) => self.prefilter_on = false,
+        }
+    }
+
+    /// Fills `skip_targets` from the programs (after the rules are final).
+    fn index_skip_targets(&mut self) {
+        for (n, program) in self.phases.iter().enumerate() {
+            let mut targets = vec![program.len() as u32; program.len()];
+            // Nearest following marker of each name, scanning backwards.
+            let mut next: HashMap<&str, usize> = HashMap::new();
+            for (i, entry) in program.iter().enumerate().rev() {
+                match entry {
+                    Entry::Marker(name) => {
+                        next.insert(name, i + 1);
+                    }
+                    Entry::Rule(r) => {
+                        if let Some(marker) = &self.rules[*r].skip_after {
+                            if let Some(at) = next.get(marker.as_str()) {
+                                targets[i] = *at as u32;
+                            }
+                        }
+                    }
+                }
+            }
+            self.skip_targets[n] = targets;
+        }
     }
 
     /// Finds a rule by id.

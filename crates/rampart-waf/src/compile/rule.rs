@@ -44,6 +44,10 @@ pub struct CompiledRule {
     /// Index of `transforms` in the rule set's table of distinct chains,
     /// the key of the per-transaction transformation cache.
     pub chain_key: u32,
+    /// Slot in its chain's prefilter (see `compile::prefilter`): when the
+    /// transformed value holds none of the slot's literals, the `@rx`
+    /// operator cannot match and is not run.
+    pub prefilter: Option<u32>,
     pub multi_match: bool,
     pub capture: bool,
     pub meta: RuleMeta,

@@ -2,25 +2,38 @@
 //! filled by the `Transaction` setters and the body processors, read by
 //! variable resolution.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A shared, immutable value: variable resolution hands out clones of
+/// these (a reference count, never a copy of the bytes).
+pub type Bytes = Arc<[u8]>;
 
 /// An ordered multi-map with case-insensitive lookups, as ModSecurity's
 /// collections behave (`ARGS:Foo` finds `foo`).
 #[derive(Clone, Debug, Default)]
 pub struct Coll {
-    pub entries: Vec<(String, Vec<u8>)>,
+    pub entries: Vec<(Arc<str>, Bytes)>,
 }
 
 impl Coll {
     pub fn push(&mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) {
+        let key: String = key.into();
+        let value: Vec<u8> = value.into();
         self.entries.push((key.into(), value.into()));
+    }
+
+    /// Appends an already shared key and value.
+    pub fn push_shared(&mut self, key: Arc<str>, value: Bytes) {
+        self.entries.push((key, value));
     }
 
     pub fn get(&self, key: &str) -> Option<&[u8]> {
         self.entries
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_slice())
+            .map(|(_, v)| &**v)
     }
 
     pub fn len(&self) -> usize {
@@ -36,22 +49,44 @@ impl Coll {
 /// lower-case (SecLang variable names are case-insensitive).
 #[derive(Clone, Debug, Default)]
 pub struct Store {
-    pub values: BTreeMap<String, Vec<u8>>,
+    pub values: BTreeMap<Arc<str>, Bytes>,
+}
+
+/// `key` in lower case, borrowed when it already is.
+pub(super) fn lower(key: &str) -> Cow<'_, str> {
+    if key.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(key.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(key)
+    }
 }
 
 impl Store {
     pub fn get(&self, key: &str) -> Option<&[u8]> {
-        self.values
-            .get(&key.to_ascii_lowercase())
-            .map(Vec::as_slice)
+        self.get_shared(key).map(|v| &**v)
+    }
+
+    /// The stored value itself (shared, not copied).
+    pub fn get_shared(&self, key: &str) -> Option<&Bytes> {
+        self.values.get(&*lower(key))
+    }
+
+    /// The stored key and value.
+    pub fn entry(&self, key: &str) -> Option<(&Arc<str>, &Bytes)> {
+        self.values.get_key_value(&*lower(key))
     }
 
     pub fn set(&mut self, key: &str, value: Vec<u8>) {
-        self.values.insert(key.to_ascii_lowercase(), value);
+        let key = lower(key);
+        if let Some(slot) = self.values.get_mut(&*key) {
+            *slot = value.into();
+        } else {
+            self.values.insert(key.into_owned().into(), value.into());
+        }
     }
 
     pub fn remove(&mut self, key: &str) {
-        self.values.remove(&key.to_ascii_lowercase());
+        self.values.remove(&*lower(key));
     }
 }
 

@@ -6,17 +6,20 @@
 //! as soon as that value matched — before later chain links are evaluated,
 //! because CRS chains read what earlier links wrote (`tx.header_name_*`).
 
+use crate::compile::prefilter::slot_set;
 use crate::compile::{CompiledRule, Disruptive, Entry};
 use crate::parser::{Action, AllowScope, EngineMode, Phase};
 
-use super::vars::Value;
+use super::data::Bytes;
+use super::vars::{Shared, Value};
 use super::{Intervention, MatchedRule, Transaction};
 
 /// How a rule's evaluation changes the flow of its phase.
 enum Flow {
     Next,
     Skip(u32),
-    SkipAfter(String),
+    /// Jump past the rule's `skipAfter` marker.
+    SkipAfter,
     /// Stop the phase (a disruptive action or `allow:phase`).
     Stop,
 }
@@ -29,6 +32,7 @@ impl<'r> Transaction<'r> {
             let phase = phase_of(n);
             if phase == Phase::ResponseBody && !self.response_body_inspected() {
                 self.res.body.clear();
+                self.invalidate_scalars();
             }
             self.run_phase(phase);
         }
@@ -59,7 +63,7 @@ impl<'r> Transaction<'r> {
                 Flow::Next => {}
                 Flow::Stop => return,
                 Flow::Skip(n) => i = skip_rules(program, i, n),
-                Flow::SkipAfter(marker) => i = skip_after(program, i, &marker),
+                Flow::SkipAfter => i = self.rules.skip_after_target(phase, i - 1),
             }
             if self.ov.engine == EngineMode::Off {
                 return;
@@ -90,72 +94,103 @@ impl<'r> Transaction<'r> {
     /// Evaluates one link; true when some value matched.
     fn eval_link(&mut self, head: &'r CompiledRule, link: &'r CompiledRule) -> bool {
         if link.is_action_only() {
-            let value = Value::new(String::new(), Vec::new());
-            let hit = self.operator_matches(link, &value.value);
+            let hit = self.operator_matches(link, &[]);
             if hit {
                 self.run_effects(link);
             }
             return hit;
         }
-        let values = self.resolve_targets(head, link);
+        let mut values = std::mem::take(&mut self.values_buf);
+        values.clear();
+        self.resolve_targets(head, link, &mut values);
         let mut any = false;
-        for value in values {
+        for value in &values {
             if let Some(matched) = self.test_value(link, &value.value) {
                 any = true;
-                self.record_match(&value.name, matched);
+                self.record_match(value, matched);
                 self.run_effects(link);
             }
         }
+        values.clear();
+        self.values_buf = values;
         any
     }
 
     /// Transforms `raw` and runs the operator; the matched (transformed)
     /// value on success. With `multiMatch` every intermediate form is tried.
-    fn test_value(&mut self, link: &CompiledRule, raw: &[u8]) -> Option<Vec<u8>> {
+    fn test_value(&mut self, link: &CompiledRule, raw: &Shared) -> Option<Shared> {
         if link.multi_match {
-            let mut current = raw.to_vec();
-            if self.operator_matches(link, &current) {
-                return Some(current);
+            if self.operator_matches(link, raw) {
+                return Some(raw.clone());
             }
+            let mut current: Vec<u8> = raw.to_vec();
             for t in &link.transforms {
                 let next = t.apply(&current).into_owned();
                 if next != current && self.operator_matches(link, &next) {
-                    return Some(next);
+                    return Some(next.into());
                 }
                 current = next;
             }
             return None;
         }
         let value = self.transformed(link, raw);
-        self.operator_matches(link, &value).then_some(value)
+        let hit = match link.prefilter {
+            // The regex cannot match: the operator's result is "no match".
+            Some(slot) if !self.may_match(link, slot, &value) => link.negated,
+            _ => self.operator_matches(link, &value),
+        };
+        hit.then_some(value)
+    }
+
+    /// Whether the link's prefilter lets `value` through (one scan per
+    /// chain and value, cached).
+    fn may_match(&mut self, link: &CompiledRule, slot: u32, value: &Shared) -> bool {
+        let rules = self.rules;
+        let Some(filter) = rules.chain_filter(link.chain_key) else {
+            return true;
+        };
+        if let Some(bits) = self.cache.bits(link.chain_key, value) {
+            return slot_set(bits, slot);
+        }
+        let bits = filter.scan(value);
+        let hit = slot_set(&bits, slot);
+        self.cache.insert_bits(link.chain_key, value, bits);
+        hit
     }
 
     /// Applies the link's transformation chain, with a per-transaction cache
-    /// keyed on the chain and the input.
-    fn transformed(&mut self, link: &CompiledRule, raw: &[u8]) -> Vec<u8> {
+    /// keyed on the chain and the (shared) input.
+    fn transformed(&mut self, link: &CompiledRule, raw: &Shared) -> Shared {
         if link.transforms.is_empty() {
-            return raw.to_vec();
+            return raw.clone();
         }
-        let key = (link.chain_key, raw.to_vec());
-        if let Some(hit) = self.cache.get(&key) {
+        if let Some(hit) = self.cache.get(link.chain_key, raw) {
             return hit.clone();
         }
-        let mut value = raw.to_vec();
+        let mut value: Option<Vec<u8>> = None;
         for t in self.rules.transform_chain(link.chain_key) {
-            if let std::borrow::Cow::Owned(v) = t.apply(&value) {
-                value = v;
+            let input: &[u8] = value.as_deref().unwrap_or(raw);
+            if let std::borrow::Cow::Owned(v) = t.apply(input) {
+                value = Some(v);
             }
         }
-        // Bounded: a request with thousands of arguments must not hoard memory.
-        if self.cache.len() < 8192 && raw.len() < 65_536 {
-            self.cache.insert(key, value.clone());
-        }
-        value
+        let out = match value {
+            Some(v) if v[..] != raw[..] => Shared::from(v),
+            _ => raw.clone(),
+        };
+        self.cache.insert(link.chain_key, raw, out.clone());
+        out
     }
 
-    fn record_match(&mut self, name: &str, value: Vec<u8>) {
-        self.matched_vars.push(name.to_string(), value.clone());
-        self.matched_var = Some((name.to_string(), value));
+    fn record_match(&mut self, value: &Value, matched: Shared) {
+        let name = value.name();
+        let bytes: Bytes = match matched {
+            Shared::Bytes(b) => b,
+            Shared::Text(t) => Bytes::from(t.as_bytes()),
+        };
+        self.matched_vars
+            .push_shared(name.as_str().into(), bytes.clone());
+        self.matched_var = Some((name, bytes.to_vec()));
     }
 
     /// Runs `setvar`, `ctl` and the other per-match actions of a link.
@@ -208,8 +243,8 @@ impl<'r> Transaction<'r> {
         if let Some(flow) = self.disrupt(rule, msg) {
             return flow;
         }
-        if let Some(marker) = &rule.skip_after {
-            return Flow::SkipAfter(marker.clone());
+        if rule.skip_after.is_some() {
+            return Flow::SkipAfter;
         }
         if rule.skip > 0 {
             return Flow::Skip(rule.skip);
@@ -274,13 +309,4 @@ fn skip_rules(program: &[Entry], mut i: usize, mut n: u32) -> usize {
         i += 1;
     }
     i
-}
-
-/// Index after the marker named `marker`; the end of the phase when the
-/// marker is missing (ModSecurity then skips the rest of the phase).
-fn skip_after(program: &[Entry], i: usize, marker: &str) -> usize {
-    program[i..]
-        .iter()
-        .position(|e| matches!(e, Entry::Marker(m) if **m == *marker))
-        .map_or(program.len(), |p| i + p + 1)
 }

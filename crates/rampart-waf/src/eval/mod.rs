@@ -18,6 +18,7 @@
 //! ```
 
 mod body;
+mod cache;
 mod data;
 mod engine;
 mod macros;
@@ -29,14 +30,16 @@ mod vars;
 #[cfg(test)]
 mod tests;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::compile::{CompiledRule, RuleSet};
-use crate::parser::{BodyProcessor, Collection, EngineMode, IdRange, Phase, Target};
+use crate::parser::{BodyProcessor, Collection, EngineMode, IdRange, Phase, Target, Variable};
 
 pub use data::Coll;
 use data::{Connection, Request, Response, Store};
+use vars::{Shared, Value};
 
 /// What the host should do instead of forwarding the exchange.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,7 +104,11 @@ pub struct Transaction<'r> {
     /// `allow`: phases up to this one are skipped.
     allowed_through: u8,
     highest_severity: u8,
-    cache: HashMap<(u32, Vec<u8>), Vec<u8>>,
+    cache: cache::TransformCache,
+    /// Stable scalars computed once (see `scalars::is_stable`).
+    scalar_cache: RefCell<Vec<(Variable, Option<Shared>)>>,
+    /// Reused buffer for the values of a rule link's targets.
+    values_buf: Vec<Value>,
     started: Instant,
     unique_id: String,
 }
@@ -136,7 +143,9 @@ impl<'r> Transaction<'r> {
             phase_done: 0,
             allowed_through: 0,
             highest_severity: 255,
-            cache: HashMap::new(),
+            cache: Default::default(),
+            scalar_cache: RefCell::new(Vec::new()),
+            values_buf: Vec::new(),
             started,
             unique_id: unique_id(),
         }
@@ -149,6 +158,7 @@ impl<'r> Transaction<'r> {
         server_ip: &str,
         port: u16,
     ) {
+        self.invalidate_scalars();
         self.conn = Connection {
             client_ip: client_ip.to_string(),
             client_port,
@@ -159,6 +169,7 @@ impl<'r> Transaction<'r> {
 
     /// The request line; `uri` may be origin-form or absolute.
     pub fn set_request_line(&mut self, method: &str, uri: &str, protocol: &str) {
+        self.invalidate_scalars();
         self.req.method = method.to_string();
         self.req.uri_raw = uri.to_string();
         self.req.uri = strip_authority(uri).to_string();
@@ -171,6 +182,7 @@ impl<'r> Transaction<'r> {
     }
 
     pub fn add_request_header(&mut self, name: &str, value: &[u8]) {
+        self.invalidate_scalars();
         if name.eq_ignore_ascii_case("cookie") {
             body::parse_cookies(value, &mut self.req.cookies);
         }
@@ -184,6 +196,7 @@ impl<'r> Transaction<'r> {
 
     /// Buffers request body bytes (up to the configured limit).
     pub fn append_request_body(&mut self, chunk: &[u8]) {
+        self.invalidate_scalars();
         let limit = self.rules.config().request_body_limit as usize;
         let room = limit.saturating_sub(self.req.body.len());
         if chunk.len() > room {
@@ -220,6 +233,7 @@ impl<'r> Transaction<'r> {
 
     /// Buffers response body bytes when the response is inspectable.
     pub fn append_response_body(&mut self, chunk: &[u8]) {
+        self.invalidate_scalars();
         if !self.response_body_inspected() {
             return;
         }
@@ -255,6 +269,11 @@ impl<'r> Transaction<'r> {
     /// A TX variable, e.g. `blocking_inbound_anomaly_score`.
     pub fn tx_var(&self, name: &str) -> Option<&[u8]> {
         self.tx.get(name)
+    }
+
+    /// Forgets the stable scalars after their inputs changed.
+    fn invalidate_scalars(&mut self) {
+        self.scalar_cache.get_mut().clear();
     }
 
     fn response_body_inspected(&self) -> bool {

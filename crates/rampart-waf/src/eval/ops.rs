@@ -14,10 +14,10 @@ impl<'r> Transaction<'r> {
         self.run_operator(link, value) != link.negated
     }
 
-    fn arg(&self, arg: &Arg) -> Vec<u8> {
+    fn arg<'a>(&self, arg: &'a Arg) -> std::borrow::Cow<'a, [u8]> {
         match arg {
-            Arg::Literal(bytes) => bytes.clone(),
-            Arg::Macro(t) => self.expand(t),
+            Arg::Literal(bytes) => std::borrow::Cow::Borrowed(bytes),
+            Arg::Macro(t) => std::borrow::Cow::Owned(self.expand(t)),
         }
     }
 
@@ -41,7 +41,7 @@ impl<'r> Transaction<'r> {
                 }
                 None => false,
             },
-            CompiledOp::StrEq(a) => value == self.arg(a).as_slice(),
+            CompiledOp::StrEq(a) => value == &*self.arg(a),
             CompiledOp::Contains(a) => find(value, &self.arg(a)).is_some(),
             CompiledOp::ContainsWord(a) => contains_word(value, &self.arg(a)),
             CompiledOp::BeginsWith(a) => value.starts_with(&self.arg(a)),
@@ -68,8 +68,11 @@ impl<'r> Transaction<'r> {
     }
 
     fn regex(&mut self, re: &regex::bytes::Regex, value: &[u8], capture: bool) -> bool {
+        if !re.is_match(value) {
+            return false;
+        }
         if !capture {
-            return re.is_match(value);
+            return true;
         }
         let Some(caps) = re.captures(value) else {
             return false;

@@ -3,7 +3,30 @@
 
 use crate::parser::{BodyProcessor, Variable};
 
+use super::vars::Shared;
 use super::Transaction;
+
+/// Scalars that only change when the request line, the connection, the
+/// headers or a body change (see `Transaction::invalidate_scalars`): they
+/// are computed once and shared.
+fn is_stable(var: Variable) -> bool {
+    matches!(
+        var,
+        Variable::RequestFilename
+            | Variable::RequestBasename
+            | Variable::RequestMethod
+            | Variable::RequestProtocol
+            | Variable::RequestUri
+            | Variable::RequestUriRaw
+            | Variable::QueryString
+            | Variable::RequestLine
+            | Variable::RemoteAddr
+            | Variable::ServerAddr
+            | Variable::ServerName
+            | Variable::RequestBody
+            | Variable::ResponseBody
+    )
+}
 
 fn flag(b: bool) -> Option<Vec<u8>> {
     Some(if b { b"1".to_vec() } else { b"0".to_vec() })
@@ -18,6 +41,34 @@ fn number(n: impl ToString) -> Option<Vec<u8>> {
 }
 
 impl<'r> Transaction<'r> {
+    /// The value of a scalar variable, shared: stable ones are computed
+    /// once per transaction.
+    pub(super) fn scalar_shared(&self, var: Variable) -> Option<Shared> {
+        if !is_stable(var) {
+            return self.scalar(var).map(Shared::from);
+        }
+        match var {
+            Variable::RequestBody if !self.request_body_visible() => return None,
+            Variable::ResponseBody if self.phase_done < 4 => return None,
+            _ => {}
+        }
+        let mut cache = self.scalar_cache.borrow_mut();
+        if let Some((_, value)) = cache.iter().find(|(v, _)| *v == var) {
+            return value.clone();
+        }
+        let value = self.scalar(var).map(Shared::from);
+        cache.push((var, value.clone()));
+        value
+    }
+
+    fn request_body_visible(&self) -> bool {
+        // Only URL-encoded (or unprocessed) bodies, unless a rule forces
+        // it: CRS's tests expect XML element names to stay invisible.
+        let visible =
+            matches!(self.req.processor, None | Some("URLENCODED")) || self.ov.force_body_variable;
+        visible && self.phase_done >= 2
+    }
+
     /// The value of a scalar variable.
     pub(super) fn scalar(&self, var: Variable) -> Option<Vec<u8>> {
         self.request_scalar(var)
@@ -66,13 +117,7 @@ impl<'r> Transaction<'r> {
         let mp = &req.multipart;
         let is_multipart = req.processor == Some("MULTIPART");
         match var {
-            // Only URL-encoded (or unprocessed) bodies, unless a rule forces
-            // it: CRS's tests expect XML element names to stay invisible.
-            Variable::RequestBody => {
-                let visible = matches!(req.processor, None | Some("URLENCODED"))
-                    || self.ov.force_body_variable;
-                (visible && self.phase_done >= 2).then(|| req.body.clone())
-            }
+            Variable::RequestBody => self.request_body_visible().then(|| req.body.clone()),
             Variable::RequestBodyLength => number(req.body.len()),
             // Known from the headers on (phase 1), as in ModSecurity v3.
             Variable::ReqbodyProcessor => req

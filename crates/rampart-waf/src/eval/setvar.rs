@@ -63,10 +63,11 @@ impl<'r> Transaction<'r> {
 
     /// Stores regex groups as `TX:0`..`TX:9` (group 0 is the whole match).
     pub(super) fn set_captures(&mut self, groups: &[Option<&[u8]>]) {
-        for (i, g) in groups.iter().take(10).enumerate() {
+        const NAMES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+        for (g, name) in groups.iter().zip(NAMES) {
             match g {
-                Some(v) => self.tx.set(&i.to_string(), v.to_vec()),
-                None => self.tx.remove(&i.to_string()),
+                Some(v) => self.tx.set(name, v.to_vec()),
+                None => self.tx.remove(name),
             }
         }
     }

@@ -1,58 +1,115 @@
-//! Variable resolution: a rule's targets → the (name, value) pairs its
-//! operator inspects, with selectors, `&` counting and `!` exclusions
-//! (static ones and those added by `ctl:ruleRemoveTarget*`).
+//! Variable resolution: a rule's targets → the values its operator
+//! inspects, with selectors, `&` counting and `!` exclusions (static ones
+//! and those added by `ctl:ruleRemoveTarget*`).
+//!
+//! Values are shared ([`Shared`]): resolving a target clones reference
+//! counts, never bytes, and the logged name (`ARGS:id`) is only built when
+//! a value matched.
+
+use std::ops::Deref;
+use std::sync::Arc;
 
 use crate::compile::CompiledRule;
 use crate::parser::{Collection, Selector, Target, Variable};
 
-use super::data::Coll;
+use super::data::{Bytes, Coll, Store};
 use super::{TargetScope, Transaction};
+
+/// Bytes shared with the transaction's data (or computed once).
+#[derive(Clone, Debug)]
+pub(super) enum Shared {
+    Bytes(Bytes),
+    /// A collection key used as a value (`ARGS_NAMES`).
+    Text(Arc<str>),
+}
+
+impl Shared {
+    /// Identity of the shared allocation (with the length), the key of the
+    /// transformation cache: the cache keeps a clone, so it stays unique.
+    pub fn identity(&self) -> (usize, usize) {
+        (self.as_ptr() as usize, self.len())
+    }
+}
+
+impl Deref for Shared {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Shared::Bytes(b) => b,
+            Shared::Text(t) => t.as_bytes(),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Shared {
+    fn from(v: Vec<u8>) -> Shared {
+        Shared::Bytes(v.into())
+    }
+}
 
 /// One value a target produced.
 #[derive(Clone, Debug)]
 pub(super) struct Value {
-    /// As logged: `ARGS:id`, `REQUEST_URI`.
-    pub name: String,
-    pub value: Vec<u8>,
+    pub value: Shared,
     variable: Option<Variable>,
-    key: Option<String>,
+    key: Option<Arc<str>>,
 }
 
 impl Value {
-    pub fn new(name: String, value: Vec<u8>) -> Value {
+    pub fn new(variable: Option<Variable>, value: Shared) -> Value {
         Value {
-            name,
             value,
-            variable: None,
+            variable,
             key: None,
+        }
+    }
+
+    /// As logged: `ARGS:id`, `REQUEST_URI`.
+    pub fn name(&self) -> String {
+        match (self.variable, &self.key) {
+            (Some(var), Some(key)) => format!("{}:{key}", var.name()),
+            (Some(var), None) => var.name().to_string(),
+            (None, _) => String::new(),
         }
     }
 }
 
-/// A collection member before selection: the key and the value.
-type Member = (String, Vec<u8>);
-
 impl<'r> Transaction<'r> {
-    /// All values of the link's targets, minus exclusions.
-    pub(super) fn resolve_targets(&self, head: &CompiledRule, link: &CompiledRule) -> Vec<Value> {
+    /// All values of the link's targets, minus exclusions, into `out`.
+    pub(super) fn resolve_targets(
+        &self,
+        head: &CompiledRule,
+        link: &CompiledRule,
+        out: &mut Vec<Value>,
+    ) {
         let runtime = self.runtime_exclusions(head);
-        let mut out = Vec::new();
         for target in &link.targets {
-            for value in self.target_values(target) {
+            let start = out.len();
+            self.target_values(target, out);
+            if link.exclusions.is_empty() && runtime.is_empty() {
+                continue;
+            }
+            let mut i = start;
+            while i < out.len() {
+                let value = &out[i];
                 let excluded = link
                     .exclusions
                     .iter()
                     .chain(runtime.iter().copied())
-                    .any(|ex| self.excludes(ex, &value));
-                if !excluded {
-                    out.push(value);
+                    .any(|ex| self.excludes(ex, value));
+                if excluded {
+                    out.remove(i);
+                } else {
+                    i += 1;
                 }
             }
         }
-        out
     }
 
     fn runtime_exclusions(&self, head: &CompiledRule) -> Vec<&Target> {
+        if self.ov.removed_targets.is_empty() {
+            return Vec::new();
+        }
         self.ov
             .removed_targets
             .iter()
@@ -86,117 +143,196 @@ impl<'r> Transaction<'r> {
         }
     }
 
-    /// The values of one target (never excluded ones: see `resolve_targets`).
-    pub(super) fn target_values(&self, target: &Target) -> Vec<Value> {
+    /// Appends the values of one target to `out` (never excluded ones:
+    /// see `resolve_targets`).
+    pub(super) fn target_values(&self, target: &Target, out: &mut Vec<Value>) {
         let var = target.variable;
-        let values: Vec<Value> = if var.is_collection() {
-            let members = self.members(var, target.selector.as_ref());
-            let members = members.into_iter().filter(|(k, _)| match &target.selector {
-                Some(sel @ (Selector::Key(_) | Selector::Regex(_))) => {
-                    self.selector_matches(sel, k)
-                }
-                _ => true,
-            });
-            members
-                .map(|(key, value)| Value {
-                    name: format!("{}:{key}", var.name()),
-                    value,
-                    variable: Some(var),
-                    key: Some(key),
-                })
-                .collect()
-        } else {
-            self.scalar(var)
-                .map(|value| Value {
-                    name: var.name().to_string(),
-                    value,
-                    variable: Some(var),
-                    key: None,
-                })
-                .into_iter()
-                .collect()
-        };
+        let start = out.len();
+        if var.is_collection() {
+            self.members(var, target.selector.as_ref(), out);
+        } else if let Some(value) = self.scalar_shared(var) {
+            out.push(Value::new(Some(var), value));
+        }
         if target.count {
-            let name = var.name().to_string();
-            return vec![Value::new(name, values.len().to_string().into_bytes())];
+            let n = out.len() - start;
+            out.truncate(start);
+            let count = n.to_string().into_bytes();
+            out.push(Value::new(Some(var), count.into()));
         }
-        values
     }
 
-    /// The members of a collection variable (selection happens later,
-    /// except for XPath, which picks the member set itself).
-    fn members(&self, var: Variable, selector: Option<&Selector>) -> Vec<Member> {
+    /// The selected members of a collection variable.
+    fn members(&self, var: Variable, selector: Option<&Selector>, out: &mut Vec<Value>) {
         let req = &self.req;
+        let mut coll = |c: &Coll, names: bool| self.push_coll(var, c, names, selector, out);
         match var {
-            Variable::Args => chain(&req.args_get, &req.args_post),
-            Variable::ArgsGet => entries(&req.args_get),
-            Variable::ArgsPost => entries(&req.args_post),
-            Variable::ArgsNames => names(chain(&req.args_get, &req.args_post)),
-            Variable::ArgsGetNames => names(entries(&req.args_get)),
-            Variable::ArgsPostNames => names(entries(&req.args_post)),
-            Variable::RequestHeaders => entries(&req.headers),
-            Variable::RequestHeadersNames => names(entries(&req.headers)),
-            Variable::RequestCookies => entries(&req.cookies),
-            Variable::RequestCookiesNames => names(entries(&req.cookies)),
-            Variable::ResponseHeaders => entries(&self.res.headers),
-            Variable::ResponseHeadersNames => names(entries(&self.res.headers)),
-            Variable::Files => files(req, |f| f.filename.as_bytes().to_vec()),
-            Variable::FilesNames => files(req, |f| f.field.as_bytes().to_vec()),
-            Variable::FilesSizes => files(req, |f| f.size.to_string().into_bytes()),
-            Variable::MultipartPartHeaders => entries(&req.multipart_part_headers),
-            Variable::Tx => store(&self.tx.values),
-            Variable::Env => store(&self.env.values),
-            Variable::MatchedVars => entries(&self.matched_vars),
-            Variable::MatchedVarsNames => names(entries(&self.matched_vars)),
-            Variable::Rule => self.rule_members(),
-            Variable::Xml => xml(req, selector),
-            Variable::Ip => self.persistent(Collection::Ip),
-            Variable::Global => self.persistent(Collection::Global),
-            Variable::Session => self.persistent(Collection::Session),
-            Variable::User => self.persistent(Collection::User),
-            Variable::Resource => self.persistent(Collection::Resource),
-            _ => Vec::new(),
+            Variable::Args => {
+                coll(&req.args_get, false);
+                coll(&req.args_post, false);
+            }
+            Variable::ArgsGet => coll(&req.args_get, false),
+            Variable::ArgsPost => coll(&req.args_post, false),
+            Variable::ArgsNames => {
+                coll(&req.args_get, true);
+                coll(&req.args_post, true);
+            }
+            Variable::ArgsGetNames => coll(&req.args_get, true),
+            Variable::ArgsPostNames => coll(&req.args_post, true),
+            Variable::RequestHeaders => coll(&req.headers, false),
+            Variable::RequestHeadersNames => coll(&req.headers, true),
+            Variable::RequestCookies => coll(&req.cookies, false),
+            Variable::RequestCookiesNames => coll(&req.cookies, true),
+            Variable::ResponseHeaders => coll(&self.res.headers, false),
+            Variable::ResponseHeadersNames => coll(&self.res.headers, true),
+            Variable::MultipartPartHeaders => coll(&req.multipart_part_headers, false),
+            Variable::MatchedVars => coll(&self.matched_vars, false),
+            Variable::MatchedVarsNames => coll(&self.matched_vars, true),
+            Variable::Files => self.files(var, selector, out, |f| f.filename.as_bytes().to_vec()),
+            Variable::FilesNames => self.files(var, selector, out, |f| f.field.as_bytes().to_vec()),
+            Variable::FilesSizes => {
+                self.files(var, selector, out, |f| f.size.to_string().into_bytes())
+            }
+            Variable::Tx => self.push_store(var, &self.tx, selector, out),
+            Variable::Env => self.push_store(var, &self.env, selector, out),
+            Variable::Rule => self.rule_members(selector, out),
+            Variable::Xml => xml(req, selector, out),
+            Variable::Ip => self.persistent(var, Collection::Ip, selector, out),
+            Variable::Global => self.persistent(var, Collection::Global, selector, out),
+            Variable::Session => self.persistent(var, Collection::Session, selector, out),
+            Variable::User => self.persistent(var, Collection::User, selector, out),
+            Variable::Resource => self.persistent(var, Collection::Resource, selector, out),
+            _ => {}
         }
     }
 
-    fn persistent(&self, c: Collection) -> Vec<Member> {
-        self.collections
-            .get(&c)
-            .map(|s| store(&s.values))
-            .unwrap_or_default()
+    fn selected(&self, selector: Option<&Selector>, key: &str) -> bool {
+        match selector {
+            Some(sel @ (Selector::Key(_) | Selector::Regex(_))) => self.selector_matches(sel, key),
+            _ => true,
+        }
     }
 
-    fn rule_members(&self) -> Vec<Member> {
+    fn push_coll(
+        &self,
+        var: Variable,
+        c: &Coll,
+        names: bool,
+        selector: Option<&Selector>,
+        out: &mut Vec<Value>,
+    ) {
+        for (key, value) in &c.entries {
+            if !self.selected(selector, key) {
+                continue;
+            }
+            let value = if names {
+                Shared::Text(key.clone())
+            } else {
+                Shared::Bytes(value.clone())
+            };
+            out.push(Value {
+                value,
+                variable: Some(var),
+                key: Some(key.clone()),
+            });
+        }
+    }
+
+    /// TX, ENV and the persistent collections: keys are stored lower-case,
+    /// so a plain key selector is one lookup.
+    fn push_store(
+        &self,
+        var: Variable,
+        store: &Store,
+        selector: Option<&Selector>,
+        out: &mut Vec<Value>,
+    ) {
+        if let Some(Selector::Key(k)) = selector {
+            if let Some((key, value)) = store.entry(k) {
+                out.push(Value {
+                    value: Shared::Bytes(value.clone()),
+                    variable: Some(var),
+                    key: Some(key.clone()),
+                });
+            }
+            return;
+        }
+        for (key, value) in &store.values {
+            if self.selected(selector, key) {
+                out.push(Value {
+                    value: Shared::Bytes(value.clone()),
+                    variable: Some(var),
+                    key: Some(key.clone()),
+                });
+            }
+        }
+    }
+
+    fn persistent(
+        &self,
+        var: Variable,
+        c: Collection,
+        selector: Option<&Selector>,
+        out: &mut Vec<Value>,
+    ) {
+        if let Some(store) = self.collections.get(&c) {
+            self.push_store(var, store, selector, out);
+        }
+    }
+
+    fn files(
+        &self,
+        var: Variable,
+        selector: Option<&Selector>,
+        out: &mut Vec<Value>,
+        f: impl Fn(&super::data::FilePart) -> Vec<u8>,
+    ) {
+        for part in &self.req.files {
+            if self.selected(selector, &part.field) {
+                out.push(Value {
+                    value: f(part).into(),
+                    variable: Some(var),
+                    key: Some(part.field.as_str().into()),
+                });
+            }
+        }
+    }
+
+    fn rule_members(&self, selector: Option<&Selector>, out: &mut Vec<Value>) {
         let Some(rule) = self.current else {
-            return Vec::new();
+            return;
         };
-        let mut out = vec![
-            ("id".to_string(), rule.id.to_string().into_bytes()),
-            (
-                "phase".to_string(),
-                rule.phase.number().to_string().into_bytes(),
-            ),
-            (
-                "operator".to_string(),
-                rule.operator_text.clone().into_bytes(),
-            ),
+        let mut members = vec![
+            ("id", rule.id.to_string().into_bytes()),
+            ("phase", rule.phase.number().to_string().into_bytes()),
+            ("operator", rule.operator_text.clone().into_bytes()),
         ];
         if let Some(msg) = &rule.meta.msg {
-            out.push(("msg".into(), msg.raw().as_bytes().to_vec()));
+            members.push(("msg", msg.raw().as_bytes().to_vec()));
         }
         if let Some(sev) = rule.meta.severity {
-            out.push(("severity".into(), sev.number().to_string().into_bytes()));
+            members.push(("severity", sev.number().to_string().into_bytes()));
         }
         if let Some(ver) = &rule.meta.ver {
-            out.push(("ver".into(), ver.clone().into_bytes()));
+            members.push(("ver", ver.clone().into_bytes()));
         }
-        out
+        for (key, value) in members {
+            if self.selected(selector, key) {
+                out.push(Value {
+                    value: value.into(),
+                    variable: Some(Variable::Rule),
+                    key: Some(key.into()),
+                });
+            }
+        }
     }
 
     /// The first value of `variable[:key]`, for macros (`%{tx.score}`).
-    pub(super) fn lookup(&self, variable: Variable, key: Option<&str>) -> Option<Vec<u8>> {
+    pub(super) fn lookup(&self, variable: Variable, key: Option<&str>) -> Option<Shared> {
         if !variable.is_collection() {
-            return self.scalar(variable);
+            return self.scalar_shared(variable);
+        }
+        if let (Variable::Tx, Some(key)) = (variable, key) {
+            return self.tx.get_shared(key).cloned().map(Shared::Bytes);
         }
         let target = Target {
             variable,
@@ -204,49 +340,32 @@ impl<'r> Transaction<'r> {
             count: false,
             exclude: false,
         };
-        self.target_values(&target)
-            .into_iter()
-            .next()
-            .map(|v| v.value)
+        let mut out = Vec::new();
+        self.target_values(&target, &mut out);
+        out.into_iter().next().map(|v| v.value)
     }
-}
-
-fn entries(c: &Coll) -> Vec<Member> {
-    c.entries.clone()
-}
-
-fn chain(a: &Coll, b: &Coll) -> Vec<Member> {
-    a.entries.iter().chain(&b.entries).cloned().collect()
-}
-
-/// `*_NAMES`: each key, as both key and value.
-fn names(members: Vec<Member>) -> Vec<Member> {
-    members
-        .into_iter()
-        .map(|(k, _)| (k.clone(), k.into_bytes()))
-        .collect()
-}
-
-fn store(values: &std::collections::BTreeMap<String, Vec<u8>>) -> Vec<Member> {
-    values.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-}
-
-fn files(req: &super::data::Request, f: impl Fn(&super::data::FilePart) -> Vec<u8>) -> Vec<Member> {
-    req.files.iter().map(|p| (p.field.clone(), f(p))).collect()
 }
 
 /// `XML:/*` (all text) and `XML://@*` (all attribute values): the two
 /// XPath forms CRS uses. Other expressions select all text.
-fn xml(req: &super::data::Request, selector: Option<&Selector>) -> Vec<Member> {
+fn xml(req: &super::data::Request, selector: Option<&Selector>, out: &mut Vec<Value>) {
     let attrs = matches!(selector, Some(Selector::XPath(x)) if x.contains('@'));
-    let source = if attrs { &req.xml_attrs } else { &req.xml_text };
     if req.processor != Some("XML") {
-        return Vec::new();
+        return;
     }
+    let source = if attrs { &req.xml_attrs } else { &req.xml_text };
+    let key: Arc<str> = Arc::from("");
+    let mut push = |value: Vec<u8>| {
+        out.push(Value {
+            value: value.into(),
+            variable: Some(Variable::Xml),
+            key: Some(key.clone()),
+        })
+    };
     if attrs {
-        return source.iter().map(|v| (String::new(), v.clone())).collect();
+        source.iter().for_each(|v| push(v.clone()));
+    } else {
+        // `/*` is the document's whole text content, one value.
+        push(source.concat());
     }
-    // `/*` is the document's whole text content, one value.
-    let joined: Vec<u8> = source.concat();
-    vec![(String::new(), joined)]
 }

@@ -57,7 +57,7 @@ mod tests {
     fn names_follow_paths() {
         let mut c = Coll::default();
         parse(br#"{"a":{"b":[1,"x"]},"c":null}"#, 10, &mut c).unwrap();
-        let names: Vec<&str> = c.entries.iter().map(|(k, _)| k.as_str()).collect();
+        let names: Vec<&str> = c.entries.iter().map(|(k, _)| &**k).collect();
         assert_eq!(names, ["json.a.b", "json.a.b.0", "json.a.b.1", "json.c"]);
         assert_eq!(c.get("json.a.b"), Some(&b"2"[..]));
         assert!(parse(b"{", 10, &mut c).is_err());

@@ -90,6 +90,7 @@ impl<'r> Transaction<'r> {
             None => Ok(()),
         };
         self.req.body = body;
+        self.invalidate_scalars();
         if let Err(msg) = result {
             self.req.body_error = Some(msg);
         }

@@ -30,11 +30,7 @@ mod tests {
     fn pairs() {
         let mut c = Coll::default();
         parse_into(b"a=1&b=x+y%21&c&&=z", b'&', &mut c);
-        let got: Vec<(&str, &[u8])> = c
-            .entries
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_slice()))
-            .collect();
+        let got: Vec<(&str, &[u8])> = c.entries.iter().map(|(k, v)| (&**k, &**v)).collect();
         assert_eq!(
             got,
             [("a", &b"1"[..]), ("b", b"x y!"), ("c", b""), ("", b"z")]

@@ -1,0 +1,189 @@
+//! Shared by `benches/waf.rs` and `examples/max_latency.rs`: CRS loaded
+//! with a production-like setup at a given paranoia level, the benchmark
+//! requests, and one whole exchange through the engine.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use rampart_waf::{RuleSet, Transaction};
+
+pub fn crs_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/crs")
+}
+
+/// A production-like setup (`modsecurity.conf-recommended` plus the
+/// paranoia levels), loaded before `crs-setup.conf.example` and the rules.
+pub fn setup(paranoia: u8) -> String {
+    format!(
+        r#"
+SecRuleEngine On
+SecRequestBodyAccess On
+SecRequestBodyLimit 13107200
+SecRequestBodyNoFilesLimit 131072
+SecRequestBodyLimitAction Reject
+SecRequestBodyJsonDepthLimit 512
+SecArgumentsLimit 1000
+SecResponseBodyAccess Off
+SecRule REQUEST_HEADERS:Content-Type "^(?:application(?:/soap\+|/)|text/)xml" \
+    "id:200000,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML"
+SecRule REQUEST_HEADERS:Content-Type "^application/json" \
+    "id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecAction "id:900000,phase:1,pass,nolog,\
+    setvar:tx.blocking_paranoia_level={paranoia},\
+    setvar:tx.detection_paranoia_level={paranoia}"
+"#
+    )
+}
+
+pub fn crs_rules(paranoia: u8) -> RuleSet {
+    let crs = crs_dir();
+    let mut paths = vec![crs.join("crs-setup.conf.example")];
+    let mut rules: Vec<PathBuf> = std::fs::read_dir(crs.join("rules"))
+        .expect("CRS rules directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+        .collect();
+    rules.sort();
+    paths.extend(rules);
+    let set = RuleSet::load(&paths, &setup(paranoia)).expect("CRS loads");
+    assert!(set.unsupported().is_empty());
+    set
+}
+
+/// One request to push through the engine.
+pub struct Req {
+    pub name: &'static str,
+    pub method: &'static str,
+    pub uri: String,
+    pub headers: Vec<(&'static str, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+fn browser_headers() -> Vec<(&'static str, Vec<u8>)> {
+    [
+        ("Host", "shop.example.com"),
+        (
+            "User-Agent",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/124.0.0.0 Safari/537.36",
+        ),
+        (
+            "Accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+        ),
+        ("Accept-Language", "en-GB,en;q=0.9,fr;q=0.8"),
+        ("Accept-Encoding", "gzip, deflate, br"),
+        ("Referer", "https://shop.example.com/catalog"),
+        ("Connection", "keep-alive"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.as_bytes().to_vec()))
+    .collect()
+}
+
+fn api_headers(len: usize) -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("Host", b"api.example.com".to_vec()),
+        ("User-Agent", b"okhttp/4.12.0".to_vec()),
+        ("Accept", b"application/json".to_vec()),
+        ("Content-Type", b"application/json".to_vec()),
+        ("Content-Length", len.to_string().into_bytes()),
+        (
+            "Authorization",
+            b"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTYifQ.c2lnbmF0dXJl".to_vec(),
+        ),
+    ]
+}
+
+/// A JSON order of about `size` bytes.
+fn json_body(size: usize) -> Vec<u8> {
+    let mut items = Vec::new();
+    let mut len = 0;
+    let mut i = 0;
+    while len < size.saturating_sub(120) {
+        let item = format!(
+            r#"{{"sku":"SKU-{i:05}","name":"Blue cotton shirt size {i}","qty":{},"price":{}.99,"gift":false}}"#,
+            i % 7 + 1,
+            i % 90 + 9
+        );
+        len += item.len() + 1;
+        items.push(item);
+        i += 1;
+    }
+    format!(
+        r#"{{"customer":{{"id":48213,"email":"jane.doe@example.com"}},"currency":"EUR","items":[{}],"note":"leave at the door"}}"#,
+        items.join(",")
+    )
+    .into_bytes()
+}
+
+pub fn requests() -> Vec<Req> {
+    let mut cookies_headers = browser_headers();
+    let cookies: Vec<String> = (0..22)
+        .map(|i| format!("pref_{i}=v{i}a8f3c2e{}", i * 37))
+        .collect();
+    cookies_headers.push(("Cookie", cookies.join("; ").into_bytes()));
+    let small = json_body(1024);
+    let large = json_body(64 * 1024);
+    vec![
+        Req {
+            name: "get_3_args",
+            method: "GET",
+            uri: "/api/v1/products?category=books&page=2&sort=price_asc".into(),
+            headers: browser_headers(),
+            body: Vec::new(),
+        },
+        Req {
+            name: "post_json_1k",
+            method: "POST",
+            uri: "/api/v1/orders".into(),
+            headers: api_headers(small.len()),
+            body: small,
+        },
+        Req {
+            name: "get_22_cookies",
+            method: "GET",
+            uri: "/account/settings".into(),
+            headers: cookies_headers,
+            body: Vec::new(),
+        },
+        Req {
+            name: "attack_sqli",
+            method: "GET",
+            uri: "/api/v1/products?category=books&id=1%27%20OR%20%271%27%3D%271%27%20--%20&page=2"
+                .into(),
+            headers: browser_headers(),
+            body: Vec::new(),
+        },
+        Req {
+            name: "post_json_64k",
+            method: "POST",
+            uri: "/api/v1/orders/bulk".into(),
+            headers: api_headers(large.len()),
+            body: large,
+        },
+    ]
+}
+
+/// Runs one whole exchange; returns the blocking status, if any.
+pub fn exchange(rules: &RuleSet, req: &Req) -> Option<u16> {
+    let mut tx = Transaction::new(rules);
+    tx.set_connection("203.0.113.7", 51234, "10.0.0.2", 443);
+    tx.set_request_line(req.method, &req.uri, "HTTP/1.1");
+    for (k, v) in &req.headers {
+        tx.add_request_header(k, v);
+    }
+    tx.process_request_headers();
+    tx.append_request_body(&req.body);
+    tx.process_request_body();
+    tx.set_response_status(200, "HTTP/1.1");
+    tx.add_response_header("Content-Type", b"application/json");
+    tx.add_response_header("Content-Length", b"2");
+    tx.process_response_headers();
+    tx.append_response_body(b"{}");
+    tx.process_response_body();
+    tx.process_logging();
+    tx.intervention().map(|i| i.status)
+}
