@@ -113,6 +113,16 @@ fn resolve_paths(cfg: &mut Config, dir: &Path) {
             }
         }
     }
+    for r in &mut cfg.routes {
+        if let Some(w) = &mut r.waf {
+            if let Some(d) = &mut w.crs_dir {
+                fix(d);
+            }
+            for f in &mut w.extra_rules {
+                fix(f);
+            }
+        }
+    }
     for u in cfg.upstreams.values_mut() {
         if let Some(t) = &mut u.tls {
             for p in [&mut t.ca, &mut t.client_cert, &mut t.client_key]

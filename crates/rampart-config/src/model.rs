@@ -278,6 +278,7 @@ pub struct Route {
     pub hsts: Option<Hsts>,
     pub ip_list: Option<IpListPolicy>,
     pub request_limits: Option<RequestLimitsPolicy>,
+    pub waf: Option<WafPolicy>,
 }
 
 /// `Strict-Transport-Security` added to responses on TLS connections.
@@ -329,6 +330,78 @@ pub struct RequestLimitsPolicy {
     pub max_query_args: Option<usize>,
     pub max_headers: Option<usize>,
     pub max_header_bytes: Option<Bytes>,
+}
+
+/// Which rules a route's WAF runs.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WafRules {
+    /// rampart's own compact rule set, built in.
+    #[default]
+    Builtin,
+    /// The OWASP Core Rule Set from `crs_dir`.
+    Crs,
+}
+
+/// What happens to a request body larger than the WAF inspects.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBodyLimit {
+    /// Refuse with 413.
+    #[default]
+    Reject,
+    /// Inspect the first `body_limit` bytes, let the rest through.
+    Partial,
+}
+
+/// A rule a route's WAF ignores for one target (e.g. `ARGS:password`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct WafTargetExclusion {
+    pub target: String,
+    pub ids: Vec<u64>,
+}
+
+/// The WAF on a route: ModSecurity SecLang rules, CRS or built in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WafPolicy {
+    #[serde(default)]
+    pub mode: FilterMode,
+    #[serde(default)]
+    pub rules: WafRules,
+    /// The CRS folder (with `crs-setup.conf[.example]` and `rules/`).
+    pub crs_dir: Option<PathBuf>,
+    /// More SecLang files, loaded after the rule set.
+    #[serde(default)]
+    pub extra_rules: Vec<PathBuf>,
+    #[serde(default = "default_paranoia")]
+    pub paranoia: u8,
+    /// Anomaly score at which a request is blocked.
+    #[serde(default = "default_inbound_threshold")]
+    pub inbound_threshold: u32,
+    #[serde(default)]
+    pub exclude_ids: Vec<u64>,
+    #[serde(default)]
+    pub exclude_tags: Vec<String>,
+    #[serde(default)]
+    pub exclude_targets: Vec<WafTargetExclusion>,
+    /// Request body bytes inspected (and held back from the upstream until
+    /// inspected).
+    #[serde(default = "default_waf_body_limit")]
+    pub body_limit: Bytes,
+    #[serde(default)]
+    pub on_body_limit: OnBodyLimit,
+}
+
+fn default_paranoia() -> u8 {
+    1
+}
+fn default_inbound_threshold() -> u32 {
+    5
+}
+fn default_waf_body_limit() -> Bytes {
+    Bytes(128 * 1024)
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]

@@ -160,7 +160,9 @@ fn mutated_configs_never_panic() {
                 _ => bytes.insert(i, alphabet[rng.usize(..alphabet.len())]),
             }
         }
-        let Ok(text) = String::from_utf8(bytes) else { continue };
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
         if let Err(errs) = parse(&text, Some(Path::new("m.toml")), |_| None) {
             assert!(!errs.0.is_empty());
             assert!(errs.to_string().starts_with("m.toml"));

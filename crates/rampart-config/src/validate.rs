@@ -228,11 +228,74 @@ fn check_route(r: &Route, cfg: &Config, path: &str, err: &mut impl FnMut(String,
         }
         _ => {}
     }
+    if let Some(w) = &r.waf {
+        check_waf(w, &format!("{path}.waf"), err);
+    }
     if let Some(p) = &r.strip_prefix {
         if !p.starts_with('/') {
             err(
                 format!("{path}.strip_prefix"),
                 format!("expected a path starting with '/', found {p:?}"),
+            );
+        }
+    }
+}
+
+fn check_waf(w: &crate::model::WafPolicy, path: &str, err: &mut impl FnMut(String, String)) {
+    if !(1..=4).contains(&w.paranoia) {
+        err(
+            format!("{path}.paranoia"),
+            format!(
+                "expected a paranoia level from 1 to 4, found {}",
+                w.paranoia
+            ),
+        );
+    }
+    if w.inbound_threshold == 0 {
+        err(
+            format!("{path}.inbound_threshold"),
+            "expected a positive anomaly score".into(),
+        );
+    }
+    match (w.rules, &w.crs_dir) {
+        (crate::model::WafRules::Crs, None) => err(
+            format!("{path}.crs_dir"),
+            "rules = \"crs\" needs crs_dir, the CRS folder".into(),
+        ),
+        (crate::model::WafRules::Crs, Some(dir)) if !dir.join("rules").is_dir() => err(
+            format!("{path}.crs_dir"),
+            format!(
+                "expected a CRS folder with rules/, {} has none",
+                dir.display()
+            ),
+        ),
+        (crate::model::WafRules::Builtin, Some(_)) => err(
+            format!("{path}.crs_dir"),
+            "crs_dir applies only with rules = \"crs\"".into(),
+        ),
+        _ => {}
+    }
+    for (i, f) in w.extra_rules.iter().enumerate() {
+        check_file(f, &format!("{path}.extra_rules[{i}]"), err);
+    }
+    for (i, t) in w.exclude_targets.iter().enumerate() {
+        let ok =
+            !t.target.is_empty() && t.target.bytes().all(|b| b.is_ascii_graphic() && b != b'"');
+        if !ok {
+            err(
+                format!("{path}.exclude_targets[{i}].target"),
+                format!(
+                    "expected a target such as \"ARGS:password\", found {:?}",
+                    t.target
+                ),
+            );
+        }
+    }
+    for (i, t) in w.exclude_tags.iter().enumerate() {
+        if t.is_empty() || t.contains('"') {
+            err(
+                format!("{path}.exclude_tags[{i}]"),
+                format!("expected a tag such as \"attack-sqli\", found {t:?}"),
             );
         }
     }

@@ -44,6 +44,12 @@ pub struct RequestCtx {
     pub request_body_bytes: u64,
     /// Response body bytes sent so far (kept by the gateway).
     pub response_body_bytes: u64,
+    /// Per-request state of filters that need it across hooks (a filter
+    /// stores its own type; empty maps cost no allocation).
+    pub extensions: http::Extensions,
+    /// Whether the request has a body (set by the gateway before the filters
+    /// run; body hooks are only called when it does).
+    pub has_request_body: bool,
 }
 
 impl RequestCtx {
@@ -65,6 +71,8 @@ impl RequestCtx {
             events: Vec::new(),
             request_body_bytes: 0,
             response_body_bytes: 0,
+            extensions: http::Extensions::new(),
+            has_request_body: false,
         }
     }
 
@@ -104,7 +112,10 @@ impl RequestCtx {
             reason,
             enforced: enforced && denial.is_some(),
             status,
-            rule_ids: Vec::new(),
+            rule_ids: denial
+                .as_ref()
+                .map(|d| d.rule_ids.clone())
+                .unwrap_or_default(),
             risk_points: points,
         });
         if enforced {

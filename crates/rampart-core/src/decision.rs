@@ -35,6 +35,8 @@ pub struct Denial {
     pub reason: Reason,
     pub detail: Cow<'static, str>,
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Rules behind the refusal (WAF rule ids), for the security event only.
+    pub rule_ids: Vec<String>,
 }
 
 impl Denial {
@@ -44,7 +46,13 @@ impl Denial {
             reason,
             detail: detail.into(),
             headers: Vec::new(),
+            rule_ids: Vec::new(),
         }
+    }
+
+    pub fn with_rule_ids(mut self, ids: Vec<String>) -> Self {
+        self.rule_ids = ids;
+        self
     }
 
     pub fn with_header(mut self, name: http::HeaderName, value: http::HeaderValue) -> Self {

@@ -41,6 +41,12 @@ impl Verdict<'_> {
 pub struct BodyInterest {
     pub request: bool,
     pub response: bool,
+    /// Request body bytes to hold back from the upstream until this filter
+    /// has seen them (0: stream at once). The gateway holds at most the
+    /// largest hold of a route's filters, and contacts the upstream only once
+    /// the held part is approved, so a denial there means the upstream saw
+    /// nothing. Bounded: past the hold the body streams.
+    pub hold_request: u64,
 }
 
 /// A protection. One instance serves many requests concurrently; per-request

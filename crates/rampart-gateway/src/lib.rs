@@ -14,6 +14,7 @@ pub mod hygiene;
 pub mod log;
 pub mod metrics_setup;
 pub mod proxy;
+pub mod pump;
 pub mod router;
 pub mod server;
 pub mod snapshot;

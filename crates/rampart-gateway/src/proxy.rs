@@ -109,6 +109,7 @@ pub async fn handle(
         }
     };
     ctx.route = Some(route.name.clone());
+    ctx.has_request_body = !body.is_end_stream();
     out.route = Some(route.clone());
 
     for f in &route.filters {
@@ -268,15 +269,19 @@ async fn forward(
     let started = Instant::now();
 
     let result = if has_body && route.wants_request_body {
-        let (tx, rx) = mpsc::channel(8);
-        let req_body = RequestBody::Pumped(rx, body.size_hint());
-        let incoming = TimedIncoming::new(body, hop.body_timeout);
-        let send = send_with_retries(&pool, parts, req_body, key, 0, &mut out);
-        let pump = pump_request_body(&mut ctx, incoming, &route, tx);
-        let (sent, pumped) = tokio::join!(send, pump);
-        match pumped {
+        let hint = body.size_hint();
+        let mut incoming = TimedIncoming::new(body, hop.body_timeout);
+        // The held start of the body is inspected before the upstream is contacted.
+        match crate::pump::hold(&mut ctx, &mut incoming, &route).await {
             Err(d) => Err(d),
-            Ok(()) => sent,
+            Ok(held) => {
+                let (tx, rx) = mpsc::channel(8);
+                let req_body = RequestBody::Pumped(rx, hint);
+                let send = send_with_retries(&pool, parts, req_body, key, 0, &mut out);
+                let pump = crate::pump::stream(&mut ctx, held, incoming, &route, tx);
+                let (sent, pumped) = tokio::join!(send, pump);
+                pumped.and(sent)
+            }
         }
     } else {
         let req_body = if has_body {
@@ -497,63 +502,4 @@ fn classify(e: &hyper_util::client::legacy::Error) -> Denial {
         codes::UPSTREAM_ERROR,
         "the upstream server failed to answer",
     )
-}
-
-/// Streams the client body through the route's body filters to the upstream.
-async fn pump_request_body(
-    ctx: &mut RequestCtx,
-    mut body: TimedIncoming,
-    route: &RouteRuntime,
-    tx: mpsc::Sender<crate::body::PumpedFrame>,
-) -> Result<(), Denial> {
-    let interested: Vec<_> = route
-        .filters
-        .iter()
-        .filter(|f| f.body_interest().request)
-        .collect();
-    loop {
-        match body.next().await {
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    ctx.request_body_bytes += data.len() as u64;
-                    for f in &interested {
-                        let d = f.request_body(ctx, data, false);
-                        if let Some(denial) = ctx.apply(f.name(), f.mode(), d) {
-                            let _ = tx.send(Err(BodyError::Denied)).await;
-                            return Err(denial);
-                        }
-                    }
-                }
-                if tx.send(Ok(frame)).await.is_err() {
-                    return Ok(()); // the upstream stopped reading
-                }
-            }
-            Some(Err(BodyError::Timeout)) => {
-                let _ = tx.send(Err(BodyError::Timeout)).await;
-                return Err(Denial::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    codes::BODY_TIMEOUT,
-                    "request body was not received in time",
-                ));
-            }
-            Some(Err(_)) => {
-                let _ = tx.send(Err(BodyError::Denied)).await;
-                return Err(Denial::new(
-                    StatusCode::BAD_REQUEST,
-                    codes::BAD_REQUEST,
-                    "the request body could not be read",
-                ));
-            }
-            None => {
-                for f in &interested {
-                    let d = f.request_body(ctx, &Bytes::new(), true);
-                    if let Some(denial) = ctx.apply(f.name(), f.mode(), d) {
-                        let _ = tx.send(Err(BodyError::Denied)).await;
-                        return Err(denial);
-                    }
-                }
-                return Ok(());
-            }
-        }
-    }
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use http::HeaderValue;
 use rampart_config::{ConfigError, ConfigErrors, LoadedConfig, Route};
 use rampart_core::{Filter, IpSet};
-use rampart_guard::{ip_list::IpListFilter, request_limits::RequestLimitsFilter};
+use rampart_guard::{ip_list::IpListFilter, request_limits::RequestLimitsFilter, waf::WafFilter};
+use rampart_waf::RuleSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::hygiene::ProtocolLimits;
@@ -32,6 +33,8 @@ pub struct RouteRuntime {
     pub filters: Vec<Arc<dyn Filter>>,
     pub wants_request_body: bool,
     pub wants_response_body: bool,
+    /// Request body bytes held back until inspected (largest filter hold).
+    pub request_hold: u64,
     pub pool: Arc<Pool>,
     pub strip_prefix: Option<String>,
     pub hsts: Option<HeaderValue>,
@@ -93,10 +96,11 @@ impl Snapshot {
             );
         }
         let mut routes = Vec::new();
+        let mut rule_sets = HashMap::new();
         for (i, r) in cfg.routes.iter().enumerate() {
-            match compile_route(r, &pools) {
+            match compile_route(r, &pools, &mut rule_sets) {
                 Ok((m, rt)) => routes.push((r.priority, m, Arc::new(rt))),
-                Err(msg) => errors.push(err(format!("routes[{i}]"), msg)),
+                Err((key, msg)) => errors.push(err(format!("routes[{i}]{key}"), msg)),
             }
         }
         if !errors.is_empty() {
@@ -129,8 +133,15 @@ impl Snapshot {
     }
 }
 
-/// The route's filters in pipeline order (DESIGN.md: ip reputation first).
-fn filters_for(r: &Route) -> Vec<Arc<dyn Filter>> {
+/// Compiled WAF rule sets by policy, so routes with equal policies share one.
+type RuleSets = HashMap<String, Arc<RuleSet>>;
+
+/// The route's filters in pipeline order (DESIGN.md: ip reputation first,
+/// the WAF after the cheap checks).
+fn filters_for(
+    r: &Route,
+    rule_sets: &mut RuleSets,
+) -> Result<Vec<Arc<dyn Filter>>, (&'static str, String)> {
     let mut filters: Vec<Arc<dyn Filter>> = Vec::new();
     if let Some(p) = &r.ip_list {
         filters.push(Arc::new(IpListFilter::new(p)));
@@ -138,19 +149,34 @@ fn filters_for(r: &Route) -> Vec<Arc<dyn Filter>> {
     if let Some(p) = &r.request_limits {
         filters.push(Arc::new(RequestLimitsFilter::new(p)));
     }
-    filters
+    if let Some(p) = &r.waf {
+        let key = rampart_guard::waf::policy_key(p);
+        let rules = match rule_sets.get(&key) {
+            Some(rules) => rules.clone(),
+            None => {
+                let rules = Arc::new(rampart_guard::waf::compile(p).map_err(|e| (".waf", e))?);
+                rule_sets.insert(key, rules.clone());
+                rules
+            }
+        };
+        filters.push(Arc::new(WafFilter::new(p, rules)));
+    }
+    Ok(filters)
 }
 
 fn compile_route(
     r: &Route,
     pools: &HashMap<String, Arc<Pool>>,
-) -> Result<(Matcher, RouteRuntime), String> {
-    let matcher = Matcher::compile(r)?;
-    let pool = pools
-        .get(&r.upstream)
-        .cloned()
-        .ok_or_else(|| format!("upstream {:?} could not be built", r.upstream))?;
-    let filters = filters_for(r);
+    rule_sets: &mut RuleSets,
+) -> Result<(Matcher, RouteRuntime), (&'static str, String)> {
+    let matcher = Matcher::compile(r).map_err(|e| ("", e))?;
+    let pool = pools.get(&r.upstream).cloned().ok_or_else(|| {
+        (
+            ".upstream",
+            format!("upstream {:?} could not be built", r.upstream),
+        )
+    })?;
+    let filters = filters_for(r, rule_sets)?;
     let hsts = r.hsts.as_ref().map(|h| {
         let mut v = format!("max-age={}", h.max_age.0.as_secs());
         if h.include_subdomains {
@@ -167,6 +193,11 @@ fn compile_route(
             name: Arc::from(r.name.as_str()),
             wants_request_body: filters.iter().any(|f| f.body_interest().request),
             wants_response_body: filters.iter().any(|f| f.body_interest().response),
+            request_hold: filters
+                .iter()
+                .map(|f| f.body_interest().hold_request)
+                .max()
+                .unwrap_or(0),
             filters,
             pool,
             strip_prefix: r.strip_prefix.clone(),

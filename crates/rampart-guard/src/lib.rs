@@ -4,6 +4,7 @@
 
 pub mod ip_list;
 pub mod request_limits;
+pub mod waf;
 
 use rampart_config::FilterMode;
 use rampart_core::Mode;

@@ -115,7 +115,7 @@ impl Filter for RequestLimitsFilter {
     fn body_interest(&self) -> BodyInterest {
         BodyInterest {
             request: self.max_body.is_some(),
-            response: false,
+            ..BodyInterest::default()
         }
     }
 

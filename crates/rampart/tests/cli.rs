@@ -181,6 +181,9 @@ async fn demo_serves_the_sample_api_through_the_gateway() {
     )
     .await;
     assert_eq!(login.status, 200);
+    let attack = common::get(&format!("{base}/api/users?id=1%27%20OR%20%271%27=%271")).await;
+    assert_eq!(attack.status, 403);
+    assert_eq!(attack.json()["reason"], "waf_blocked");
     let internal = common::get(&format!("{base}/api/internal/users")).await;
     assert_eq!(internal.status, 403);
     assert_eq!(internal.json()["reason"], "ip_not_allowed");

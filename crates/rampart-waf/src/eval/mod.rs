@@ -271,6 +271,13 @@ impl<'r> Transaction<'r> {
         self.tx.get(name)
     }
 
+    /// Sets a TX variable before the rules run, as a host's setup would
+    /// (e.g. rampart's `TX:rampart_body_truncated` for partly read bodies).
+    pub fn set_tx_var(&mut self, name: &str, value: &[u8]) {
+        self.invalidate_scalars();
+        self.tx.set(name, value.to_vec());
+    }
+
     /// Forgets the stable scalars after their inputs changed.
     fn invalidate_scalars(&mut self) {
         self.scalar_cache.get_mut().clear();

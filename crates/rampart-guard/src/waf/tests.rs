@@ -1,0 +1,169 @@
+//! WAF filter tests with the built-in rule set: verdicts, body handling,
+//! limits, exclusions, masking.
+
+use super::*;
+use crate::testutil::{ctx, head, now};
+use rampart_config::{Bytes as Size, FilterMode, WafTargetExclusion};
+
+fn policy() -> WafPolicy {
+    toml::from_str("").unwrap()
+}
+
+fn filter(p: &WafPolicy) -> WafFilter {
+    WafFilter::new(p, Arc::new(compile(p).expect("built-in rules compile")))
+}
+
+fn verdict(f: &WafFilter, uri: &str) -> Decision {
+    let mut c = ctx("192.0.2.10");
+    let mut h = head(
+        uri,
+        &[
+            ("host", "api.test"),
+            ("user-agent", "curl/8"),
+            ("accept", "*/*"),
+        ],
+    );
+    now(f.request_headers(&mut c, &mut h))
+}
+
+fn body_verdicts(f: &WafFilter, chunks: &[&[u8]]) -> Vec<Decision> {
+    let mut c = ctx("192.0.2.10");
+    c.has_request_body = true;
+    let mut h = head(
+        "/api/items",
+        &[
+            ("host", "api.test"),
+            ("content-type", "application/json"),
+            ("user-agent", "curl/8"),
+        ],
+    );
+    h.method = http::Method::POST;
+    let mut out = vec![now(f.request_headers(&mut c, &mut h))];
+    for (i, chunk) in chunks.iter().enumerate() {
+        out.push(f.request_body(
+            &mut c,
+            &Bytes::copy_from_slice(chunk),
+            i + 1 == chunks.len(),
+        ));
+    }
+    out
+}
+
+#[test]
+fn sqli_in_a_query_arg_is_blocked_with_rule_ids() {
+    let f = filter(&policy());
+    match verdict(&f, "/api/users?id=1'%20OR%20'1'='1") {
+        Decision::Deny(d) => {
+            assert_eq!(d.status, StatusCode::FORBIDDEN);
+            assert_eq!(d.reason, WAF_BLOCKED);
+            assert!(!d.rule_ids.is_empty());
+        }
+        other => panic!("not blocked: {other:?}"),
+    }
+}
+
+#[test]
+fn benign_api_requests_pass() {
+    let f = filter(&policy());
+    for uri in [
+        "/api/users?id=42",
+        "/api/search?q=O%27Reilly%20books",
+        "/api/orders?from=2024-01-01&limit=50",
+    ] {
+        assert_eq!(verdict(&f, uri), Decision::Continue, "{uri}");
+    }
+}
+
+#[test]
+fn json_body_attack_is_judged_when_the_body_ends() {
+    let f = filter(&policy());
+    let v = body_verdicts(
+        &f,
+        &[br#"{"name":"x","q":"<script>alert(1)"#, br#"</script>"}"#],
+    );
+    assert_eq!(v[0], Decision::Continue, "the head alone is not judged");
+    assert_eq!(v[1], Decision::Continue, "nor the first chunk");
+    assert_eq!(v[2].reason(), Some(WAF_BLOCKED));
+    let ok = body_verdicts(&f, &[br#"{"name":"Alice","note":"ships on Monday"}"#]);
+    assert_eq!(ok.last().unwrap(), &Decision::Continue);
+}
+
+#[test]
+fn bodies_over_the_limit_are_rejected_or_partly_inspected() {
+    let mut p = policy();
+    p.body_limit = Size(32);
+    let f = filter(&p);
+    let v = body_verdicts(&f, &[&[b'a'; 20], &[b'b'; 20]]);
+    assert_eq!(v[2].reason(), Some(WAF_BODY_TOO_LARGE));
+    assert_eq!(f.body_interest().hold_request, 32);
+
+    p.on_body_limit = OnBodyLimit::Partial;
+    let f = filter(&p);
+    // The attack sits inside the inspected first 32 bytes: blocked.
+    let v = body_verdicts(&f, &[br#"{"q":"1' UNION SELECT pass"#, &[b' '; 40]]);
+    assert_eq!(v[2].reason(), Some(WAF_BLOCKED));
+    // Past the limit nothing is inspected (that is what partial means).
+    let v = body_verdicts(&f, &[&[b' '; 40], br#"1' UNION SELECT pass FROM users"#]);
+    assert!(v.iter().all(|d| d.reason() != Some(WAF_BLOCKED)));
+}
+
+#[test]
+fn excluded_rules_do_not_fire() {
+    let f = filter(&policy());
+    let Decision::Deny(d) = verdict(&f, "/api/x?q=%3Cscript%3Ealert(1)%3C/script%3E") else {
+        panic!("not blocked")
+    };
+    let mut p = policy();
+    p.exclude_ids = d.rule_ids.iter().map(|id| id.parse().unwrap()).collect();
+    assert_ne!(
+        verdict(&filter(&p), "/api/x?q=%3Cscript%3Ealert(1)%3C/script%3E").reason(),
+        Some(WAF_BLOCKED)
+    );
+
+    let mut p = policy();
+    p.exclude_targets = vec![WafTargetExclusion {
+        target: "ARGS:q".into(),
+        ids: p_ids(&d),
+    }];
+    let f = filter(&p);
+    assert_ne!(
+        verdict(&f, "/api/x?q=%3Cscript%3Ealert(1)%3C/script%3E").reason(),
+        Some(WAF_BLOCKED)
+    );
+    assert_eq!(
+        verdict(&f, "/api/x?other=%3Cscript%3Ealert(1)%3C/script%3E").reason(),
+        Some(WAF_BLOCKED),
+        "other args stay covered"
+    );
+}
+
+fn p_ids(d: &Denial) -> Vec<u64> {
+    d.rule_ids.iter().map(|id| id.parse().unwrap()).collect()
+}
+
+#[test]
+fn monitor_mode_is_reported_as_the_filter_mode() {
+    let mut p = policy();
+    p.mode = FilterMode::Monitor;
+    assert_eq!(filter(&p).mode(), Mode::Monitor);
+}
+
+#[test]
+fn sensitive_matched_data_is_masked_and_long_data_truncated() {
+    assert!(safe_logdata(
+        "Matched Data: hunter2' OR 1=1 found within ARGS:password: hunter2' OR 1=1"
+    )
+    .starts_with("[masked"));
+    let long = format!("Matched Data: {} found within ARGS:q", "x".repeat(400));
+    let s = safe_logdata(&long);
+    assert!(s.chars().count() <= 161 && s.ends_with('…'));
+}
+
+#[test]
+fn policies_share_rule_sets_only_when_equal() {
+    let a = policy();
+    let mut b = policy();
+    assert_eq!(policy_key(&a), policy_key(&b));
+    b.paranoia = 2;
+    assert_ne!(policy_key(&a), policy_key(&b));
+}
