@@ -19,6 +19,11 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 /// `Connection`. When `keep_upgrade` is set (a WebSocket handshake), the
 /// `Connection: upgrade` and `Upgrade` pair survives.
 pub fn remove_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none: one pass over the names instead of a
+    // dozen hashed removals.
+    if !h.keys().any(is_hop_by_hop) {
+        return;
+    }
     // Names listed in Connection are hop-by-hop too. Collect first: removing
     // while iterating the same map is not possible.
     let mut listed: Vec<HeaderName> = Vec::new();
@@ -63,6 +68,18 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
     h.remove(header::TRANSFER_ENCODING);
 }
 
+/// Whether a header name is hop-by-hop by definition (RFC 9110 §7.6.1).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::UPGRADE
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::TRANSFER_ENCODING
+        || name == header::PROXY_AUTHORIZATION
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
+
 /// The client's address: the peer, unless the peer is a trusted proxy, in
 /// which case the right-most untrusted address of `X-Forwarded-For`.
 pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &IpSet) -> IpAddr {
@@ -92,13 +109,31 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &IpSet) -> IpAd
     candidate
 }
 
+/// A peer address with its text form, formatted once per connection rather
+/// than once per request.
+#[derive(Debug, Clone)]
+pub struct PeerAddr {
+    pub ip: IpAddr,
+    text: String,
+}
+
+impl PeerAddr {
+    pub fn new(ip: IpAddr) -> Self {
+        let ip = ip.to_canonical();
+        PeerAddr {
+            ip,
+            text: ip.to_string(),
+        }
+    }
+}
+
 /// Sets `X-Forwarded-For/-Proto/-Host` and `Forwarded` for the upstream.
 ///
 /// From a trusted proxy the existing chain is extended; from anyone else
 /// client-supplied forwarding headers are replaced, so they cannot be spoofed.
 pub fn set_forwarding(
     h: &mut HeaderMap,
-    peer: IpAddr,
+    peer: &PeerAddr,
     trusted_peer: bool,
     tls: bool,
     host: Option<&str>,
@@ -118,7 +153,7 @@ pub fn set_forwarding(
     if !xff.is_empty() {
         xff.push_str(", ");
     }
-    let _ = write!(xff, "{peer}");
+    xff.push_str(&peer.text);
     let mut fwd = String::new();
     if trusted_peer {
         for v in h.get_all(&FORWARDED) {
@@ -128,20 +163,26 @@ pub fn set_forwarding(
             }
         }
     }
-    match peer {
-        IpAddr::V4(a) => {
-            let _ = write!(fwd, "for={a}");
+    match peer.ip {
+        IpAddr::V4(_) => {
+            fwd.push_str("for=");
+            fwd.push_str(&peer.text);
         }
-        IpAddr::V6(a) => {
-            let _ = write!(fwd, "for=\"[{a}]\"");
+        IpAddr::V6(_) => {
+            fwd.push_str("for=\"[");
+            fwd.push_str(&peer.text);
+            fwd.push_str("]\"");
         }
     }
-    let _ = write!(fwd, ";proto={proto}");
+    fwd.push_str(";proto=");
+    fwd.push_str(proto);
     if let Some(host) = host.filter(|h| {
         h.bytes()
             .all(|b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
     }) {
-        let _ = write!(fwd, ";host=\"{host}\"");
+        fwd.push_str(";host=\"");
+        fwd.push_str(host);
+        fwd.push('"');
     }
     insert_str(h, &X_FORWARDED_FOR, xff);
     insert_str(h, &FORWARDED, fwd);
@@ -280,7 +321,7 @@ mod tests {
         ]);
         set_forwarding(
             &mut h,
-            "198.51.100.4".parse().unwrap(),
+            &PeerAddr::new("198.51.100.4".parse().unwrap()),
             false,
             false,
             Some("api.test"),
@@ -300,14 +341,26 @@ mod tests {
             ("x-forwarded-for", "203.0.113.9"),
             ("forwarded", "for=203.0.113.9"),
         ]);
-        set_forwarding(&mut h, "10.0.0.2".parse().unwrap(), true, true, Some("a"));
+        set_forwarding(
+            &mut h,
+            &PeerAddr::new("10.0.0.2".parse().unwrap()),
+            true,
+            true,
+            Some("a"),
+        );
         assert_eq!(h["x-forwarded-for"], "203.0.113.9, 10.0.0.2");
         assert_eq!(
             h["forwarded"],
             "for=203.0.113.9, for=10.0.0.2;proto=https;host=\"a\""
         );
         let mut v6 = HeaderMap::new();
-        set_forwarding(&mut v6, "2001:db8::1".parse().unwrap(), false, true, None);
+        set_forwarding(
+            &mut v6,
+            &PeerAddr::new("2001:db8::1".parse().unwrap()),
+            false,
+            true,
+            None,
+        );
         assert_eq!(v6["forwarded"], "for=\"[2001:db8::1]\";proto=https");
     }
 

@@ -116,6 +116,7 @@ impl Gateway {
         });
         gw.sync_listeners(&loaded)?;
         gw.shared.snapshot.load().start_health_checks();
+        tokio::spawn(metrics_setup::upkeep(gw.stopped_signal()));
         gw.record(Ok(()));
         Ok(gw)
     }

@@ -65,6 +65,19 @@ fn describe() {
     );
 }
 
+/// Runs the exporter's periodic upkeep until `stop` turns true. Without it,
+/// histogram samples pile up between scrapes (memory grows with traffic).
+pub async fn upkeep(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let handle = install();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => handle.run_upkeep(),
+            _ = stop.wait_for(|&s| s) => return,
+        }
+    }
+}
+
 /// Renders the metrics in Prometheus text format.
 pub fn render() -> String {
     let h = install();

@@ -31,6 +31,8 @@ use crate::upstream::{InFlight, Pool};
 /// What the handler knows about the connection a request came on.
 pub struct ConnInfo {
     pub peer: SocketAddr,
+    /// The peer's address, formatted once for the forwarding headers.
+    pub peer_addr: headers::PeerAddr,
     pub listener: Arc<str>,
     pub tls: bool,
     /// Raw-byte framing verdicts (HTTP/1 connections only).
@@ -351,10 +353,9 @@ fn prepare_upstream_request(
         .map(str::to_owned)
         .or_else(|| parts.uri.authority().map(|a| a.to_string()));
     headers::remove_hop_by_hop(&mut parts.headers, upgrade);
-    let peer = hop.conn.peer.ip().to_canonical();
     headers::set_forwarding(
         &mut parts.headers,
-        peer,
+        &hop.conn.peer_addr,
         hop.trusted_peer,
         hop.conn.tls,
         host.as_deref(),

@@ -202,6 +202,7 @@ async fn serve_http<I>(
     let framing = h1_only.then(|| Arc::new(FramingVerdicts::default()));
     let conn = Arc::new(ConnInfo {
         peer,
+        peer_addr: crate::headers::PeerAddr::new(peer.ip()),
         listener: listener.name.clone(),
         tls,
         framing: framing.clone(),

@@ -143,6 +143,26 @@ async fn get_over(s: TlsStream, host: &str, path: &str) -> Got {
     collect(resp).await
 }
 
+/// One GET over a fresh TLS connection; any failure (handshake, first read) is an error.
+async fn try_get(
+    addr: std::net::SocketAddr,
+    cfg: Arc<rustls::ClientConfig>,
+) -> std::io::Result<http::Response<hyper::body::Incoming>> {
+    let s = connect(addr, "a.test", cfg).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(s))
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::spawn(conn);
+    let req = req("GET", "/x")
+        .header("host", "a.test")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    sender
+        .send_request(req)
+        .await
+        .map_err(std::io::Error::other)
+}
+
 async fn tls_gateway(pki: &Pki, up: &Upstream, listener_extra: &str, watch: bool) -> Gw {
     let (a_cert, a_key) = pki.issue("a", &["a.test"], false);
     let (b_cert, b_key) = pki.issue("b", &["*.b.test"], false);
@@ -284,29 +304,7 @@ async fn mtls_requires_a_certificate_from_the_ca() {
     assert_eq!(get_over(with_cert, "a.test", "/x").await.status, 200);
 
     // Without a certificate the handshake (or the first read) fails.
-    let outcome = async {
-        let s = connect(
-            gw.addr("tls"),
-            "a.test",
-            pki.client_config(&[b"http/1.1"], None),
-        )
-        .await?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(s))
-                .await
-                .map_err(std::io::Error::other)?;
-        tokio::spawn(conn);
-        sender
-            .send_request(
-                req("GET", "/x")
-                    .header("host", "a.test")
-                    .body(Full::new(Bytes::new()))
-                    .unwrap(),
-            )
-            .await
-            .map_err(std::io::Error::other)
-    }
-    .await;
+    let outcome = try_get(gw.addr("tls"), pki.client_config(&[b"http/1.1"], None)).await;
     assert!(
         outcome.is_err(),
         "a client without a certificate was served"
@@ -323,24 +321,7 @@ async fn mtls_requires_a_certificate_from_the_ca() {
     .with_client_auth_cert(certs(&oc), PrivateKeyDer::from_pem_file(&ok).unwrap())
     .unwrap();
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let outcome = async {
-        let s = connect(gw.addr("tls"), "a.test", Arc::new(cfg)).await?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(s))
-                .await
-                .map_err(std::io::Error::other)?;
-        tokio::spawn(conn);
-        sender
-            .send_request(
-                req("GET", "/x")
-                    .header("host", "a.test")
-                    .body(Full::new(Bytes::new()))
-                    .unwrap(),
-            )
-            .await
-            .map_err(std::io::Error::other)
-    }
-    .await;
+    let outcome = try_get(gw.addr("tls"), Arc::new(cfg)).await;
     assert!(
         outcome.is_err(),
         "a certificate from a foreign CA was accepted"

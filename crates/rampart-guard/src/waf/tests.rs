@@ -27,13 +27,17 @@ fn verdict(f: &WafFilter, uri: &str) -> Decision {
 }
 
 fn body_verdicts(f: &WafFilter, chunks: &[&[u8]]) -> Vec<Decision> {
+    typed_body_verdicts(f, "application/json", chunks)
+}
+
+fn typed_body_verdicts(f: &WafFilter, content_type: &str, chunks: &[&[u8]]) -> Vec<Decision> {
     let mut c = ctx("192.0.2.10");
     c.has_request_body = true;
     let mut h = head(
         "/api/items",
         &[
             ("host", "api.test"),
-            ("content-type", "application/json"),
+            ("content-type", content_type),
             ("user-agent", "curl/8"),
         ],
     );
@@ -99,9 +103,14 @@ fn bodies_over_the_limit_are_rejected_or_partly_inspected() {
 
     p.on_body_limit = OnBodyLimit::Partial;
     let f = filter(&p);
-    // The attack sits inside the inspected first 32 bytes: blocked.
-    let v = body_verdicts(&f, &[br#"{"q":"1' UNION SELECT pass"#, &[b' '; 40]]);
+    // The attack sits inside the inspected first 32 bytes of a form body
+    // (which still parses when cut; a cut JSON body does not): blocked.
+    let form = "application/x-www-form-urlencoded";
+    let v = typed_body_verdicts(&f, form, &[b"q=1'%20UNION%20SELECT%20pass&x=", &[b'a'; 40]]);
     assert_eq!(v[2].reason(), Some(WAF_BLOCKED));
+    // A cut JSON body is not counted as a parse failure.
+    let v = body_verdicts(&f, &[br#"{"note":"a perfectly benign"#, &[b' '; 40]]);
+    assert!(v.iter().all(|d| d.reason() != Some(WAF_BLOCKED)), "{v:?}");
     // Past the limit nothing is inspected (that is what partial means).
     let v = body_verdicts(&f, &[&[b' '; 40], br#"1' UNION SELECT pass FROM users"#]);
     assert!(v.iter().all(|d| d.reason() != Some(WAF_BLOCKED)));
