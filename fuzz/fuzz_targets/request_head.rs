@@ -27,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         let limits = ProtocolLimits { max_uri: 8192, max_headers: 100, max_header_bytes: 32 * 1024 };
-        let _ = check(http::Version::HTTP_11, &uri, &map, framing, &limits);
+        let method = http::Method::from_bytes(req.method.unwrap_or("GET").as_bytes()).unwrap_or(http::Method::GET);
+        let _ = check(&method, http::Version::HTTP_11, &uri, &map, framing, &limits);
     }
 });

@@ -23,6 +23,8 @@ pub mod codes {
     pub const BODY_TIMEOUT: Reason = "body_timeout";
     pub const BAD_REQUEST: Reason = "bad_request";
     pub const MISSING_HOST: Reason = "missing_host";
+    pub const INVALID_HOST: Reason = "invalid_host";
+    pub const INVALID_TARGET: Reason = "invalid_request_target";
     pub const UPSTREAM_UNAVAILABLE: Reason = "upstream_unavailable";
     pub const UPSTREAM_TIMEOUT: Reason = "upstream_timeout";
     pub const UPSTREAM_ERROR: Reason = "upstream_error";

@@ -27,6 +27,9 @@ pub enum Framing {
     Clean,
     BothLengthAndChunked,
     DuplicateLength,
+    /// The request-target carries a `#fragment`, which clients must never
+    /// send (RFC 9112 §3.2); the URI parser would drop it silently.
+    FragmentInTarget,
 }
 
 /// Per-connection verdict queue shared by the IO wrapper and the handler.
@@ -77,6 +80,7 @@ pub struct FramingScan {
     length: Option<u64>,
     chunked: bool,
     upgrade: bool,
+    fragment: bool,
     verdicts: Arc<FramingVerdicts>,
 }
 
@@ -90,6 +94,7 @@ impl FramingScan {
             length: None,
             chunked: false,
             upgrade: false,
+            fragment: false,
             verdicts,
         }
     }
@@ -175,13 +180,17 @@ impl FramingScan {
         if !self.seen_request_line {
             // Empty lines before a request line are allowed and ignored.
             self.seen_request_line = !line.is_empty();
+            let target = line.split(|&b| b == b' ').nth(1).unwrap_or(b"");
+            self.fragment = target.contains(&b'#');
             return;
         }
         if !line.is_empty() {
             self.on_header(line);
             return;
         }
-        let verdict = if self.chunked && self.lengths > 0 {
+        let verdict = if self.fragment {
+            Framing::FragmentInTarget
+        } else if self.chunked && self.lengths > 0 {
             Framing::BothLengthAndChunked
         } else if self.lengths > 1 {
             Framing::DuplicateLength
@@ -306,6 +315,7 @@ pub struct ProtocolLimits {
 
 /// Checks one request's head; `framing` is the raw-byte verdict (HTTP/1).
 pub fn check(
+    method: &http::Method,
     version: Version,
     uri: &http::Uri,
     headers: &HeaderMap,
@@ -325,6 +335,12 @@ pub fn check(
             return bad(
                 codes::DUPLICATE_LENGTH,
                 "request has more than one Content-Length",
+            )
+        }
+        Framing::FragmentInTarget => {
+            return bad(
+                codes::INVALID_TARGET,
+                "the request target must not carry a #fragment",
             )
         }
         Framing::Clean => {}
@@ -371,10 +387,55 @@ pub fn check(
             "request headers are too large",
         ));
     }
+    if method == http::Method::CONNECT {
+        // A gateway in front of APIs opens no tunnels. A CONNECT target must
+        // be host:port; without a port the request is malformed.
+        if uri.port().is_none() {
+            return bad(codes::BAD_REQUEST, "a CONNECT target must be host:port");
+        }
+        return Err(Denial::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            codes::METHOD_NOT_ALLOWED,
+            "CONNECT tunnels are not supported",
+        ));
+    }
     if version == Version::HTTP_11 && !headers.contains_key(HOST) {
         return bad(codes::MISSING_HOST, "HTTP/1.1 request without Host");
     }
+    if headers.get_all(HOST).iter().count() > 1
+        || headers.get(HOST).is_some_and(|h| !valid_host(h.as_bytes()))
+    {
+        return bad(
+            codes::INVALID_HOST,
+            "the Host header is not a valid host[:port]",
+        );
+    }
     Ok(())
+}
+
+/// A DNS name or IPv4 address (letters, digits, `-`, `.`, `_`) or a
+/// bracketed IPv6 literal, with an optional port. Stricter than RFC 3986's
+/// reg-name on purpose: percent-encoding or control bytes in Host only serve
+/// to confuse virtual-host routing and caches.
+fn valid_host(h: &[u8]) -> bool {
+    let (host, port) = match h.iter().rposition(|&b| b == b':') {
+        Some(i) if !h.starts_with(b"[") || h[..i].ends_with(b"]") => (&h[..i], Some(&h[i + 1..])),
+        _ => (h, None),
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.iter().all(u8::is_ascii_digit));
+    let host_ok = if let Some(v6) = host.strip_prefix(b"[").and_then(|r| r.strip_suffix(b"]")) {
+        !v6.is_empty()
+            && v6
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    } else {
+        !host.is_empty()
+            && host
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    };
+    port_ok && host_ok
 }
 
 #[cfg(test)]
@@ -417,6 +478,15 @@ POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhell
     }
 
     #[test]
+    fn fragments_in_the_request_target_are_flagged() {
+        let raw = b"GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(
+            scan(&[raw]),
+            vec![Framing::FragmentInTarget, Framing::Clean]
+        );
+    }
+
+    #[test]
     fn scan_stops_after_upgrade() {
         let raw =
             b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello";
@@ -440,6 +510,7 @@ POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhell
             );
         }
         check(
+            &http::Method::GET,
             Version::HTTP_11,
             &uri.parse().unwrap(),
             &h,
@@ -454,6 +525,32 @@ POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhell
     fn head_checks() {
         assert_eq!(check_with("/", &[("host", "a")]), None);
         assert_eq!(check_with("/", &[]), Some(codes::MISSING_HOST));
+        for bad in [
+            "",
+            "localhost%00",
+            "a b",
+            "x\ty",
+            "localhost%1F",
+            "host:port",
+            "[::1",
+            "a.test:123456",
+        ] {
+            assert_eq!(
+                check_with("/", &[("host", bad)]),
+                Some(codes::INVALID_HOST),
+                "{bad:?}"
+            );
+        }
+        for good in [
+            "api.example.com",
+            "api.example.com:8443",
+            "127.0.0.1:80",
+            "[::1]:8080",
+            "[2001:db8::1]",
+            "my_host",
+        ] {
+            assert_eq!(check_with("/", &[("host", good)]), None, "{good:?}");
+        }
         assert_eq!(
             check_with("/012345678901234567890", &[("host", "a")]),
             Some(codes::URI_TOO_LONG)

@@ -26,7 +26,7 @@ use crate::hygiene::{self, Framing, FramingVerdicts};
 use crate::log::Exchange;
 use crate::router::{self, RouteMatch};
 use crate::snapshot::{RouteRuntime, Snapshot};
-use crate::upstream::{InFlight, Pool};
+use crate::upstream::{InFlight, Pool, SendError};
 
 /// What the handler knows about the connection a request came on.
 pub struct ConnInfo {
@@ -61,6 +61,7 @@ pub async fn handle(
     let mut out = Outcome::new(&parts, &snap);
 
     if let Err(d) = hygiene::check(
+        &parts.method,
         parts.version,
         &parts.uri,
         &parts.headers,
@@ -420,7 +421,7 @@ async fn send_with_retries(
         let wait = pool
             .read_timeout()
             .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-        let failure = match tokio::time::timeout(wait, pool.client().request(req)).await {
+        let failure = match tokio::time::timeout(wait, pool.send(idx, req)).await {
             Ok(Ok(resp)) => {
                 let bad_gateway = matches!(resp.status().as_u16(), 502..=504);
                 pool.report(idx, !bad_gateway);
@@ -469,18 +470,24 @@ fn build_request(
             pq,
         )
     };
-    let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(pool.scheme.clone());
-    uri.authority = Some(pool.servers[idx].authority.clone());
-    uri.path_and_query = path_and_query.or_else(|| Some(PathAndQuery::from_static("/")));
-    *req.uri_mut() = Uri::from_parts(uri).ok()?;
+    let path_and_query = path_and_query.unwrap_or_else(|| PathAndQuery::from_static("/"));
+    if pool.origin_form() {
+        // rampart's own pool writes the URI as given; the Host header stays.
+        *req.uri_mut() = Uri::from(path_and_query);
+    } else {
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(pool.scheme.clone());
+        uri.authority = Some(pool.servers[idx].authority.clone());
+        uri.path_and_query = Some(path_and_query);
+        *req.uri_mut() = Uri::from_parts(uri).ok()?;
+    }
     *req.version_mut() = Version::HTTP_11;
     Some(req)
 }
 
 /// Maps a client error to the refusal the client sees (no internals leak).
-fn classify(e: &hyper_util::client::legacy::Error) -> Denial {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+fn classify(e: &SendError) -> Denial {
+    let mut source = Some(e.as_error());
     while let Some(s) = source {
         if let Some(BodyError::Timeout) = s.downcast_ref::<BodyError>() {
             return Denial::new(

@@ -1,8 +1,10 @@
-//! Upstream pools: servers with their health, a balancer, and one pooled
-//! client per worker thread.
+//! Upstream pools: servers with their health, a balancer, and pooled
+//! connections per worker thread: rampart's own pool ([`h1pool`]) for plain
+//! HTTP/1.1 servers, hyper-util's client for TLS and HTTP/2.
 
 pub mod balance;
 pub mod client;
+pub mod h1pool;
 pub mod health;
 
 use std::cell::Cell;
@@ -10,12 +12,16 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::time::{Duration, Instant};
 
 use http::uri::{Authority, Scheme};
+use http::{Request, Response};
+use hyper::body::Incoming;
 use metrics::Gauge;
 use rampart_config::validate::{parse_hash_on, HashOn};
-use rampart_config::Upstream;
+use rampart_config::{Upstream, UpstreamProtocol};
 
+use crate::body::RequestBody;
 use balance::{hash64, Balancer};
 use client::{ClientFactory, UpstreamClient};
+use h1pool::H1Pool;
 
 thread_local! {
     /// Index of the worker running on this thread; the control thread uses the
@@ -50,8 +56,37 @@ pub struct Pool {
     pub cfg: Upstream,
     balancer: Balancer,
     hash_on: Option<HashOn>,
+    /// Legacy clients: one per worker plus the control thread's when `h1` is
+    /// None, else just one for health checks.
     clients: Vec<UpstreamClient>,
+    /// rampart's own pool, for plain HTTP/1.1 servers.
+    h1: Option<H1Pool>,
     epoch: Instant,
+}
+
+/// Why a request to an upstream server failed, from either client.
+#[derive(Debug)]
+pub enum SendError {
+    Legacy(hyper_util::client::legacy::Error),
+    Pool(h1pool::Error),
+}
+
+impl SendError {
+    /// Whether no connection could be made to the server.
+    pub fn is_connect(&self) -> bool {
+        match self {
+            SendError::Legacy(e) => e.is_connect(),
+            SendError::Pool(e) => e.is_connect(),
+        }
+    }
+
+    /// The underlying error, to walk its source chain.
+    pub fn as_error(&self) -> &(dyn std::error::Error + 'static) {
+        match self {
+            SendError::Legacy(e) => e,
+            SendError::Pool(e) => e,
+        }
+    }
 }
 
 impl Pool {
@@ -79,6 +114,16 @@ impl Pool {
                 up_gauge,
             });
         }
+        // Plain TCP without prior-knowledge HTTP/2 is HTTP/1.1 (`auto` only
+        // negotiates on TLS).
+        let h1 = (!factory.is_tls() && cfg.protocol != UpstreamProtocol::Http2).then(|| {
+            H1Pool::new(
+                servers.len(),
+                cfg.max_idle_per_server,
+                cfg.connect_timeout.0,
+            )
+        });
+        let legacy_clients = if h1.is_some() { 1 } else { workers + 1 };
         Ok(Pool {
             name: name.to_string(),
             balancer: Balancer::new(cfg.balance, &cfg.servers),
@@ -88,14 +133,39 @@ impl Pool {
             } else {
                 Scheme::HTTP
             },
-            clients: (0..=workers).map(|_| factory.build()).collect(),
+            clients: (0..legacy_clients).map(|_| factory.build()).collect(),
+            h1,
             servers,
             cfg: cfg.clone(),
             epoch: Instant::now(),
         })
     }
 
-    /// The client of the calling worker thread.
+    /// Whether requests go out in origin form (`/path?query`) through
+    /// rampart's own pool, rather than in absolute form to the legacy client.
+    pub fn origin_form(&self) -> bool {
+        self.h1.is_some()
+    }
+
+    /// Sends a request to server `i`: in origin form with a `Host` header for
+    /// rampart's pool, in absolute form for the legacy client (see
+    /// [`Pool::origin_form`]).
+    pub async fn send(
+        &self,
+        i: usize,
+        req: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, SendError> {
+        match &self.h1 {
+            Some(h1) => h1
+                .send(i, &self.servers[i].authority, req)
+                .await
+                .map_err(SendError::Pool),
+            None => self.client().request(req).await.map_err(SendError::Legacy),
+        }
+    }
+
+    /// The legacy client of the calling worker thread (health checks use it
+    /// for every pool).
     pub fn client(&self) -> &UpstreamClient {
         let i = WORKER.with(Cell::get).min(self.clients.len() - 1);
         &self.clients[i]

@@ -20,6 +20,35 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
+/// The stage's request as the bytes a test client sends on the wire: the
+/// encoded request as is, or the built one serialised as HTTP/1.
+pub fn raw_bytes(input: &Input) -> Result<Vec<u8>, String> {
+    if let Some(encoded) = &input.encoded_request {
+        let compact: String = encoded.split_whitespace().collect();
+        return base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .map_err(|e| format!("bad encoded_request: {e}"));
+    }
+    let req = build_request(input)?;
+    let mut out = format!("{} {} {}\r\n", req.method, req.uri, req.version).into_bytes();
+    for (k, v) in &req.headers {
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
+    if !req
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("connection"))
+    {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&req.body);
+    Ok(out)
+}
+
 /// Builds the stage's request.
 pub fn build_request(input: &Input) -> Result<Request, String> {
     if let Some(encoded) = &input.encoded_request {
@@ -159,7 +188,16 @@ fn backend_response(req: &Request) -> BackendResponse {
 }
 
 /// Runs the exchange through all five phases; returns the logged rule ids.
-pub fn run(rules: &RuleSet, input: &Input, req: &Request) -> Vec<u64> {
+/// What the engine did with one request: the logged rules' ids, and their
+/// log lines in ModSecurity's `[id "…"] [msg "…"] [data "…"]` shape, which
+/// go-ftw's `match_regex` expectations are written against.
+#[derive(Debug, Default)]
+pub struct Fired {
+    pub ids: Vec<u64>,
+    pub log: String,
+}
+
+pub fn run(rules: &RuleSet, input: &Input, req: &Request) -> Fired {
     let mut tx = Transaction::new(rules);
     let dest = input.dest_addr.as_deref().unwrap_or("127.0.0.1");
     tx.set_connection("127.0.0.1", 40000, dest, input.port.unwrap_or(80));
@@ -179,11 +217,30 @@ pub fn run(rules: &RuleSet, input: &Input, req: &Request) -> Vec<u64> {
     tx.append_response_body(&body);
     tx.process_response_body();
     tx.process_logging();
-    tx.matched_rules()
-        .iter()
-        .filter(|m| m.logged)
-        .map(|m| m.id)
-        .collect()
+    let mut fired = Fired::default();
+    for m in tx.matched_rules().iter().filter(|m| m.logged) {
+        fired.ids.push(m.id);
+        let (msg, data) = (log_escape(&m.msg), log_escape(&m.logdata));
+        fired.log.push_str(&format!(
+            "[id \"{}\"] [msg \"{msg}\"] [data \"{data}\"]\n",
+            m.id
+        ));
+    }
+    fired
+}
+
+/// Control characters as `\xNN`, as ModSecurity writes them in its log, so
+/// one rule stays on one line.
+fn log_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-pub use exchange::{build_request, parse_raw, Request};
+pub use exchange::{build_request, parse_raw, raw_bytes, Request};
 pub use model::{Input, LogExpect, Output, OverridesFile, Stage, TestCase, TestFile};
 
 use crate::{LoadError, RuleSet};
@@ -222,7 +222,7 @@ fn run_file(rules: &RuleSet, group: &str, file: &Path, overrides: &Overrides, re
 pub fn run_case(rules: &RuleSet, case: &TestCase) -> Outcome {
     let mut checked = false;
     for (n, stage) in case.stages.iter().enumerate() {
-        let Some((expect, forbid)) = expectations(&stage.output) else {
+        let Some(expect) = expectations(&stage.output) else {
             continue;
         };
         checked = true;
@@ -234,20 +234,8 @@ pub fn run_case(rules: &RuleSet, case: &TestCase) -> Outcome {
         let fired = server::server_view(req)
             .map(|req| exchange::run(rules, &stage.input, &req))
             .unwrap_or_default();
-        let missing: Vec<u64> = expect
-            .iter()
-            .filter(|id| !fired.contains(id))
-            .copied()
-            .collect();
-        let unwanted: Vec<u64> = forbid
-            .iter()
-            .filter(|id| fired.contains(id))
-            .copied()
-            .collect();
-        if !missing.is_empty() || !unwanted.is_empty() {
-            return Outcome::Failed(format!(
-                "stage {n}: missing {missing:?}, unwanted {unwanted:?}, fired {fired:?}"
-            ));
+        if let Some(why) = unmet(&expect, &fired) {
+            return Outcome::Failed(format!("stage {n}: {why}, fired {:?}", fired.ids));
         }
     }
     if checked {
@@ -257,18 +245,82 @@ pub fn run_case(rules: &RuleSet, case: &TestCase) -> Outcome {
     }
 }
 
-/// (ids that must fire, ids that must not), or `None` when the stage
-/// checks nothing the engine decides.
-fn expectations(output: &Output) -> Option<(Vec<u64>, Vec<u64>)> {
-    let mut expect = Vec::new();
-    let mut forbid = Vec::new();
-    if let Some(log) = &output.log {
-        expect.extend(&log.expect_ids);
-        forbid.extend(&log.no_expect_ids);
+/// Why `fired` does not meet `expect`, if it does not.
+fn unmet(expect: &Expect, fired: &exchange::Fired) -> Option<String> {
+    let missing: Vec<u64> = expect
+        .ids
+        .iter()
+        .filter(|id| !fired.ids.contains(id))
+        .copied()
+        .collect();
+    let unwanted: Vec<u64> = expect
+        .forbidden
+        .iter()
+        .filter(|id| fired.ids.contains(id))
+        .copied()
+        .collect();
+    if !missing.is_empty() || !unwanted.is_empty() {
+        return Some(format!("missing {missing:?}, unwanted {unwanted:?}"));
     }
-    expect.extend(output.log_contains.as_deref().and_then(logged_id));
-    forbid.extend(output.no_log_contains.as_deref().and_then(logged_id));
-    (!expect.is_empty() || !forbid.is_empty()).then_some((expect, forbid))
+    if let Some(re) = expect.log_match.iter().find(|re| !re.is_match(&fired.log)) {
+        return Some(format!("log does not match {re}"));
+    }
+    if let Some(re) = expect
+        .log_no_match
+        .iter()
+        .find(|re| re.is_match(&fired.log))
+    {
+        return Some(format!("log matches {re}"));
+    }
+    None
+}
+
+/// Reads one go-ftw test file.
+pub fn load_test_file(path: &Path) -> Result<TestFile, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The statuses a stage accepts from the web server (`status: 400` or a list).
+pub fn expected_statuses(output: &Output) -> Vec<u16> {
+    let as_u16 = |v: &serde_yaml::Value| v.as_u64().and_then(|n| u16::try_from(n).ok());
+    match &output.status {
+        Some(serde_yaml::Value::Sequence(list)) => list.iter().filter_map(as_u16).collect(),
+        Some(v) => as_u16(v).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+/// What a stage expects of the engine.
+#[derive(Default)]
+struct Expect {
+    ids: Vec<u64>,
+    forbidden: Vec<u64>,
+    /// `log.match_regex` / `no_match_regex`, against the log lines.
+    log_match: Vec<regex::Regex>,
+    log_no_match: Vec<regex::Regex>,
+}
+
+/// The stage's expectations, or `None` when it checks nothing the engine
+/// decides (only the web server's status).
+fn expectations(output: &Output) -> Option<Expect> {
+    let mut e = Expect::default();
+    let compile = |p: &Option<String>| p.as_deref().and_then(|p| regex::Regex::new(p).ok());
+    if let Some(log) = &output.log {
+        e.ids.extend(&log.expect_ids);
+        e.forbidden.extend(&log.no_expect_ids);
+        e.log_match.extend(compile(&log.match_regex));
+        e.log_no_match.extend(compile(&log.no_match_regex));
+    }
+    e.ids
+        .extend(output.log_contains.as_deref().and_then(logged_id));
+    e.forbidden
+        .extend(output.no_log_contains.as_deref().and_then(logged_id));
+    let any = !(e.ids.is_empty()
+        && e.forbidden.is_empty()
+        && e.log_match.is_empty()
+        && e.log_no_match.is_empty());
+    any.then_some(e)
 }
 
 /// `id "942100"` (the older `log_contains` form) → 942100.
