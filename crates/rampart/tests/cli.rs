@@ -291,7 +291,11 @@ fn waf_conformance_prints_the_summary_last() {
 fn waf_conformance_passes_all_of_crs_through_engine_and_front_door() {
     // The whole go-ftw suite: engine expectations in process, status-only
     // tests on the wire against an in-process gateway.
-    let out = bin().args(["waf", "conformance", "--crs"]).arg(crs()).output().unwrap();
+    let out = bin()
+        .args(["waf", "conformance", "--crs"])
+        .arg(crs())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or("");
     assert_eq!(last, "conformance: 5045 passed, 0 failed", "{stdout}");
