@@ -159,8 +159,11 @@ async fn start_front_door() -> anyhow::Result<(crate::Running, SocketAddr)> {
     Ok((running, addr))
 }
 
-/// (raw request, accepted statuses) of each stage of one test.
-fn stage_statuses(file: &Path, test_id: u32) -> Result<Vec<(Vec<u8>, Vec<u16>)>, String> {
+/// One stage on the wire: the raw request and the statuses it accepts.
+type WireStage = (Vec<u8>, Vec<u16>);
+
+/// The wire stages of one test.
+fn stage_statuses(file: &Path, test_id: u32) -> Result<Vec<WireStage>, String> {
     let parsed: TestFile = conformance::load_test_file(file)?;
     let case = parsed
         .tests
@@ -178,7 +181,7 @@ fn stage_statuses(file: &Path, test_id: u32) -> Result<Vec<(Vec<u8>, Vec<u16>)>,
         .collect()
 }
 
-fn replay(addr: SocketAddr, stages: &[(Vec<u8>, Vec<u16>)]) -> Outcome {
+fn replay(addr: SocketAddr, stages: &[WireStage]) -> Outcome {
     for (n, (raw, want)) in stages.iter().enumerate() {
         if want.is_empty() {
             continue;
