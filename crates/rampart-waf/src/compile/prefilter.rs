@@ -215,13 +215,22 @@ pub struct ChainFilter {
 impl ChainFilter {
     /// The slots that may match `value`, as a bit set.
     pub fn scan(&self, value: &[u8]) -> Vec<u64> {
-        let mut bits = vec![0u64; (self.slots as usize).div_ceil(64)];
+        let mut bits = Vec::new();
+        self.scan_into(value, &mut bits);
+        bits
+    }
+
+    /// [`scan`](Self::scan), appending the bit set to `out` (so that a
+    /// caller can keep many bit sets in one buffer).
+    pub fn scan_into(&self, value: &[u8], out: &mut Vec<u64>) {
+        let start = out.len();
+        out.resize(start + (self.slots as usize).div_ceil(64), 0);
+        let bits = &mut out[start..];
         for m in self.automaton.find_overlapping_iter(value) {
             for slot in &self.owners[m.pattern().as_usize()] {
                 bits[*slot as usize / 64] |= 1 << (slot % 64);
             }
         }
-        bits
     }
 }
 

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::vars::Shared;
+use crate::compile::prefilter::ChainFilter;
 
 /// Entries kept at most: a request with thousands of arguments must not
 /// hoard memory.
@@ -52,8 +53,16 @@ type Map<V> = HashMap<Key, (Shared, V), BuildHasherDefault<IntHasher>>;
 pub(super) struct TransformCache {
     map: Map<Shared>,
     /// (chain, transformed value) → the chain's prefilter slots that may
-    /// match it.
-    bits: Map<Vec<u64>>,
+    /// match it, as (offset, length) in `arena`.
+    bits: Map<(u32, u32)>,
+    /// The bit sets of `bits`, one after the other (one buffer, not one
+    /// allocation per value).
+    arena: Vec<u64>,
+    /// A bit set computed once the cache is full.
+    scratch: Vec<u64>,
+    /// (chain, variable) → the union of the bits of all the variable's
+    /// values (request-side variables only; cleared when they change).
+    unions: HashMap<(u32, usize), Vec<u64>, BuildHasherDefault<IntHasher>>,
 }
 
 impl TransformCache {
@@ -72,14 +81,36 @@ impl TransformCache {
 
     pub fn bits(&self, chain: u32, value: &Shared) -> Option<&[u64]> {
         let (ptr, len) = value.identity();
-        self.bits.get(&(chain, ptr, len)).map(|(_, b)| &b[..])
+        self.bits
+            .get(&(chain, ptr, len))
+            .map(|(_, (at, n))| &self.arena[*at as usize..(*at + *n) as usize])
     }
 
-    pub fn insert_bits(&mut self, chain: u32, value: &Shared, bits: Vec<u64>) {
-        if self.bits.len() >= MAX_ENTRIES {
-            return;
+    /// Scans `value` with `filter` and remembers the bit set.
+    pub fn scan_bits(&mut self, chain: u32, value: &Shared, filter: &ChainFilter) -> &[u64] {
+        if self.bits.len() >= MAX_ENTRIES || self.arena.len() > u32::MAX as usize / 2 {
+            self.scratch.clear();
+            filter.scan_into(value, &mut self.scratch);
+            return &self.scratch;
         }
+        let at = self.arena.len();
+        filter.scan_into(value, &mut self.arena);
+        let n = self.arena.len() - at;
         let (ptr, len) = value.identity();
-        self.bits.insert((chain, ptr, len), (value.clone(), bits));
+        self.bits
+            .insert((chain, ptr, len), (value.clone(), (at as u32, n as u32)));
+        &self.arena[at..]
+    }
+
+    pub fn union(&self, chain: u32, var: usize) -> Option<&[u64]> {
+        self.unions.get(&(chain, var)).map(|b| &b[..])
+    }
+
+    pub fn insert_union(&mut self, chain: u32, var: usize, bits: Vec<u64>) {
+        self.unions.insert((chain, var), bits);
+    }
+
+    pub fn clear_unions(&mut self) {
+        self.unions.clear();
     }
 }

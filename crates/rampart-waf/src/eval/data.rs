@@ -61,6 +61,25 @@ pub(super) fn lower(key: &str) -> Cow<'_, str> {
     }
 }
 
+/// Runs `f` on `key` in lower case, without allocating for short keys
+/// (rule selectors such as `TX:DETECTION_PARANOIA_LEVEL` are looked up
+/// once per rule).
+fn with_lower<T>(key: &str, f: impl FnOnce(&str) -> T) -> T {
+    if !key.bytes().any(|b| b.is_ascii_uppercase()) {
+        return f(key);
+    }
+    let mut buf = [0u8; 64];
+    if let Some(b) = buf.get_mut(..key.len()) {
+        b.copy_from_slice(key.as_bytes());
+        b.make_ascii_lowercase();
+        // ASCII lower-casing keeps UTF-8 valid.
+        if let Ok(s) = std::str::from_utf8(b) {
+            return f(s);
+        }
+    }
+    f(&key.to_ascii_lowercase())
+}
+
 impl Store {
     pub fn get(&self, key: &str) -> Option<&[u8]> {
         self.get_shared(key).map(|v| &**v)
@@ -68,20 +87,25 @@ impl Store {
 
     /// The stored value itself (shared, not copied).
     pub fn get_shared(&self, key: &str) -> Option<&Bytes> {
-        self.values.get(&*lower(key))
+        with_lower(key, |k| self.values.get(k))
     }
 
     /// The stored key and value.
     pub fn entry(&self, key: &str) -> Option<(&Arc<str>, &Bytes)> {
-        self.values.get_key_value(&*lower(key))
+        with_lower(key, |k| self.values.get_key_value(k))
     }
 
     pub fn set(&mut self, key: &str, value: Vec<u8>) {
-        let key = lower(key);
-        if let Some(slot) = self.values.get_mut(&*key) {
-            *slot = value.into();
-        } else {
-            self.values.insert(key.into_owned().into(), value.into());
+        self.set_shared(key, value.into());
+    }
+
+    /// Stores an already shared value.
+    pub fn set_shared(&mut self, key: &str, value: Bytes) {
+        let found = with_lower(key, |k| {
+            self.values.get_mut(k).map(|slot| *slot = value.clone())
+        });
+        if found.is_none() {
+            self.values.insert(lower(key).into_owned().into(), value);
         }
     }
 

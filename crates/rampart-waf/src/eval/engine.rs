@@ -8,10 +8,10 @@
 
 use crate::compile::prefilter::slot_set;
 use crate::compile::{CompiledRule, Disruptive, Entry};
-use crate::parser::{Action, AllowScope, EngineMode, Phase};
+use crate::parser::{Action, AllowScope, EngineMode, Phase, Variable};
 
 use super::data::Bytes;
-use super::vars::{Shared, Value};
+use super::vars::{request_fixed, Shared, Value};
 use super::{Intervention, MatchedRule, Transaction};
 
 /// How a rule's evaluation changes the flow of its phase.
@@ -29,6 +29,8 @@ impl<'r> Transaction<'r> {
     pub(super) fn run_up_to(&mut self, last: Phase) {
         for n in (self.phase_done + 1)..=last.number() {
             self.phase_done = n;
+            // Which values are visible (REQUEST_BODY) depends on the phase.
+            self.cache.clear_unions();
             let phase = phase_of(n);
             if phase == Phase::ResponseBody && !self.response_body_inspected() {
                 self.res.body.clear();
@@ -100,6 +102,9 @@ impl<'r> Transaction<'r> {
             }
             return hit;
         }
+        if self.link_rejected(link) {
+            return false;
+        }
         let mut values = std::mem::take(&mut self.values_buf);
         values.clear();
         self.resolve_targets(head, link, &mut values);
@@ -142,20 +147,109 @@ impl<'r> Transaction<'r> {
         hit.then_some(value)
     }
 
+    /// True when no value of the link's targets can match: a plain `@rx`
+    /// link over request-side variables whose prefilter slot is set for
+    /// none of their values (the union of the values' bits is computed
+    /// once per chain and variable). Target selectors and exclusions only
+    /// narrow the values, so the union over the whole variable is enough
+    /// to rule the link out without resolving its targets.
+    fn link_rejected(&mut self, link: &CompiledRule) -> bool {
+        let Some(slot) = link.prefilter else {
+            return false;
+        };
+        if link.negated || link.multi_match {
+            return false;
+        }
+        if self.rules.chain_filter(link.chain_key).is_none() {
+            return false;
+        }
+        let fixed =
+            |t: &crate::parser::Target| !t.count && (request_fixed(t.variable) || self.empty(t));
+        if !link.targets.iter().all(fixed) {
+            return false;
+        }
+        for target in &link.targets {
+            let var = target.variable;
+            if !request_fixed(var) {
+                continue; // known empty
+            }
+            let set = match self.cache.union(link.chain_key, var as usize) {
+                Some(bits) => slot_set(bits, slot),
+                None => {
+                    let bits = self.union_bits(link.chain_key, var);
+                    let set = slot_set(&bits, slot);
+                    self.cache.insert_union(link.chain_key, var as usize, bits);
+                    set
+                }
+            };
+            if set {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Body-processor variables with no values at all (only the body
+    /// processor fills them): a target over them produces nothing.
+    fn empty(&self, target: &crate::parser::Target) -> bool {
+        let req = &self.req;
+        match target.variable {
+            Variable::Xml => req.processor != Some("XML"),
+            Variable::Files | Variable::FilesNames | Variable::FilesSizes => req.files.is_empty(),
+            Variable::MultipartPartHeaders => req.multipart_part_headers.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// The union of the prefilter bits of every value of `var` after the
+    /// transformations of `chain`.
+    fn union_bits(&mut self, chain: u32, var: Variable) -> Vec<u64> {
+        let mut values = std::mem::take(&mut self.union_buf);
+        values.clear();
+        let target = crate::parser::Target {
+            variable: var,
+            selector: None,
+            count: false,
+            exclude: false,
+        };
+        self.target_values(&target, &mut values);
+        let mut union: Vec<u64> = Vec::new();
+        for value in &values {
+            let transformed = self.transformed_by(chain, &value.value);
+            self.with_bits(chain, &transformed, |bits| {
+                if union.len() < bits.len() {
+                    union.resize(bits.len(), 0);
+                }
+                for (u, b) in union.iter_mut().zip(bits) {
+                    *u |= *b;
+                }
+            });
+        }
+        values.clear();
+        self.union_buf = values;
+        union
+    }
+
+    /// Runs `f` on the prefilter bits of `chain` for `value` (one scan per
+    /// chain and value, cached).
+    fn with_bits<T>(&mut self, chain: u32, value: &Shared, f: impl FnOnce(&[u64]) -> T) -> T {
+        let rules = self.rules;
+        if let Some(bits) = self.cache.bits(chain, value) {
+            return f(bits);
+        }
+        match rules.chain_filter(chain) {
+            Some(filter) => f(self.cache.scan_bits(chain, value, filter)),
+            None => f(&[]),
+        }
+    }
+
     /// Whether the link's prefilter lets `value` through (one scan per
     /// chain and value, cached).
     fn may_match(&mut self, link: &CompiledRule, slot: u32, value: &Shared) -> bool {
-        let rules = self.rules;
-        let Some(filter) = rules.chain_filter(link.chain_key) else {
+        if self.rules.chain_filter(link.chain_key).is_none() {
             return true;
-        };
-        if let Some(bits) = self.cache.bits(link.chain_key, value) {
-            return slot_set(bits, slot);
         }
-        let bits = filter.scan(value);
-        let hit = slot_set(&bits, slot);
-        self.cache.insert_bits(link.chain_key, value, bits);
-        hit
+        self.with_bits(link.chain_key, value, |bits| slot_set(bits, slot))
     }
 
     /// Applies the link's transformation chain, with a per-transaction cache
@@ -164,11 +258,18 @@ impl<'r> Transaction<'r> {
         if link.transforms.is_empty() {
             return raw.clone();
         }
-        if let Some(hit) = self.cache.get(link.chain_key, raw) {
+        self.transformed_by(link.chain_key, raw)
+    }
+
+    fn transformed_by(&mut self, chain: u32, raw: &Shared) -> Shared {
+        if self.rules.transform_chain(chain).is_empty() {
+            return raw.clone();
+        }
+        if let Some(hit) = self.cache.get(chain, raw) {
             return hit.clone();
         }
         let mut value: Option<Vec<u8>> = None;
-        for t in self.rules.transform_chain(link.chain_key) {
+        for t in self.rules.transform_chain(chain) {
             let input: &[u8] = value.as_deref().unwrap_or(raw);
             if let std::borrow::Cow::Owned(v) = t.apply(input) {
                 value = Some(v);
@@ -178,7 +279,7 @@ impl<'r> Transaction<'r> {
             Some(v) if v[..] != raw[..] => Shared::from(v),
             _ => raw.clone(),
         };
-        self.cache.insert(link.chain_key, raw, out.clone());
+        self.cache.insert(chain, raw, out.clone());
         out
     }
 
@@ -188,9 +289,9 @@ impl<'r> Transaction<'r> {
             Shared::Bytes(b) => b,
             Shared::Text(t) => Bytes::from(t.as_bytes()),
         };
-        self.matched_vars
-            .push_shared(name.as_str().into(), bytes.clone());
-        self.matched_var = Some((name, bytes.to_vec()));
+        let name: std::sync::Arc<str> = name.into();
+        self.matched_vars.push_shared(name.clone(), bytes.clone());
+        self.matched_var = Some((name, bytes));
     }
 
     /// Runs `setvar`, `ctl` and the other per-match actions of a link.

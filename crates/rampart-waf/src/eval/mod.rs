@@ -94,7 +94,8 @@ pub struct Transaction<'r> {
     collections: HashMap<Collection, Store>,
     env: Store,
     ov: Overrides,
-    matched_var: Option<(String, Vec<u8>)>,
+    /// `MATCHED_VAR_NAME` and `MATCHED_VAR` (shared with `MATCHED_VARS`).
+    matched_var: Option<(std::sync::Arc<str>, data::Bytes)>,
     matched_vars: Coll,
     current: Option<&'r CompiledRule>,
     matched: Vec<MatchedRule>,
@@ -109,6 +110,8 @@ pub struct Transaction<'r> {
     scalar_cache: RefCell<Vec<(Variable, Option<Shared>)>>,
     /// Reused buffer for the values of a rule link's targets.
     values_buf: Vec<Value>,
+    /// Reused buffer for the values of a variable (prefilter unions).
+    union_buf: Vec<Value>,
     started: Instant,
     unique_id: String,
 }
@@ -146,6 +149,7 @@ impl<'r> Transaction<'r> {
             cache: Default::default(),
             scalar_cache: RefCell::new(Vec::new()),
             values_buf: Vec::new(),
+            union_buf: Vec::new(),
             started,
             unique_id: unique_id(),
         }
@@ -281,6 +285,7 @@ impl<'r> Transaction<'r> {
     /// Forgets the stable scalars after their inputs changed.
     fn invalidate_scalars(&mut self) {
         self.scalar_cache.get_mut().clear();
+        self.cache.clear_unions();
     }
 
     fn response_body_inspected(&self) -> bool {

@@ -44,6 +44,21 @@ impl<'r> Transaction<'r> {
     /// The value of a scalar variable, shared: stable ones are computed
     /// once per transaction.
     pub(super) fn scalar_shared(&self, var: Variable) -> Option<Shared> {
+        match var {
+            Variable::MatchedVar => {
+                return self
+                    .matched_var
+                    .as_ref()
+                    .map(|(_, v)| Shared::Bytes(v.clone()))
+            }
+            Variable::MatchedVarName => {
+                return self
+                    .matched_var
+                    .as_ref()
+                    .map(|(n, _)| Shared::Text(n.clone()))
+            }
+            _ => {}
+        }
         if !is_stable(var) {
             return self.scalar(var).map(Shared::from);
         }
@@ -171,11 +186,11 @@ impl<'r> Transaction<'r> {
             Variable::ResponseContentLength => {
                 res.headers.get("content-length").map(<[u8]>::to_vec)
             }
-            Variable::MatchedVar => self.matched_var.as_ref().map(|(_, v)| v.clone()),
+            Variable::MatchedVar => self.matched_var.as_ref().map(|(_, v)| v.to_vec()),
             Variable::MatchedVarName => self
                 .matched_var
                 .as_ref()
-                .map(|(n, _)| n.clone().into_bytes()),
+                .map(|(n, _)| n.as_bytes().to_vec()),
             Variable::UniqueId => text(&self.unique_id),
             Variable::Duration => number(self.started.elapsed().as_micros()),
             Variable::HighestSeverity => number(self.highest_severity),
@@ -219,7 +234,19 @@ fn percent_decode(input: &[u8]) -> Vec<u8> {
 }
 
 fn is_multipart_flag(var: Variable) -> bool {
-    var.name().starts_with("MULTIPART_")
+    static FLAGS: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    let flags = FLAGS.get_or_init(|| {
+        let mut flags = Vec::new();
+        for v in Variable::all() {
+            let i = v as usize;
+            if flags.len() <= i {
+                flags.resize(i + 1, false);
+            }
+            flags[i] = v.name().starts_with("MULTIPART_");
+        }
+        flags
+    });
+    flags.get(var as usize).copied().unwrap_or(false)
 }
 
 fn epoch() -> u64 {

@@ -2,9 +2,14 @@
 //! persistent collections, regex captures into `TX:0`–`TX:9`, and the
 //! per-transaction `ctl:` switches.
 
-use crate::parser::{BodyProcessor, Collection, Ctl, RuleSelector, SetVar, SetVarOp};
+use std::borrow::Cow;
+use std::io::Write;
 
-use super::data::Store;
+use crate::parser::{
+    BodyProcessor, Collection, Ctl, RuleSelector, SetVar, SetVarOp, Template, TemplatePart,
+};
+
+use super::data::{Bytes, Store};
 use super::{TargetScope, Transaction};
 
 /// ModSecurity reads numbers like `atoi`: optional sign, leading digits,
@@ -32,20 +37,29 @@ impl<'r> Transaction<'r> {
     }
 
     pub(super) fn setvar(&mut self, sv: &SetVar) {
-        let key = self.expand_str(&sv.var.key);
+        // Literal keys (nearly all of them) are used as written.
+        let key: Cow<'_, str> = match sv.var.key.parts() {
+            [] => return,
+            [TemplatePart::Literal(text)] => Cow::Borrowed(text),
+            _ => Cow::Owned(self.expand_str(&sv.var.key)),
+        };
         if key.is_empty() {
             return;
         }
         let collection = sv.var.collection;
-        let new = match &sv.op {
+        let new: Bytes = match &sv.op {
             SetVarOp::Delete => {
                 self.store_mut(collection).remove(&key);
                 return;
             }
-            SetVarOp::SetToOne => b"1".to_vec(),
-            SetVarOp::Set(t) => self.expand(t),
+            SetVarOp::SetToOne => Bytes::from(&b"1"[..]),
+            SetVarOp::Set(t) => match t.parts() {
+                [] => Bytes::from(&b""[..]),
+                [TemplatePart::Literal(text)] => Bytes::from(text.as_bytes()),
+                _ => self.expand(t).into(),
+            },
             SetVarOp::Add(t) | SetVarOp::Sub(t) => {
-                let delta = to_int(&self.expand(t));
+                let delta = self.template_int(t);
                 let current = self
                     .store_mut(collection)
                     .get(&key)
@@ -55,10 +69,27 @@ impl<'r> Transaction<'r> {
                     SetVarOp::Add(_) => current.saturating_add(delta),
                     _ => current.saturating_sub(delta),
                 };
-                sum.to_string().into_bytes()
+                let mut buf = [0u8; 24];
+                let mut w = &mut buf[..];
+                let _ = write!(w, "{sum}");
+                let len = 24 - w.len();
+                Bytes::from(&buf[..len])
             }
         };
-        self.store_mut(collection).set(&key, new);
+        self.store_mut(collection).set_shared(&key, new);
+    }
+
+    /// A template read as a number, without building its text when it is a
+    /// literal or a single macro (`%{tx.critical_anomaly_score}`).
+    fn template_int(&self, t: &Template) -> i64 {
+        match t.parts() {
+            [] => 0,
+            [TemplatePart::Literal(text)] => to_int(text.as_bytes()),
+            [TemplatePart::Macro(m)] => self
+                .lookup(m.variable, m.key.as_deref())
+                .map_or(0, |v| to_int(&v)),
+            _ => to_int(&self.expand(t)),
+        }
     }
 
     /// Stores regex groups as `TX:0`..`TX:9` (group 0 is the whole match).
@@ -73,6 +104,8 @@ impl<'r> Transaction<'r> {
     }
 
     pub(super) fn ctl(&mut self, ctl: &Ctl) {
+        // Body visibility may change (`forceRequestBodyVariable`).
+        self.cache.clear_unions();
         let ov = &mut self.ov;
         match ctl {
             Ctl::RuleEngine(mode) => ov.engine = *mode,

@@ -7,13 +7,61 @@
 //! a value matched.
 
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::compile::CompiledRule;
 use crate::parser::{Collection, Selector, Target, Variable};
 
 use super::data::{Bytes, Coll, Store};
 use super::{TargetScope, Transaction};
+
+/// `var.is_collection()` without the parser's linear table scan (it runs
+/// once per target of every rule evaluated).
+pub(super) fn is_collection(var: Variable) -> bool {
+    static KINDS: OnceLock<Vec<bool>> = OnceLock::new();
+    let kinds = KINDS.get_or_init(|| {
+        let mut kinds = Vec::new();
+        for v in Variable::all() {
+            let i = v as usize;
+            if kinds.len() <= i {
+                kinds.resize(i + 1, false);
+            }
+            kinds[i] = v.is_collection();
+        }
+        kinds
+    });
+    kinds.get(var as usize).copied().unwrap_or(false)
+}
+
+/// Variables whose values only change through the setters and the body
+/// processor, which all call `Transaction::invalidate_scalars`: the union
+/// of their prefilter bits can be kept until then (see
+/// `Transaction::link_rejected`).
+pub(super) fn request_fixed(var: Variable) -> bool {
+    matches!(
+        var,
+        Variable::Args
+            | Variable::ArgsGet
+            | Variable::ArgsPost
+            | Variable::ArgsNames
+            | Variable::ArgsGetNames
+            | Variable::ArgsPostNames
+            | Variable::RequestHeaders
+            | Variable::RequestHeadersNames
+            | Variable::RequestCookies
+            | Variable::RequestCookiesNames
+            | Variable::RequestFilename
+            | Variable::RequestBasename
+            | Variable::RequestMethod
+            | Variable::RequestProtocol
+            | Variable::RequestUri
+            | Variable::RequestUriRaw
+            | Variable::QueryString
+            | Variable::RequestLine
+            | Variable::RequestBody
+            | Variable::ResponseBody
+    )
+}
 
 /// Bytes shared with the transaction's data (or computed once).
 #[derive(Clone, Debug)]
@@ -148,7 +196,7 @@ impl<'r> Transaction<'r> {
     pub(super) fn target_values(&self, target: &Target, out: &mut Vec<Value>) {
         let var = target.variable;
         let start = out.len();
-        if var.is_collection() {
+        if is_collection(var) {
             self.members(var, target.selector.as_ref(), out);
         } else if let Some(value) = self.scalar_shared(var) {
             out.push(Value::new(Some(var), value));
@@ -328,7 +376,7 @@ impl<'r> Transaction<'r> {
 
     /// The first value of `variable[:key]`, for macros (`%{tx.score}`).
     pub(super) fn lookup(&self, variable: Variable, key: Option<&str>) -> Option<Shared> {
-        if !variable.is_collection() {
+        if !is_collection(variable) {
             return self.scalar_shared(variable);
         }
         if let (Variable::Tx, Some(key)) = (variable, key) {
