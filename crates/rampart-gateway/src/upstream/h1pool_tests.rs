@@ -11,7 +11,6 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::*;
@@ -83,28 +82,30 @@ async fn idle_list_is_bounded() {
 }
 
 /// An upstream that answers one request per connection as if it kept the
-/// connection alive, then closes it (as an upstream's idle timeout would).
-async fn closing_upstream() -> (Authority, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// connection alive, then closes it 20 ms later (as an upstream's idle
+/// timeout would). It runs on its own thread, so it closes connections even
+/// while the test's runtime is blocked.
+fn closing_upstream() -> (Authority, Arc<AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
     let count = accepted.clone();
-    tokio::spawn(async move {
-        loop {
-            let (mut stream, _) = listener.accept().await.unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
             count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
+            std::thread::spawn(move || {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 1024];
                 while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk).await {
+                    match stream.read(&mut chunk) {
                         Ok(0) | Err(_) => return,
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
                 }
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                    .await;
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                std::thread::sleep(Duration::from_millis(20));
             });
         }
     });
@@ -113,31 +114,42 @@ async fn closing_upstream() -> (Authority, Arc<AtomicUsize>) {
 
 #[tokio::test]
 async fn stale_connection_closed_by_upstream_is_replaced() {
-    let (authority, accepted) = closing_upstream().await;
+    let (authority, accepted) = closing_upstream();
     let pool = H1Pool::new(1, 8, Duration::from_secs(1));
     assert_eq!(&fetch(&pool, &authority).await[..], b"ok");
     assert_eq!(pool.idle_len(0), 1);
-    // Let the pooled connection see the upstream's close.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The pooled connection sees the upstream's close and is dropped.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(&fetch(&pool, &authority).await[..], b"ok");
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
 async fn unsent_request_on_a_dead_pooled_connection_is_sent_again() {
-    let (authority, accepted) = closing_upstream().await;
+    use futures_util::FutureExt;
+    let (authority, accepted) = upstream(Duration::ZERO).await;
     let pool = H1Pool::new(1, 8, Duration::from_secs(1));
-    fetch(&pool, &authority).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    // A body that is not repeatable: the request must come back unsent from
-    // the dead connection rather than be lost.
+    // A pooled connection that asks for a request once, then dies before it
+    // writes one (its task is never polled again, then dropped).
+    let (io, _peer) = tokio::io::duplex(1024);
+    let (tx, conn) = http1::handshake::<_, RequestBody>(TokioIo::new(io))
+        .await
+        .unwrap();
+    let mut conn = Box::pin(conn);
+    assert!((&mut conn).now_or_never().is_none());
+    assert!(tx.is_ready());
+    pool.checkin(0, tx);
+    // A body that the proxy's own retries could not repeat.
     let req = Request::post("/upload")
         .header(http::header::HOST, "example.test")
         .body(RequestBody::full(Bytes::from_static(b"payload")))
         .unwrap();
-    let resp = pool.send(0, &authority, req).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    let (resp, ()) = tokio::join!(pool.send(0, &authority, req), async move {
+        tokio::task::yield_now().await;
+        drop(conn);
+    });
+    assert_eq!(resp.unwrap().status(), StatusCode::OK);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
