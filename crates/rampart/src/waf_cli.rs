@@ -11,32 +11,10 @@ use anyhow::{bail, Context as _};
 use rampart_waf::conformance::{self, Outcome, Overrides, TestFile};
 use rampart_waf::RuleSet;
 
-/// The files of a CRS folder in load order: its setup file (the operator's
-/// `crs-setup.conf`, else the shipped `.example`), then `rules/*.conf` by name,
+/// The files of a CRS folder in load order (as the gateway loads them),
 /// then any extra rule files.
 pub fn crs_files(crs: &Path, extra: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let setup = ["crs-setup.conf", "crs-setup.conf.example"]
-        .iter()
-        .map(|n| crs.join(n))
-        .find(|p| p.is_file())
-        .with_context(|| {
-            format!(
-                "{}: no crs-setup.conf or crs-setup.conf.example",
-                crs.display()
-            )
-        })?;
-    let rules_dir = crs.join("rules");
-    let mut rules: Vec<PathBuf> = std::fs::read_dir(&rules_dir)
-        .with_context(|| format!("cannot read {}", rules_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
-        .collect();
-    rules.sort();
-    if rules.is_empty() {
-        bail!("{}: no .conf rule files", rules_dir.display());
-    }
-    let mut files = vec![setup];
-    files.extend(rules);
+    let mut files = rampart_guard::waf::crs_files(crs).map_err(|e| anyhow::anyhow!(e))?;
     files.extend(extra.iter().cloned());
     Ok(files)
 }
