@@ -176,3 +176,30 @@ fn policies_share_rule_sets_only_when_equal() {
     b.paranoia = 2;
     assert_ne!(policy_key(&a), policy_key(&b));
 }
+
+/// Pathological inputs are handled within limits with a verdict — never a
+/// panic or a stall (the engine bounds arguments, depth and body size).
+#[test]
+fn pathological_requests_get_a_verdict() {
+    let f = filter(&policy());
+    let cookies: String = (0..10_000).map(|i| format!("c{i}=v{i}; ")).collect();
+    let mut c = ctx("192.0.2.10");
+    let mut h = head("/", &[("host", "api.test"), ("cookie", &cookies)]);
+    let _ = now(f.request_headers(&mut c, &mut h));
+
+    let args: String = (0..5_000).map(|i| format!("a{i}=x&")).collect();
+    let _ = verdict(&f, &format!("/search?{args}"));
+
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let _ = body_verdicts(&f, &[deep.as_bytes()]);
+    let _ = body_verdicts(&f, &[b"{\"a\":\"\xff\xfe\xc3\x28 invalid utf-8\"}"]);
+
+    let mut multipart = Vec::new();
+    for i in 0..2_000 {
+        multipart.extend_from_slice(
+            format!("--b\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nv\r\n").as_bytes(),
+        );
+    }
+    multipart.extend_from_slice(b"--b--\r\n");
+    let _ = typed_body_verdicts(&f, "multipart/form-data; boundary=b", &[&multipart]);
+}
