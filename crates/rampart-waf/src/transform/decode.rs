@@ -221,6 +221,16 @@ pub fn base64_decode_ext(input: &[u8]) -> Cow<'_, [u8]> {
 /// Octal escapes take up to three digits and are truncated to a byte;
 /// an unrecognised `\c` decodes to `c`; a trailing lone `\` is kept.
 pub fn escape_seq_decode(input: &[u8]) -> Cow<'_, [u8]> {
+    decode_backslash_escapes(input, escape_at)
+}
+
+/// Walks `input`, replacing each `\` escape by what `escape` decodes from
+/// the bytes after the backslash (the byte and how many bytes it used); a
+/// trailing lone `\` is kept. Shared by the C and JavaScript decoders.
+pub(super) fn decode_backslash_escapes(
+    input: &[u8],
+    escape: fn(&[u8], usize) -> (u8, usize),
+) -> Cow<'_, [u8]> {
     let mut out = Output::new(input);
     let mut i = 0;
     while i < input.len() {
@@ -229,7 +239,7 @@ pub fn escape_seq_decode(input: &[u8]) -> Cow<'_, [u8]> {
             i += 1;
             continue;
         }
-        let (byte, used) = escape_at(input, i + 1);
+        let (byte, used) = escape(input, i + 1);
         out.push(byte);
         i += 1 + used;
     }

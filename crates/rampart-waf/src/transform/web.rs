@@ -89,19 +89,7 @@ fn named_entity(name: &[u8]) -> Option<u8> {
 /// `\66` followed by `6`), the C letter escapes, and `\c` -> `c`.
 /// Only lowercase `\u` and `\x` are escapes, as in JavaScript.
 pub fn js_decode(input: &[u8]) -> Cow<'_, [u8]> {
-    let mut out = Output::new(input);
-    let mut i = 0;
-    while i < input.len() {
-        if input[i] != b'\\' || i + 1 >= input.len() {
-            out.push(input[i]);
-            i += 1;
-            continue;
-        }
-        let (byte, used) = js_escape_at(input, i + 1);
-        out.push(byte);
-        i += 1 + used;
-    }
-    out.finish()
+    super::decode::decode_backslash_escapes(input, js_escape_at)
 }
 
 fn js_escape_at(input: &[u8], at: usize) -> (u8, usize) {
