@@ -220,7 +220,7 @@ impl FramingScan {
             return;
         };
         let name = &line[..colon];
-        let value = trim(&line[colon + 1..]);
+        let value = line[colon + 1..].trim_ascii();
         if name.eq_ignore_ascii_case(b"content-length") {
             self.lengths += 1;
             self.length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
@@ -234,18 +234,6 @@ impl FramingScan {
 
 fn memchr_nl(d: &[u8]) -> Option<usize> {
     d.iter().position(|&b| b == b'\n')
-}
-
-fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &v[start..end]
 }
 
 /// Client IO that feeds every byte read to a [`FramingScan`].

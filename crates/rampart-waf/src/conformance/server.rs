@@ -41,7 +41,7 @@ pub fn server_view(mut req: Request) -> Option<Request> {
         if value.iter().any(|b| *b == b'\r' || *b == b'\n') {
             return None;
         }
-        let value = trim(&value).to_vec();
+        let value = value.trim_ascii().to_vec();
         // httpd joins repeated headers into one, comma-separated.
         match merged
             .iter_mut()
@@ -77,18 +77,6 @@ pub fn server_view(mut req: Request) -> Option<Request> {
         req.version = "HTTP/0.9".into();
     }
     Some(req)
-}
-
-fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &v[start..end]
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
