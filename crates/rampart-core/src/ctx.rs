@@ -50,6 +50,8 @@ pub struct RequestCtx {
     /// Whether the request has a body (set by the gateway before the filters
     /// run; body hooks are only called when it does).
     pub has_request_body: bool,
+    /// Who the client is, once an authentication filter has verified it.
+    pub identity: Option<crate::identity::Identity>,
 }
 
 impl RequestCtx {
@@ -73,6 +75,7 @@ impl RequestCtx {
             response_body_bytes: 0,
             extensions: http::Extensions::new(),
             has_request_body: false,
+            identity: None,
         }
     }
 

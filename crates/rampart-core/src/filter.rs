@@ -47,6 +47,14 @@ pub struct BodyInterest {
     /// the held part is approved, so a denial there means the upstream saw
     /// nothing. Bounded: past the hold the body streams.
     pub hold_request: u64,
+    /// Response body bytes to hold back from the client until this filter
+    /// has seen them (0: stream at once). The gateway reads up to this many
+    /// bytes before it sends the response head, and calls `response_body`
+    /// with the held bytes as one chunk (`end` true when that is the whole
+    /// body). A filter may then rewrite the chunk (the gateway fixes
+    /// `Content-Length`) or deny, and the client gets the denial instead of
+    /// the response. Past the hold the body streams chunk by chunk.
+    pub hold_response: u64,
 }
 
 /// A protection. One instance serves many requests concurrently; per-request

@@ -10,12 +10,14 @@
 pub mod ctx;
 pub mod decision;
 pub mod filter;
+pub mod identity;
 pub mod ipset;
 pub mod reason;
 pub mod respond;
 
 pub use ctx::{RequestCtx, SecurityEvent};
 pub use decision::{Challenge, Decision, Denial, Mode};
+pub use identity::{AuthMethod, Identity};
 pub use filter::{BodyInterest, Filter, RequestHead, ResponseHead, Verdict};
 pub use ipset::IpSet;
 pub use reason::Reason;

@@ -341,6 +341,7 @@ impl Filter for WafFilter {
             request: true,
             response: false,
             hold_request: self.body_limit,
+            ..BodyInterest::default()
         }
     }
 
