@@ -21,6 +21,8 @@ pub struct Config {
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
+    pub shedding: Shedding,
+    #[serde(default)]
     pub admin: Admin,
     #[serde(default)]
     pub log: Log,
@@ -89,6 +91,77 @@ pub struct Limits {
     /// Longest pause allowed between two request body chunks.
     #[serde(default = "default_body_timeout")]
     pub body_read_timeout: Dur,
+    /// Slowest acceptable average request-body rate once `body_read_timeout`
+    /// has passed since the body started (0: no minimum).
+    #[serde(default)]
+    pub min_body_rate: Bytes,
+    /// Open connections allowed per client IP (0: unlimited).
+    #[serde(default)]
+    pub max_connections_per_ip: u32,
+    /// New connections per second allowed per client IP (0: unlimited).
+    #[serde(default)]
+    pub connection_rate_per_ip: u32,
+    /// Connections allowed at once above that rate.
+    #[serde(default = "default_connection_burst")]
+    pub connection_burst_per_ip: u32,
+    /// Requests in flight across the gateway (0: unlimited); over it, 503.
+    #[serde(default)]
+    pub max_concurrent_requests: usize,
+}
+
+fn default_connection_burst() -> u32 {
+    20
+}
+
+/// Adaptive load shedding: refuse less important routes first when the
+/// upstreams slow down or too many requests queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shedding {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Average upstream latency that counts as full pressure.
+    #[serde(default = "default_latency_target")]
+    pub latency_target: Dur,
+    /// Requests in flight that count as full pressure.
+    #[serde(default = "default_shed_in_flight")]
+    pub max_in_flight: usize,
+    /// `Retry-After` sent with a shed request.
+    #[serde(default = "default_shed_retry")]
+    pub retry_after: Dur,
+}
+
+impl Default for Shedding {
+    fn default() -> Self {
+        Shedding {
+            enabled: false,
+            latency_target: default_latency_target(),
+            max_in_flight: default_shed_in_flight(),
+            retry_after: default_shed_retry(),
+        }
+    }
+}
+
+fn default_latency_target() -> Dur {
+    Dur::millis(500)
+}
+fn default_shed_in_flight() -> usize {
+    10_000
+}
+fn default_shed_retry() -> Dur {
+    Dur::secs(2)
+}
+
+/// How much a route matters when load is shed (`low` goes first,
+/// `critical` never).
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Criticality {
+    Low,
+    #[default]
+    Normal,
+    High,
+    Critical,
 }
 
 impl Default for Limits {
@@ -99,6 +172,11 @@ impl Default for Limits {
             max_headers: default_max_headers(),
             header_read_timeout: default_header_timeout(),
             body_read_timeout: default_body_timeout(),
+            min_body_rate: Bytes::default(),
+            max_connections_per_ip: 0,
+            connection_rate_per_ip: 0,
+            connection_burst_per_ip: default_connection_burst(),
+            max_concurrent_requests: 0,
         }
     }
 }
@@ -279,6 +357,12 @@ pub struct Route {
     pub ip_list: Option<IpListPolicy>,
     pub request_limits: Option<RequestLimitsPolicy>,
     pub waf: Option<WafPolicy>,
+    /// Requests in flight on this route (0: unlimited); over it, 503.
+    #[serde(default)]
+    pub max_concurrent: usize,
+    /// Which routes are shed first under load.
+    #[serde(default)]
+    pub criticality: Criticality,
 }
 
 /// `Strict-Transport-Security` added to responses on TLS connections.

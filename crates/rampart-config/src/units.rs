@@ -62,7 +62,7 @@ impl<'de> Deserialize<'de> for Dur {
 }
 
 /// A size in bytes, written as an integer or a string with a unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Bytes(pub u64);
 
 /// Parses `"512"`, `"64KiB"`, `"10MB"`, `"1GiB"` (KB = 1000, KiB = 1024).

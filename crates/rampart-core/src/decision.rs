@@ -37,6 +37,10 @@ pub struct Denial {
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// Rules behind the refusal (WAF rule ids), for the security event only.
     pub rule_ids: Vec<String>,
+    /// A page of the filter's own (content type, bytes) sent instead of the
+    /// standard problem document: challenge pages, or the answer to a
+    /// challenge's verify endpoint. Ordinary refusals leave it empty.
+    pub body: Option<(http::HeaderValue, bytes::Bytes)>,
 }
 
 impl Denial {
@@ -47,7 +51,14 @@ impl Denial {
             detail: detail.into(),
             headers: Vec::new(),
             rule_ids: Vec::new(),
+            body: None,
         }
+    }
+
+    /// Replaces the standard problem document with the filter's own page.
+    pub fn with_body(mut self, content_type: http::HeaderValue, body: bytes::Bytes) -> Self {
+        self.body = Some((content_type, body));
+        self
     }
 
     pub fn with_rule_ids(mut self, ids: Vec<String>) -> Self {

@@ -30,4 +30,7 @@ pub mod codes {
     pub const UPSTREAM_ERROR: Reason = "upstream_error";
     pub const IP_DENIED: Reason = "ip_denied";
     pub const IP_NOT_ALLOWED: Reason = "ip_not_allowed";
+    pub const OVERLOADED: Reason = "overloaded";
+    pub const ROUTE_OVERLOADED: Reason = "route_overloaded";
+    pub const LOAD_SHED: Reason = "load_shed";
 }

@@ -20,16 +20,22 @@ pub fn render(denial: &Denial, request_id: &str, request_headers: &HeaderMap) ->
 
 /// Renders a denial as HTML (`html`) or problem+json.
 pub fn render_as(denial: &Denial, request_id: &str, html: bool) -> Response<Bytes> {
-    let (body, content_type) = if html {
-        (html_body(denial, request_id), "text/html; charset=utf-8")
-    } else {
-        (json_body(denial, request_id), "application/problem+json")
+    let (body, content_type) = match &denial.body {
+        Some((content_type, body)) => (body.clone(), content_type.clone()),
+        None if html => (
+            Bytes::from(html_body(denial, request_id)),
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        ),
+        None => (
+            Bytes::from(json_body(denial, request_id)),
+            HeaderValue::from_static("application/problem+json"),
+        ),
     };
     let len = body.len();
-    let mut resp = Response::new(Bytes::from(body));
+    let mut resp = Response::new(body);
     *resp.status_mut() = denial.status;
     let h = resp.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CONTENT_TYPE, content_type);
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(CONTENT_LENGTH, HeaderValue::from(len));
     if let Ok(v) = HeaderValue::from_str(request_id) {
@@ -170,5 +176,19 @@ mod tests {
             .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("3"));
         let r = render(&d, "rid", &HeaderMap::new());
         assert_eq!(r.headers()[http::header::RETRY_AFTER], "3");
+    }
+
+    #[test]
+    fn a_filter_page_replaces_the_problem_document() {
+        let page = Bytes::from_static(b"<p>solve the puzzle</p>");
+        let d = Denial::new(StatusCode::FORBIDDEN, "challenge_required", "x")
+            .with_body(HeaderValue::from_static("text/html"), page.clone());
+        for html in [true, false] {
+            let r = render_as(&d, "rid", html);
+            assert_eq!(r.headers()[CONTENT_TYPE], "text/html");
+            assert_eq!(r.headers()[CONTENT_LENGTH], page.len().to_string().as_str());
+            assert_eq!(r.body(), &page);
+            assert_eq!(r.headers()[REQUEST_ID], "rid");
+        }
     }
 }

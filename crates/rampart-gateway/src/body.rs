@@ -14,6 +14,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::sync::mpsc;
@@ -40,6 +41,12 @@ pub struct TimedIncoming {
     armed: bool,
     /// Bytes received, when someone outside the stream needs to know.
     counter: Option<Arc<AtomicU64>>,
+    /// Slowest average rate in bytes per second (0: none), enforced once
+    /// `idle` has passed since the body started: a client trickling bytes
+    /// just inside the idle timeout is still cut off.
+    min_rate: u64,
+    started: Instant,
+    received: u64,
 }
 
 impl TimedIncoming {
@@ -50,7 +57,25 @@ impl TimedIncoming {
             timer: None,
             armed: false,
             counter: None,
+            min_rate: 0,
+            started: Instant::now(),
+            received: 0,
         }
+    }
+
+    /// Refuses bodies slower than `bytes_per_sec` on average (0: no minimum).
+    pub fn min_rate(mut self, bytes_per_sec: u64) -> Self {
+        self.min_rate = bytes_per_sec;
+        self
+    }
+
+    fn too_slow(&mut self, n: usize) -> bool {
+        self.received += n as u64;
+        if self.min_rate == 0 {
+            return false;
+        }
+        let elapsed = self.started.elapsed();
+        elapsed > self.idle && (self.received as f64) < self.min_rate as f64 * elapsed.as_secs_f64()
     }
 
     /// Also counts received bytes into `counter` (for the access log, when the
@@ -67,10 +92,15 @@ impl TimedIncoming {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(r) => {
                 self.armed = false;
-                if let (Some(c), Some(Ok(frame))) = (&self.counter, &r) {
-                    if let Some(d) = frame.data_ref() {
-                        c.fetch_add(d.len() as u64, Ordering::Relaxed);
-                    }
+                let n = match &r {
+                    Some(Ok(frame)) => frame.data_ref().map_or(0, |d| d.len()),
+                    _ => 0,
+                };
+                if let Some(c) = &self.counter {
+                    c.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                if self.too_slow(n) {
+                    return Poll::Ready(Some(Err(BodyError::Timeout)));
                 }
                 Poll::Ready(r.map(|r| r.map_err(BodyError::from)))
             }
@@ -152,8 +182,13 @@ impl Body for RequestBody {
 }
 
 enum Source {
+    /// Straight from the upstream: every chunk goes through the filters.
     Upstream(Incoming),
-    Full(Option<Bytes>),
+    /// Bytes the gateway made or the filters already saw (a denial page, a
+    /// held and approved body), with the trailers that followed them.
+    Full(Option<Bytes>, Option<HeaderMap>),
+    /// An approved held prefix, then the rest of the upstream stream.
+    Held(Option<Bytes>, Incoming),
 }
 
 /// The body sent to the client. It owns the exchange so that the log line is
@@ -171,9 +206,26 @@ impl ResponseBody {
         }
     }
 
+    /// A body the filters need not (or already did) see.
     pub fn full(b: Bytes, exchange: Option<Box<Exchange>>) -> Self {
+        Self::full_with_trailers(b, None, exchange)
+    }
+
+    pub fn full_with_trailers(
+        b: Bytes,
+        trailers: Option<HeaderMap>,
+        exchange: Option<Box<Exchange>>,
+    ) -> Self {
         ResponseBody {
-            source: Source::Full((!b.is_empty()).then_some(b)),
+            source: Source::Full((!b.is_empty()).then_some(b), trailers),
+            exchange,
+        }
+    }
+
+    /// An approved prefix followed by the remaining upstream stream.
+    pub fn held(prefix: Bytes, rest: Incoming, exchange: Option<Box<Exchange>>) -> Self {
+        ResponseBody {
+            source: Source::Held((!prefix.is_empty()).then_some(prefix), rest),
             exchange,
         }
     }
@@ -182,6 +234,28 @@ impl ResponseBody {
         if let Some(ex) = self.exchange.take() {
             ex.finish(complete);
         }
+    }
+
+    /// The next frame, and whether the filters must see it.
+    fn next_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(Result<Frame<Bytes>, BodyError>, bool)>> {
+        let frame = match &mut self.source {
+            Source::Full(b, trailers) => b
+                .take()
+                .map(|b| (Ok(Frame::data(b)), false))
+                .or_else(|| trailers.take().map(|t| (Ok(Frame::trailers(t)), false))),
+            Source::Held(prefix, rest) => match prefix.take() {
+                Some(p) => Some((Ok(Frame::data(p)), false)),
+                None => ready!(Pin::new(rest).poll_frame(cx))
+                    .map(|r| (r.map_err(BodyError::from), true)),
+            },
+            Source::Upstream(inc) => {
+                ready!(Pin::new(inc).poll_frame(cx)).map(|r| (r.map_err(BodyError::from), true))
+            }
+        };
+        Poll::Ready(frame)
     }
 }
 
@@ -194,16 +268,16 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
-        let next = match &mut this.source {
-            Source::Full(b) => b.take().map(|b| Ok(Frame::data(b))),
-            Source::Upstream(inc) => {
-                ready!(Pin::new(inc).poll_frame(cx)).map(|r| r.map_err(BodyError::from))
-            }
-        };
-        match next {
-            Some(Ok(mut frame)) => {
+        match ready!(this.next_frame(cx)) {
+            Some((Ok(mut frame), filtered)) => {
                 if let (Some(data), Some(ex)) = (frame.data_mut(), this.exchange.as_mut()) {
-                    if ex.on_response_chunk(data).is_err() {
+                    let verdict = if filtered {
+                        ex.on_response_chunk(data)
+                    } else {
+                        ex.count_response_bytes(data.len());
+                        Ok(())
+                    };
+                    if verdict.is_err() {
                         this.finish(false);
                         return Poll::Ready(Some(Err(BodyError::Denied)));
                     }
@@ -213,12 +287,13 @@ impl Body for ResponseBody {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Some(Err(e)) => {
+            Some((Err(e), _)) => {
                 this.finish(false);
                 Poll::Ready(Some(Err(e)))
             }
             None => {
-                if let Some(ex) = this.exchange.as_mut() {
+                let streamed = !matches!(this.source, Source::Full(..));
+                if let (true, Some(ex)) = (streamed, this.exchange.as_mut()) {
                     if ex.on_response_end().is_err() {
                         this.finish(false);
                         return Poll::Ready(Some(Err(BodyError::Denied)));
@@ -232,14 +307,25 @@ impl Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         match &self.source {
-            Source::Full(b) => b.is_none(),
+            Source::Full(b, t) => b.is_none() && t.is_none(),
+            Source::Held(p, inc) => p.is_none() && inc.is_end_stream(),
             Source::Upstream(inc) => inc.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.source {
-            Source::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Source::Full(b, _) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Source::Held(p, inc) => {
+                let extra = p.as_ref().map_or(0, |p| p.len() as u64);
+                let h = inc.size_hint();
+                let mut out = SizeHint::new();
+                out.set_lower(h.lower() + extra);
+                if let Some(u) = h.upper() {
+                    out.set_upper(u + extra);
+                }
+                out
+            }
             Source::Upstream(inc) => inc.size_hint(),
         }
     }

@@ -9,7 +9,9 @@
 pub mod admin;
 pub mod body;
 pub mod control;
+pub mod flood;
 pub mod headers;
+pub mod hold;
 pub mod hygiene;
 pub mod log;
 pub mod metrics_setup;
@@ -93,6 +95,8 @@ impl Gateway {
         let shared = Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snap),
             connections: Default::default(),
+            conn_table: Default::default(),
+            load: Default::default(),
             shutdown,
             stopped,
         });

@@ -77,6 +77,11 @@ impl Exchange {
         self.response_body(data, false)
     }
 
+    /// Counts bytes the filters already saw or the gateway made.
+    pub fn count_response_bytes(&mut self, n: usize) {
+        self.ctx.response_body_bytes += n as u64;
+    }
+
     /// Tells response-body filters the body ended.
     pub fn on_response_end(&mut self) -> Result<(), Stopped> {
         self.response_body(&mut Bytes::new(), true)

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::body::{BodyError, RequestBody, ResponseBody, TimedIncoming};
 use crate::headers::{self, X_REQUEST_ID};
+use crate::hold::{self, Held};
 use crate::hygiene::{self, Framing, FramingVerdicts};
 use crate::log::Exchange;
 use crate::router::{self, RouteMatch};
@@ -37,6 +38,8 @@ pub struct ConnInfo {
     pub tls: bool,
     /// Raw-byte framing verdicts (HTTP/1 connections only).
     pub framing: Option<Arc<FramingVerdicts>>,
+    /// Gateway-wide load figures (shared by all connections).
+    pub load: Arc<crate::flood::Load>,
 }
 
 type Resp = Response<ResponseBody>;
@@ -114,6 +117,14 @@ pub async fn handle(
     ctx.route = Some(route.name.clone());
     ctx.has_request_body = !body.is_end_stream();
     out.route = Some(route.clone());
+    let _in_flight = conn.load.enter();
+    let _route_in_flight = route.in_flight.enter();
+    if let Some(d) = overload(&snap, &conn.load, &route) {
+        let d = ctx
+            .apply("overload", Mode::Enforce, Decision::Deny(d))
+            .expect("enforced");
+        return Ok(deny(ctx, &d, out));
+    }
 
     for f in &route.filters {
         let decision = f.request_headers(&mut ctx, &mut parts).resolve().await;
@@ -125,8 +136,36 @@ pub async fn handle(
         conn: &conn,
         trusted_peer,
         body_timeout: snap.body_read_timeout,
+        min_body_rate: snap.min_body_rate,
     };
     Ok(forward(ctx, parts, body, hop, route, out).await)
+}
+
+/// The concurrency caps and load shedding, checked once the route is known.
+fn overload(snap: &Snapshot, load: &crate::flood::Load, route: &RouteRuntime) -> Option<Denial> {
+    let busy = |reason, detail| {
+        Denial::new(StatusCode::SERVICE_UNAVAILABLE, reason, detail)
+            .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("1"))
+    };
+    if snap.max_concurrent_requests > 0 && load.in_flight() > snap.max_concurrent_requests {
+        return Some(busy(codes::OVERLOADED, "the gateway is at its request limit"));
+    }
+    if route.max_concurrent > 0 && route.in_flight.in_flight() > route.max_concurrent {
+        return Some(busy(codes::ROUTE_OVERLOADED, "this route is at its request limit"));
+    }
+    let shed = snap.shedding.as_ref()?;
+    if !load.should_shed(shed, route.criticality) {
+        return None;
+    }
+    let retry = HeaderValue::from(shed.retry_after.as_secs().max(1));
+    Some(
+        Denial::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::LOAD_SHED,
+            "the service is under heavy load; retry later",
+        )
+        .with_header(http::header::RETRY_AFTER, retry),
+    )
 }
 
 /// Per-exchange facts gathered on the way, turned into the log at the end.
@@ -241,6 +280,7 @@ struct Hop<'a> {
     conn: &'a ConnInfo,
     trusted_peer: bool,
     body_timeout: std::time::Duration,
+    min_body_rate: u64,
 }
 
 async fn forward(
@@ -273,7 +313,7 @@ async fn forward(
 
     let result = if has_body && route.wants_request_body {
         let hint = body.size_hint();
-        let mut incoming = TimedIncoming::new(body, hop.body_timeout);
+        let mut incoming = TimedIncoming::new(body, hop.body_timeout).min_rate(hop.min_body_rate);
         // The held start of the body is inspected before the upstream is contacted.
         match crate::pump::hold(&mut ctx, &mut incoming, &route).await {
             Err(d) => Err(d),
@@ -290,13 +330,14 @@ async fn forward(
         let req_body = if has_body {
             let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
             out.bytes_in = Some(counter.clone());
-            RequestBody::Stream(TimedIncoming::new(body, hop.body_timeout).counted(counter))
+            RequestBody::Stream(TimedIncoming::new(body, hop.body_timeout).min_rate(hop.min_body_rate).counted(counter))
         } else {
             RequestBody::Full(None)
         };
         send_with_retries(&pool, parts, req_body, key, retries, &mut out).await
     };
     out.upstream_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+    hop.conn.load.record_latency(started.elapsed());
 
     let mut resp = match result {
         Ok(r) => r,
@@ -333,6 +374,22 @@ async fn forward(
         if let Some(d) = ctx.apply(f.name(), f.mode(), decision) {
             return deny(ctx, &d, out);
         }
+    }
+    if route.response_hold > 0 && !switched && hold::may_have_body(&out.method, rparts.status) {
+        let timeout = pool.read_timeout();
+        return match hold::hold(&mut ctx, &route, rbody, route.response_hold, timeout).await {
+            Held::Refused(d) => deny(ctx, &d, out),
+            Held::Complete { body, trailers } => {
+                hold::fix_length(&mut rparts.headers, body.len());
+                let ex = out.into_exchange(ctx, rparts.status);
+                let body = ResponseBody::full_with_trailers(body, trailers, Some(ex));
+                Response::from_parts(rparts, body)
+            }
+            Held::Partial { prefix, rest } => {
+                let ex = out.into_exchange(ctx, rparts.status);
+                Response::from_parts(rparts, ResponseBody::held(prefix, rest, Some(ex)))
+            }
+        };
     }
     let ex = out.into_exchange(ctx, rparts.status);
     Response::from_parts(rparts, ResponseBody::upstream(rbody, Some(ex)))

@@ -34,6 +34,10 @@ pub struct Shared {
     pub shutdown: watch::Sender<bool>,
     /// Flipped to true once draining is over and the workers stopped.
     pub stopped: watch::Sender<bool>,
+    /// Open connections and connection rate per client IP.
+    pub conn_table: Arc<crate::flood::ConnTable>,
+    /// Requests in flight and upstream latency, for concurrency caps and shedding.
+    pub load: Arc<crate::flood::Load>,
 }
 
 pub enum WorkerCmd {
@@ -124,7 +128,18 @@ async fn accept_loop(listener: TcpListener, name: Arc<str>, shared: Arc<Shared>)
         match listener.accept().await {
             Ok((stream, peer)) => {
                 accepted.increment(1);
-                tokio::spawn(serve_connection(stream, peer, name.clone(), shared.clone()));
+                let limits = shared.snapshot.load().conn_limits;
+                match shared.conn_table.admit(peer.ip().to_canonical(), limits) {
+                    Ok(permit) => {
+                        let conn = serve_connection(stream, peer, name.clone(), shared.clone());
+                        tokio::spawn(async move {
+                            conn.await;
+                            drop(permit);
+                        });
+                    }
+                    // Closed before TLS or HTTP cost anything.
+                    Err(why) => refused_connection(&name, why),
+                }
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -133,6 +148,11 @@ async fn accept_loop(listener: TcpListener, name: Arc<str>, shared: Arc<Shared>)
             }
         }
     }
+}
+
+fn refused_connection(listener: &str, why: crate::flood::ConnRefusal) {
+    metrics::counter!("rampart_connections_refused_total", "listener" => listener.to_string(), "reason" => why.as_str())
+        .increment(1);
 }
 
 /// Decrements the open-connection count however a connection ends.
@@ -206,6 +226,7 @@ async fn serve_http<I>(
         listener: listener.name.clone(),
         tls,
         framing: framing.clone(),
+        load: shared.load.clone(),
     });
     let svc = service_fn(move |req| proxy::handle(req, conn.clone(), shared.snapshot.load_full()));
     if h2 {

@@ -35,6 +35,12 @@ pub struct RouteRuntime {
     pub wants_response_body: bool,
     /// Request body bytes held back until inspected (largest filter hold).
     pub request_hold: u64,
+    /// Response body bytes held back until inspected (largest filter hold).
+    pub response_hold: u64,
+    /// Requests in flight on this route, and its cap (0: none).
+    pub in_flight: Arc<crate::flood::Load>,
+    pub max_concurrent: usize,
+    pub criticality: crate::flood::Criticality,
     pub pool: Arc<Pool>,
     pub strip_prefix: Option<String>,
     pub hsts: Option<HeaderValue>,
@@ -50,6 +56,11 @@ pub struct Snapshot {
     pub limits: ProtocolLimits,
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
+    /// Slowest average request-body rate, bytes per second (0: none).
+    pub min_body_rate: u64,
+    pub conn_limits: crate::flood::ConnLimits,
+    pub max_concurrent_requests: usize,
+    pub shedding: Option<crate::flood::SheddingLimits>,
     pub trusted_proxies: IpSet,
     pub access_log: bool,
     pub unmatched: Arc<RouteMetrics>,
@@ -118,6 +129,18 @@ impl Snapshot {
             },
             header_read_timeout: l.header_read_timeout.0,
             body_read_timeout: l.body_read_timeout.0,
+            min_body_rate: l.min_body_rate.0,
+            conn_limits: crate::flood::ConnLimits {
+                max_per_ip: l.max_connections_per_ip,
+                rate_per_ip: l.connection_rate_per_ip,
+                burst_per_ip: l.connection_burst_per_ip,
+            },
+            max_concurrent_requests: l.max_concurrent_requests,
+            shedding: cfg.shedding.enabled.then(|| crate::flood::SheddingLimits {
+                latency_target: cfg.shedding.latency_target.0,
+                max_in_flight: cfg.shedding.max_in_flight,
+                retry_after: cfg.shedding.retry_after.0,
+            }),
             trusted_proxies: IpSet::new(&cfg.server.trusted_proxies),
             access_log: cfg.log.access_log,
             unmatched: Arc::new(RouteMetrics::new("")),
@@ -198,6 +221,19 @@ fn compile_route(
                 .map(|f| f.body_interest().hold_request)
                 .max()
                 .unwrap_or(0),
+            response_hold: filters
+                .iter()
+                .map(|f| f.body_interest().hold_response)
+                .max()
+                .unwrap_or(0),
+            in_flight: Default::default(),
+            max_concurrent: r.max_concurrent,
+            criticality: match r.criticality {
+                rampart_config::model::Criticality::Low => crate::flood::Criticality::Low,
+                rampart_config::model::Criticality::Normal => crate::flood::Criticality::Normal,
+                rampart_config::model::Criticality::High => crate::flood::Criticality::High,
+                rampart_config::model::Criticality::Critical => crate::flood::Criticality::Critical,
+            },
             filters,
             pool,
             strip_prefix: r.strip_prefix.clone(),
