@@ -9,6 +9,7 @@
 
 pub mod ctx;
 pub mod decision;
+pub mod events;
 pub mod filter;
 pub mod identity;
 pub mod ipset;
@@ -16,6 +17,7 @@ pub mod reason;
 pub mod respond;
 
 pub use ctx::{RequestCtx, SecurityEvent};
+pub use events::{EventRecord, EventSink};
 pub use decision::{Challenge, Decision, Denial, Mode};
 pub use identity::{AuthMethod, Identity};
 pub use filter::{BodyInterest, Filter, RequestHead, ResponseHead, Verdict};

@@ -40,6 +40,7 @@ fn router(control: Arc<Control>) -> Router {
         .route("/metrics", get(metrics))
         .route("/admin/status", get(status))
         .route("/admin/reload", post(reload))
+        .route("/admin/events", get(recent_events))
         .with_state(control)
 }
 
@@ -92,6 +93,20 @@ async fn status(State(c): State<Arc<Control>>) -> Json<serde_json::Value> {
         "upstreams": upstreams,
         "open_connections": c.gateway.open_connections(),
     }))
+}
+
+#[derive(serde::Deserialize)]
+struct EventsQuery {
+    limit: Option<usize>,
+}
+
+/// The most recent security events, newest first (`?limit=N`, default 100).
+async fn recent_events(
+    State(c): State<Arc<Control>>,
+    axum::extract::Query(q): axum::extract::Query<EventsQuery>,
+) -> Json<serde_json::Value> {
+    let limit = q.limit.unwrap_or(100).min(crate::events::RECENT_EVENTS);
+    Json(json!({ "events": c.gateway.events().recent(limit) }))
 }
 
 async fn reload(State(c): State<Arc<Control>>) -> Response {

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod body;
 pub mod control;
+pub mod events;
 pub mod flood;
 pub mod headers;
 pub mod hold;
@@ -97,6 +98,7 @@ impl Gateway {
             connections: Default::default(),
             conn_table: Default::default(),
             load: Default::default(),
+            events: Default::default(),
             shutdown,
             stopped,
         });
@@ -137,6 +139,11 @@ impl Gateway {
 
     pub fn status(&self) -> ReloadStatus {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Recent security events, and where sinks that act on them plug in.
+    pub fn events(&self) -> &Arc<events::EventHub> {
+        &self.shared.events
     }
 
     pub fn open_connections(&self) -> usize {

@@ -68,6 +68,7 @@ pub struct Exchange {
     pub access_log: bool,
     /// Request body bytes counted by a streaming body the handler no longer owns.
     pub bytes_in: Option<Arc<std::sync::atomic::AtomicU64>>,
+    pub events: Arc<crate::events::EventHub>,
 }
 
 impl Exchange {
@@ -142,6 +143,7 @@ impl Exchange {
         }
         if self.ctx.touched() {
             emit_security_event(&self.ctx, self.status);
+            self.events.publish(&self.ctx, self.status);
         }
     }
 }

@@ -40,6 +40,7 @@ pub struct ConnInfo {
     pub framing: Option<Arc<FramingVerdicts>>,
     /// Gateway-wide load figures (shared by all connections).
     pub load: Arc<crate::flood::Load>,
+    pub events: Arc<crate::events::EventHub>,
 }
 
 type Resp = Response<ResponseBody>;
@@ -61,7 +62,7 @@ pub async fn handle(
         conn.listener.clone(),
     );
     ctx.tls = conn.tls;
-    let mut out = Outcome::new(&parts, &snap);
+    let mut out = Outcome::new(&parts, &snap, &conn);
 
     if let Err(d) = hygiene::check(
         &parts.method,
@@ -180,10 +181,11 @@ struct Outcome {
     bytes_in: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// Whether refusals render as HTML (the client prefers it).
     html: bool,
+    events: Arc<crate::events::EventHub>,
 }
 
 impl Outcome {
-    fn new(head: &http::request::Parts, snap: &Snapshot) -> Self {
+    fn new(head: &http::request::Parts, snap: &Snapshot, conn: &ConnInfo) -> Self {
         Outcome {
             method: head.method.clone(),
             // Only the access log needs the path: skip the copy without it.
@@ -199,6 +201,7 @@ impl Outcome {
             upstream_ms: None,
             bytes_in: None,
             html: rampart_core::respond::prefers_html(&head.headers),
+            events: conn.events.clone(),
         }
     }
 
@@ -217,6 +220,7 @@ impl Outcome {
             upstream_ms: self.upstream_ms,
             access_log: self.access_log,
             bytes_in: self.bytes_in,
+            events: self.events,
         })
     }
 }

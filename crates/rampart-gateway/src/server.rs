@@ -38,6 +38,8 @@ pub struct Shared {
     pub conn_table: Arc<crate::flood::ConnTable>,
     /// Requests in flight and upstream latency, for concurrency caps and shedding.
     pub load: Arc<crate::flood::Load>,
+    /// Recent security events and the sinks that act on them.
+    pub events: Arc<crate::events::EventHub>,
 }
 
 pub enum WorkerCmd {
@@ -227,6 +229,7 @@ async fn serve_http<I>(
         tls,
         framing: framing.clone(),
         load: shared.load.clone(),
+        events: shared.events.clone(),
     });
     let svc = service_fn(move |req| proxy::handle(req, conn.clone(), shared.snapshot.load_full()));
     if h2 {

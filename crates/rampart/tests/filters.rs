@@ -90,3 +90,31 @@ async fn size_limits_refuse_before_the_upstream() {
     assert_eq!(up.hits(), 0);
     assert_eq!(get(&g.url("v4", "/x?a=1")).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_appear_in_the_admin_event_list_without_request_data() {
+    let up = Upstream::start("up").await;
+    let g = gw(&up, "ip_list = { deny = [\"127.0.0.0/8\"] }").await;
+    let r = get(&g.url("v4", "/x?api_key=secret-value")).await;
+    assert_eq!(r.status, 403);
+    let rid = r.headers["x-request-id"].to_str().unwrap().to_string();
+    let mut found = None;
+    for _ in 0..50 {
+        let events = get(&g.admin("/admin/events?limit=10")).await.json();
+        found = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["request_id"] == rid.as_str())
+            .cloned();
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let event = found.expect("the refusal is listed");
+    assert_eq!(event["status"], 403);
+    assert_eq!(event["client_ip"], "127.0.0.1");
+    assert_eq!(event["events"][0]["reason"], "ip_denied");
+    assert!(!event.to_string().contains("secret-value"));
+}
