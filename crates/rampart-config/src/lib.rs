@@ -10,6 +10,7 @@ pub mod env;
 pub mod error;
 pub mod locate;
 pub mod model;
+pub mod traffic;
 pub mod units;
 pub mod validate;
 
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use traffic::{Cluster, LimitConfig, RateLimitPolicy};
 pub use units::{Bytes, Dur};
 
 /// A config together with the text and file it came from, for error reports.

@@ -23,6 +23,8 @@ pub struct Config {
     #[serde(default)]
     pub shedding: Shedding,
     #[serde(default)]
+    pub cluster: crate::traffic::Cluster,
+    #[serde(default)]
     pub admin: Admin,
     #[serde(default)]
     pub log: Log,
@@ -357,6 +359,7 @@ pub struct Route {
     pub ip_list: Option<IpListPolicy>,
     pub request_limits: Option<RequestLimitsPolicy>,
     pub waf: Option<WafPolicy>,
+    pub rate_limit: Option<crate::traffic::RateLimitPolicy>,
     /// Requests in flight on this route (0: unlimited); over it, 503.
     #[serde(default)]
     pub max_concurrent: usize,
@@ -476,6 +479,37 @@ pub struct WafPolicy {
     pub body_limit: Bytes,
     #[serde(default)]
     pub on_body_limit: OnBodyLimit,
+    /// Run the response phases (3 and 4: CRS's data-leakage rules) and block
+    /// responses whose outbound anomaly score reaches `outbound_threshold`.
+    #[serde(default)]
+    pub inspect_response: bool,
+    #[serde(default = "default_outbound_threshold")]
+    pub outbound_threshold: u32,
+    /// Response body bytes inspected; the gateway holds the response back
+    /// from the client until they are, and inspects the rest no further.
+    #[serde(default = "default_waf_response_limit")]
+    pub response_body_limit: Bytes,
+    /// Response content types whose bodies are inspected.
+    #[serde(default = "default_waf_response_types")]
+    pub response_content_types: Vec<String>,
+}
+
+fn default_outbound_threshold() -> u32 {
+    4
+}
+fn default_waf_response_limit() -> Bytes {
+    Bytes(512 * 1024)
+}
+fn default_waf_response_types() -> Vec<String> {
+    [
+        "text/plain",
+        "text/html",
+        "text/xml",
+        "application/json",
+        "application/problem+json",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn default_paranoia() -> u8 {

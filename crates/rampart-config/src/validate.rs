@@ -26,6 +26,15 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     if let Some(s) = &cfg.sample_api {
         check_addr(&s.listen, "sample_api.listen", &mut err);
     }
+    if let Some(url) = &cfg.cluster.redis {
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            // The URL may hold a password: never echo it.
+            err(
+                "cluster.redis".into(),
+                "expected a URL starting with redis:// or rediss://".into(),
+            );
+        }
+    }
     if cfg.log.level.trim().is_empty() {
         err(
             "log.level".into(),
@@ -231,12 +240,69 @@ fn check_route(r: &Route, cfg: &Config, path: &str, err: &mut impl FnMut(String,
     if let Some(w) = &r.waf {
         check_waf(w, &format!("{path}.waf"), err);
     }
+    if let Some(rl) = &r.rate_limit {
+        check_rate_limit(rl, &format!("{path}.rate_limit"), err);
+    }
     if let Some(p) = &r.strip_prefix {
         if !p.starts_with('/') {
             err(
                 format!("{path}.strip_prefix"),
                 format!("expected a path starting with '/', found {p:?}"),
             );
+        }
+    }
+}
+
+fn check_rate_limit(
+    rl: &crate::traffic::RateLimitPolicy,
+    path: &str,
+    err: &mut impl FnMut(String, String),
+) {
+    if rl.limits.is_empty() {
+        err(
+            format!("{path}.limits"),
+            "expected at least one limit, e.g. { name = \"burst\", rate = \"10/s\" }".into(),
+        );
+    }
+    let mut names = HashSet::new();
+    for (i, l) in rl.limits.iter().enumerate() {
+        let lp = format!("{path}.limits[{i}]");
+        if l.name.is_empty() || !names.insert(l.name.as_str()) {
+            err(
+                format!("{lp}.name"),
+                format!("expected a unique, non-empty name, found {:?}", l.name),
+            );
+        }
+        if l.name.contains(['"', '\\', ';', ',']) {
+            err(
+                format!("{lp}.name"),
+                "expected a name without quotes, backslashes, ';' or ','".into(),
+            );
+        }
+        if l.key.is_empty() {
+            err(
+                format!("{lp}.key"),
+                "expected at least one key part, e.g. [\"ip\"]".into(),
+            );
+        }
+        for (j, part) in l.key.iter().enumerate() {
+            if let Err(e) = crate::traffic::parse_key_part(part) {
+                err(format!("{lp}.key[{j}]"), e);
+            }
+        }
+        if l.ipv4_prefix > 32 || l.ipv6_prefix > 128 {
+            err(
+                format!("{lp}.ipv4_prefix"),
+                "expected ipv4_prefix <= 32 and ipv6_prefix <= 128".into(),
+            );
+        }
+        for m in l.method_costs.keys() {
+            if http::Method::from_bytes(m.as_bytes()).is_err() || m.to_uppercase() != *m {
+                err(
+                    format!("{lp}.method_costs.{m}"),
+                    "expected an upper-case HTTP method".into(),
+                );
+            }
         }
     }
 }

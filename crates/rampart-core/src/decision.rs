@@ -40,7 +40,7 @@ pub struct Denial {
     /// A page of the filter's own (content type, bytes) sent instead of the
     /// standard problem document: challenge pages, or the answer to a
     /// challenge's verify endpoint. Ordinary refusals leave it empty.
-    pub body: Option<(http::HeaderValue, bytes::Bytes)>,
+    pub body: Option<Box<(http::HeaderValue, bytes::Bytes)>>,
 }
 
 impl Denial {
@@ -57,7 +57,7 @@ impl Denial {
 
     /// Replaces the standard problem document with the filter's own page.
     pub fn with_body(mut self, content_type: http::HeaderValue, body: bytes::Bytes) -> Self {
-        self.body = Some((content_type, body));
+        self.body = Some(Box::new((content_type, body)));
         self
     }
 

@@ -17,9 +17,9 @@ pub mod reason;
 pub mod respond;
 
 pub use ctx::{RequestCtx, SecurityEvent};
-pub use events::{EventRecord, EventSink};
 pub use decision::{Challenge, Decision, Denial, Mode};
-pub use identity::{AuthMethod, Identity};
+pub use events::{EventRecord, EventSink};
 pub use filter::{BodyInterest, Filter, RequestHead, ResponseHead, Verdict};
+pub use identity::{AuthMethod, Identity};
 pub use ipset::IpSet;
 pub use reason::Reason;

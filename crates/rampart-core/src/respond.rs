@@ -20,7 +20,7 @@ pub fn render(denial: &Denial, request_id: &str, request_headers: &HeaderMap) ->
 
 /// Renders a denial as HTML (`html`) or problem+json.
 pub fn render_as(denial: &Denial, request_id: &str, html: bool) -> Response<Bytes> {
-    let (body, content_type) = match &denial.body {
+    let (body, content_type) = match denial.body.as_deref() {
         Some((content_type, body)) => (body.clone(), content_type.clone()),
         None if html => (
             Bytes::from(html_body(denial, request_id)),

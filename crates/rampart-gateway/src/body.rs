@@ -191,6 +191,9 @@ enum Source {
     Held(Option<Bytes>, Incoming),
 }
 
+/// A response frame, and whether the filters must see it.
+type NextFrame = (Result<Frame<Bytes>, BodyError>, bool);
+
 /// The body sent to the client. It owns the exchange so that the log line is
 /// written when the body is done, with the real byte count and duration.
 pub struct ResponseBody {
@@ -237,10 +240,7 @@ impl ResponseBody {
     }
 
     /// The next frame, and whether the filters must see it.
-    fn next_frame(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<(Result<Frame<Bytes>, BodyError>, bool)>> {
+    fn next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<NextFrame>> {
         let frame = match &mut self.source {
             Source::Full(b, trailers) => b
                 .take()

@@ -66,7 +66,12 @@ mod tests {
 
     fn ctx(id: &str) -> RequestCtx {
         let peer = "192.0.2.7:1000".parse().unwrap();
-        RequestCtx::new(id.into(), "192.0.2.7".parse().unwrap(), peer, Arc::from("main"))
+        RequestCtx::new(
+            id.into(),
+            "192.0.2.7".parse().unwrap(),
+            peer,
+            Arc::from("main"),
+        )
     }
 
     #[test]

@@ -306,10 +306,7 @@ mod tests {
         for _ in 0..5 {
             std::mem::forget(t.admit_at(c, limits, now).unwrap());
         }
-        assert_eq!(
-            t.admit_at(c, limits, now).err(),
-            Some(ConnRefusal::TooFast)
-        );
+        assert_eq!(t.admit_at(c, limits, now).err(), Some(ConnRefusal::TooFast));
         // One interval (100 ms) later exactly one more fits.
         assert!(t.admit_at(c, limits, now + 100_000_000).is_ok());
         assert!(t.admit_at(c, limits, now + 100_000_000).is_err());
@@ -327,7 +324,11 @@ mod tests {
         }
         // Far in the future every entry is idle: admitting sweeps them.
         for i in 0..(SHARDS * 64) as u32 {
-            drop(t.admit_at(IpAddr::from((i + 1 << 12).to_be_bytes()), limits, u64::MAX / 2));
+            drop(t.admit_at(
+                IpAddr::from(((i + 1) << 12).to_be_bytes()),
+                limits,
+                u64::MAX / 2,
+            ));
         }
         assert!(t.tracked() < SHARDS * SWEEP_AT * 2);
     }

@@ -149,10 +149,16 @@ fn overload(snap: &Snapshot, load: &crate::flood::Load, route: &RouteRuntime) ->
             .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("1"))
     };
     if snap.max_concurrent_requests > 0 && load.in_flight() > snap.max_concurrent_requests {
-        return Some(busy(codes::OVERLOADED, "the gateway is at its request limit"));
+        return Some(busy(
+            codes::OVERLOADED,
+            "the gateway is at its request limit",
+        ));
     }
     if route.max_concurrent > 0 && route.in_flight.in_flight() > route.max_concurrent {
-        return Some(busy(codes::ROUTE_OVERLOADED, "this route is at its request limit"));
+        return Some(busy(
+            codes::ROUTE_OVERLOADED,
+            "this route is at its request limit",
+        ));
     }
     let shed = snap.shedding.as_ref()?;
     if !load.should_shed(shed, route.criticality) {
@@ -334,7 +340,11 @@ async fn forward(
         let req_body = if has_body {
             let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
             out.bytes_in = Some(counter.clone());
-            RequestBody::Stream(TimedIncoming::new(body, hop.body_timeout).min_rate(hop.min_body_rate).counted(counter))
+            RequestBody::Stream(
+                TimedIncoming::new(body, hop.body_timeout)
+                    .min_rate(hop.min_body_rate)
+                    .counted(counter),
+            )
         } else {
             RequestBody::Full(None)
         };

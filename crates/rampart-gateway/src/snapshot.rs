@@ -136,11 +136,14 @@ impl Snapshot {
                 burst_per_ip: l.connection_burst_per_ip,
             },
             max_concurrent_requests: l.max_concurrent_requests,
-            shedding: cfg.shedding.enabled.then(|| crate::flood::SheddingLimits {
-                latency_target: cfg.shedding.latency_target.0,
-                max_in_flight: cfg.shedding.max_in_flight,
-                retry_after: cfg.shedding.retry_after.0,
-            }),
+            shedding: cfg
+                .shedding
+                .enabled
+                .then_some(crate::flood::SheddingLimits {
+                    latency_target: cfg.shedding.latency_target.0,
+                    max_in_flight: cfg.shedding.max_in_flight,
+                    retry_after: cfg.shedding.retry_after.0,
+                }),
             trusted_proxies: IpSet::new(&cfg.server.trusted_proxies),
             access_log: cfg.log.access_log,
             unmatched: Arc::new(RouteMetrics::new("")),

@@ -18,10 +18,13 @@ use bytes::Bytes;
 use http::StatusCode;
 use rampart_config::{OnBodyLimit, WafPolicy, WafRules};
 use rampart_core::{
-    BodyInterest, Decision, Denial, Filter, Mode, RequestCtx, RequestHead, Verdict,
+    BodyInterest, Decision, Denial, Filter, Mode, RequestCtx, RequestHead, ResponseHead, Verdict,
 };
 use rampart_waf::compile::Source;
 use rampart_waf::{RuleSet, Transaction};
+
+mod live;
+use live::{LiveSlot, LiveTx};
 
 /// Reason code of a WAF block.
 pub const WAF_BLOCKED: &str = "waf_blocked";
@@ -29,6 +32,8 @@ pub const WAF_BLOCKED: &str = "waf_blocked";
 pub const WAF_BODY_TOO_LARGE: &str = "waf_body_too_large";
 /// Reason code of a request that matched rules but stayed under the threshold.
 pub const WAF_ANOMALY: &str = "waf_anomaly";
+/// Reason code of a response refused by the response phases (data leakage).
+pub const WAF_RESPONSE_BLOCKED: &str = "waf_response_blocked";
 
 /// Rule ids rampart uses for its own setup directives (outside CRS's range).
 const SETUP_ID: u64 = 10_000_001;
@@ -63,7 +68,8 @@ pub fn crs_files(crs: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// Engine settings CRS expects from the host (ModSecurity's recommended
 /// base config): engine on, bodies read, JSON and XML bodies parsed.
-fn engine_setup(body_limit: u64) -> String {
+fn engine_setup(policy: &WafPolicy) -> String {
+    let body_limit = policy.body_limit.0;
     format!(
         "SecRuleEngine On\nSecRequestBodyAccess On\nSecRequestBodyLimit {limit}\nSecRequestBodyNoFilesLimit {limit}\n\
          SecRule REQUEST_HEADERS:Content-Type \"@rx ^(?:application(?:/soap\\+|/)|text/)xml\" \
@@ -76,13 +82,31 @@ fn engine_setup(body_limit: u64) -> String {
     )
 }
 
-/// Paranoia and threshold, set before the rule set's own defaults apply.
+/// Paranoia, thresholds and response inspection, set after the rule set's
+/// own setup file (which may turn response bodies off) and before its rules.
 fn levels(policy: &WafPolicy) -> String {
-    let (p, t) = (policy.paranoia, policy.inbound_threshold);
+    let mut out = anomaly_levels(policy);
+    if policy.inspect_response {
+        out.push_str(&format!(
+            "SecResponseBodyAccess On\nSecResponseBodyLimit {}\nSecResponseBodyLimitAction ProcessPartial\n\
+             SecResponseBodyMimeType {}\n",
+            policy.response_body_limit.0.max(1),
+            policy.response_content_types.join(" "),
+        ));
+    }
+    out
+}
+
+fn anomaly_levels(policy: &WafPolicy) -> String {
+    let (p, t, o) = (
+        policy.paranoia,
+        policy.inbound_threshold,
+        policy.outbound_threshold,
+    );
     format!(
         "SecAction \"id:{id},phase:1,pass,nolog,setvar:tx.blocking_paranoia_level={p},\
          setvar:tx.detection_paranoia_level={p},setvar:tx.paranoia_level={p},\
-         setvar:tx.inbound_anomaly_score_threshold={t}\"\n",
+         setvar:tx.inbound_anomaly_score_threshold={t},setvar:tx.outbound_anomaly_score_threshold={o}\"\n",
         id = SETUP_ID + 3
     )
 }
@@ -107,7 +131,7 @@ fn exclusions(policy: &WafPolicy) -> String {
 
 /// Compiles the rule set a policy describes.
 pub fn compile(policy: &WafPolicy) -> Result<RuleSet, String> {
-    let engine = engine_setup(policy.body_limit.0);
+    let engine = engine_setup(policy);
     let levels = levels(policy);
     let excl = exclusions(policy);
     let crs_files = match (policy.rules, &policy.crs_dir) {
@@ -156,7 +180,7 @@ pub fn compile(policy: &WafPolicy) -> Result<RuleSet, String> {
 /// A key under which equal policies share one compiled rule set.
 pub fn policy_key(p: &WafPolicy) -> String {
     format!(
-        "{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{}",
+        "{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{}|{}|{}|{}|{:?}",
         p.rules,
         p.crs_dir,
         p.extra_rules,
@@ -165,7 +189,11 @@ pub fn policy_key(p: &WafPolicy) -> String {
         p.exclude_ids,
         p.exclude_tags,
         p.exclude_targets,
-        p.body_limit.0
+        p.body_limit.0,
+        p.inspect_response,
+        p.outbound_threshold,
+        p.response_body_limit.0,
+        p.response_content_types,
     )
 }
 
@@ -192,11 +220,7 @@ impl Pending {
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
                 .to_string(),
-            version: match head.version {
-                http::Version::HTTP_2 => "HTTP/2.0",
-                http::Version::HTTP_10 => "HTTP/1.0",
-                _ => "HTTP/1.1",
-            },
+            version: version_name(head.version),
             headers: head
                 .headers
                 .iter()
@@ -214,6 +238,10 @@ pub struct WafFilter {
     rules: Arc<RuleSet>,
     body_limit: u64,
     on_limit: OnBodyLimit,
+    /// Response phases on: the transaction lives on to the response, which
+    /// the gateway holds back up to `response_limit` bytes.
+    inspect_response: bool,
+    response_limit: u64,
 }
 
 impl WafFilter {
@@ -223,11 +251,26 @@ impl WafFilter {
             rules,
             body_limit: policy.body_limit.0,
             on_limit: policy.on_body_limit,
+            inspect_response: policy.inspect_response,
+            response_limit: policy.response_body_limit.0,
         }
     }
 
-    fn evaluate(&self, ctx: &RequestCtx, p: &Pending) -> Decision {
-        let mut tx = Transaction::new(&self.rules);
+    /// Runs the request phases; with response inspection on, the
+    /// transaction then waits in the context for the response hooks.
+    fn evaluate(&self, ctx: &mut RequestCtx, p: &Pending) -> Decision {
+        let mut live = LiveTx::start(self.rules.clone());
+        let (decision, audited) = live.with(|tx| {
+            let d = self.request_verdict(ctx, p, tx);
+            (d, tx.matched_rules().len())
+        });
+        if self.inspect_response && !matches!(decision, Decision::Deny(_)) {
+            ctx.extensions.insert(LiveSlot::new(live, audited));
+        }
+        decision
+    }
+
+    fn request_verdict(&self, ctx: &RequestCtx, p: &Pending, tx: &mut Transaction<'_>) -> Decision {
         let client = ip_string(ctx.client_ip);
         tx.set_connection(&client, ctx.peer.port(), "0.0.0.0", 0);
         tx.set_request_line(&p.method, &p.uri, p.version);
@@ -243,10 +286,10 @@ impl WafFilter {
         }
         tx.process_request_body();
         let blocked = tx.intervention().map(|i| i.status);
-        let score = anomaly_score(&tx);
+        let score = anomaly_score(tx, INBOUND_SCORES);
         let logged: Vec<_> = tx.matched_rules().iter().filter(|m| m.logged).collect();
         if !logged.is_empty() {
-            audit(ctx, &logged, score, blocked.is_some());
+            audit(ctx, &logged, score, blocked.is_some(), "request");
         }
         match blocked {
             Some(status) => {
@@ -277,9 +320,12 @@ fn ip_string(ip: IpAddr) -> String {
     ip.to_string()
 }
 
-/// The inbound anomaly score under CRS's or the built-in set's variable name.
-fn anomaly_score(tx: &Transaction<'_>) -> u32 {
-    ["blocking_inbound_anomaly_score", "inbound_anomaly_score"]
+const INBOUND_SCORES: &[&str] = &["blocking_inbound_anomaly_score", "inbound_anomaly_score"];
+const OUTBOUND_SCORES: &[&str] = &["blocking_outbound_anomaly_score", "outbound_anomaly_score"];
+
+/// An anomaly score under CRS's or the built-in set's variable names.
+fn anomaly_score(tx: &Transaction<'_>, names: &[&str]) -> u32 {
+    names
         .iter()
         .filter_map(|n| tx.tx_var(n))
         .filter_map(|v| std::str::from_utf8(v).ok()?.trim().parse::<u32>().ok())
@@ -310,7 +356,13 @@ pub fn safe_logdata(logdata: &str) -> String {
     s
 }
 
-fn audit(ctx: &RequestCtx, matched: &[&rampart_waf::MatchedRule], score: u32, blocked: bool) {
+fn audit(
+    ctx: &RequestCtx,
+    matched: &[&rampart_waf::MatchedRule],
+    score: u32,
+    blocked: bool,
+    direction: &'static str,
+) {
     let rules: Vec<_> = matched
         .iter()
         .map(|m| serde_json::json!({ "id": m.id, "msg": m.msg, "data": safe_logdata(&m.logdata) }))
@@ -321,6 +373,7 @@ fn audit(ctx: &RequestCtx, matched: &[&rampart_waf::MatchedRule], score: u32, bl
         client_ip = %ctx.client_ip,
         route = ctx.route.as_deref().unwrap_or(""),
         blocked,
+        direction,
         anomaly_score = score,
         rules = %serde_json::Value::Array(rules),
         "waf audit"
@@ -339,9 +392,13 @@ impl Filter for WafFilter {
     fn body_interest(&self) -> BodyInterest {
         BodyInterest {
             request: true,
-            response: false,
+            response: self.inspect_response,
             hold_request: self.body_limit,
-            ..BodyInterest::default()
+            hold_response: if self.inspect_response {
+                self.response_limit.max(1)
+            } else {
+                0
+            },
         }
     }
 
@@ -385,6 +442,97 @@ impl Filter for WafFilter {
         p.done = over || end;
         ctx.extensions.insert(p);
         decision
+    }
+    fn response_headers(&self, ctx: &mut RequestCtx, head: &mut ResponseHead) -> Decision {
+        let Some(mut slot) = ctx.extensions.remove::<LiveSlot>() else {
+            return Decision::Continue;
+        };
+        let tx = slot.tx.clone();
+        let mut live = tx.lock().unwrap_or_else(|p| p.into_inner());
+        let decision = live.with(|tx| {
+            tx.set_response_status(head.status.as_u16(), version_name(head.version));
+            for (k, v) in &head.headers {
+                tx.add_response_header(k.as_str(), v.as_bytes());
+            }
+            tx.process_response_headers();
+            self.response_verdict(ctx, tx, &mut slot)
+        });
+        drop(live);
+        if !matches!(decision, Decision::Deny(_)) {
+            ctx.extensions.insert(slot);
+        }
+        decision
+    }
+
+    /// The gateway holds the response up to the inspection limit, so the
+    /// first call carries everything that will be inspected: judge it then.
+    fn response_body(&self, ctx: &mut RequestCtx, chunk: &mut Bytes, _end: bool) -> Decision {
+        let Some(mut slot) = ctx.extensions.remove::<LiveSlot>() else {
+            return Decision::Continue;
+        };
+        if slot.done {
+            ctx.extensions.insert(slot);
+            return Decision::Continue;
+        }
+        slot.done = true;
+        let tx = slot.tx.clone();
+        let mut live = tx.lock().unwrap_or_else(|p| p.into_inner());
+        let decision = live.with(|tx| {
+            tx.append_response_body(chunk);
+            tx.process_response_body();
+            self.response_verdict(ctx, tx, &mut slot)
+        });
+        drop(live);
+        ctx.extensions.insert(slot);
+        decision
+    }
+}
+
+impl WafFilter {
+    /// The verdict of the response phases run so far; audits the rules that
+    /// matched since the last verdict.
+    fn response_verdict(
+        &self,
+        ctx: &RequestCtx,
+        tx: &Transaction<'_>,
+        slot: &mut LiveSlot,
+    ) -> Decision {
+        let blocked = tx.intervention().map(|i| i.status);
+        let score = anomaly_score(tx, OUTBOUND_SCORES);
+        let new: Vec<_> = tx.matched_rules()[slot.audited..]
+            .iter()
+            .filter(|m| m.logged)
+            .collect();
+        slot.audited = tx.matched_rules().len();
+        if !new.is_empty() {
+            audit(ctx, &new, score, blocked.is_some(), "response");
+        }
+        match blocked {
+            Some(status) => {
+                let status = StatusCode::from_u16(status)
+                    .ok()
+                    .filter(|s| s.is_client_error() || s.is_server_error())
+                    .unwrap_or(StatusCode::FORBIDDEN);
+                let ids = new.iter().map(|m| m.id.to_string()).collect();
+                Decision::Deny(
+                    Denial::new(
+                        status,
+                        WAF_RESPONSE_BLOCKED,
+                        "the response was withheld by the web application firewall",
+                    )
+                    .with_rule_ids(ids),
+                )
+            }
+            None => Decision::Continue,
+        }
+    }
+}
+
+fn version_name(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
     }
 }
 

@@ -148,3 +148,43 @@ async fn crs_without_a_folder_is_a_config_error() {
     .expect("refused");
     assert!(err.to_string().contains("routes[0].waf.crs_dir"), "{err}");
 }
+
+/// CRS's data-leakage rules (phases 3 and 4) through the response hold: an
+/// upstream answer that leaks an SQL error never reaches the client; a clean
+/// one passes unchanged, with an exact `Content-Length`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crs_response_rules_withhold_a_leaking_response() {
+    let up = Upstream::start("up").await;
+    let g = gw(
+        &up,
+        &format!(
+            "rules = \"crs\", crs_dir = \"{}\", paranoia = 1, inspect_response = true",
+            crs_dir().display()
+        ),
+    )
+    .await;
+    let ask = |note: &'static str| {
+        // The test upstream echoes request headers in its JSON body.
+        req("GET", &g.url("main", "/orders/7"))
+            .header("user-agent", "Mozilla/5.0")
+            .header("accept", "application/json")
+            .header("x-note", note)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let clean = send(ask("all good")).await;
+    assert_eq!(clean.status, 200, "{}", clean.text());
+    assert_eq!(
+        clean.headers["content-length"],
+        clean.body.len().to_string().as_str()
+    );
+    assert_eq!(clean.json()["headers"]["x-note"], "all good");
+    let leak = send(ask(
+        "Warning: mysql_fetch_array() expects parameter 1 to be resource",
+    ))
+    .await;
+    assert_eq!(leak.status, 403, "{}", leak.text());
+    assert_eq!(leak.json()["reason"], "waf_response_blocked");
+    assert!(!leak.text().contains("mysql_fetch_array"));
+    assert_eq!(up.hits(), 2);
+}

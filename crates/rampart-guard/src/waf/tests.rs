@@ -203,3 +203,82 @@ fn pathological_requests_get_a_verdict() {
     multipart.extend_from_slice(b"--b--\r\n");
     let _ = typed_body_verdicts(&f, "multipart/form-data; boundary=b", &[&multipart]);
 }
+
+/// A policy with response inspection and one leak rule of the test's own.
+fn response_policy(dir: &std::path::Path) -> WafPolicy {
+    let rule = dir.join("leak.conf");
+    std::fs::write(
+        &rule,
+        "SecRule RESPONSE_BODY \"@rx (?i)you have an error in your sql syntax\" \
+         \"id:990001,phase:4,deny,status:403,log,msg:'SQL error leak'\"\n\
+         SecRule RESPONSE_HEADERS:X-Debug-Token \"@rx .\" \
+         \"id:990002,phase:3,deny,status:403,log,msg:'debug header'\"\n",
+    )
+    .unwrap();
+    let mut p = policy();
+    p.inspect_response = true;
+    p.extra_rules = vec![rule];
+    p
+}
+
+fn response_verdicts(f: &WafFilter, headers: &[(&str, &str)], body: &str) -> (Decision, Decision) {
+    let mut c = ctx("192.0.2.10");
+    let mut h = head(
+        "/api/items",
+        &[("host", "api.test"), ("user-agent", "curl/8")],
+    );
+    assert_eq!(now(f.request_headers(&mut c, &mut h)), Decision::Continue);
+    let mut b = http::Response::builder().status(200);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let mut rh = b.body(()).unwrap().into_parts().0;
+    let on_head = f.response_headers(&mut c, &mut rh);
+    let on_body = f.response_body(&mut c, &mut Bytes::from(body.to_string()), true);
+    (on_head, on_body)
+}
+
+#[test]
+fn response_phases_block_a_leaking_body_and_pass_a_clean_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = response_policy(dir.path());
+    let f = filter(&p);
+    assert!(f.body_interest().response);
+    assert_eq!(f.body_interest().hold_response, p.response_body_limit.0);
+    let json = [("content-type", "application/json")];
+    let (h, b) = response_verdicts(&f, &json, r#"{"items":[1,2,3]}"#);
+    assert_eq!((h, b), (Decision::Continue, Decision::Continue));
+    let leak = r#"{"error":"You have an error in your SQL syntax near 'x'"}"#;
+    match response_verdicts(&f, &json, leak) {
+        (Decision::Continue, Decision::Deny(d)) => {
+            assert_eq!(d.reason, WAF_RESPONSE_BLOCKED);
+            assert_eq!(d.rule_ids, vec!["990001".to_string()]);
+        }
+        other => panic!("expected a phase-4 block, got {other:?}"),
+    }
+    // A content type outside the inspected list is not read.
+    let (_, b) = response_verdicts(&f, &[("content-type", "image/png")], leak);
+    assert_eq!(b, Decision::Continue);
+}
+
+#[test]
+fn response_headers_are_judged_in_phase_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = filter(&response_policy(dir.path()));
+    let (h, _) = response_verdicts(
+        &f,
+        &[("content-type", "text/plain"), ("x-debug-token", "abc")],
+        "ok",
+    );
+    assert!(matches!(h, Decision::Deny(d) if d.reason == WAF_RESPONSE_BLOCKED));
+}
+
+#[test]
+fn without_response_inspection_the_response_is_not_touched() {
+    let f = filter(&policy());
+    assert!(!f.body_interest().response);
+    assert_eq!(f.body_interest().hold_response, 0);
+    let leak = "You have an error in your SQL syntax";
+    let (h, b) = response_verdicts(&f, &[("content-type", "text/plain")], leak);
+    assert_eq!((h, b), (Decision::Continue, Decision::Continue));
+}

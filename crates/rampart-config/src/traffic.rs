@@ -1,0 +1,257 @@
+//! Config shapes for traffic control: rate limits and quotas per route, and
+//! the `[cluster]` section that moves shared state to Redis.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use crate::model::FilterMode;
+use crate::units::{parse_duration, Dur};
+
+/// `[cluster]`: with `redis` set, rate counters, bans and threat scores are
+/// shared by every instance on that Redis; without it all state is local.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// `redis://host:port/db` (or `rediss://` for TLS). Credentials may come
+    /// from the environment: `redis://:${REDIS_PASSWORD}@host/`.
+    pub redis: Option<String>,
+    /// Longest wait for one Redis answer before the failure policy applies.
+    #[serde(default = "default_redis_timeout")]
+    pub timeout: Dur,
+    /// Prefix of every Redis key rampart writes (several fleets may share one Redis).
+    #[serde(default = "default_prefix")]
+    pub key_prefix: String,
+    /// This instance's name in shared records (bans say which node made them).
+    #[serde(default)]
+    pub node_name: Option<String>,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            redis: None,
+            timeout: default_redis_timeout(),
+            key_prefix: default_prefix(),
+            node_name: None,
+        }
+    }
+}
+
+fn default_redis_timeout() -> Dur {
+    Dur::millis(50)
+}
+fn default_prefix() -> String {
+    "rampart:".into()
+}
+
+/// A route's rate limits: all listed limits are checked together; a request
+/// is admitted only if every one admits it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitPolicy {
+    #[serde(default)]
+    pub mode: FilterMode,
+    /// What to do when the shared store (Redis) fails or is slow.
+    #[serde(default)]
+    pub on_store_error: OnStoreError,
+    pub limits: Vec<LimitConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnStoreError {
+    /// Let requests through unlimited.
+    Allow,
+    /// Refuse with 503 `rate_limit_store_unavailable`.
+    Deny,
+    /// Decide with this node's own counters until the store is back.
+    #[default]
+    Local,
+}
+
+/// One limit: `rate = "10/s"` with `burst = 20`, keyed by `key`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitConfig {
+    /// Shown in the `RateLimit-Policy` header; unique within the route.
+    pub name: String,
+    pub rate: Rate,
+    /// Requests allowed at once above the steady rate (default: none, i.e.
+    /// the bucket holds `count` for the period).
+    pub burst: Option<u64>,
+    /// What the bucket is per: any of `ip`, `ip_prefix`, `consumer`,
+    /// `api_key`, `route`, `header:NAME`, `cookie:NAME`, `claim:NAME`.
+    /// Several parts combine (e.g. `["consumer", "route"]`).
+    #[serde(default = "default_key")]
+    pub key: Vec<String>,
+    /// Prefix lengths for `ip_prefix`.
+    #[serde(default = "default_v4_prefix")]
+    pub ipv4_prefix: u8,
+    #[serde(default = "default_v6_prefix")]
+    pub ipv6_prefix: u8,
+    /// When a key part is absent (no such header, anonymous client):
+    /// `ip` keys the request by client IP instead, `skip` leaves it unlimited.
+    #[serde(default)]
+    pub on_missing: OnMissingKey,
+    /// What one request costs (default 1).
+    #[serde(default = "one")]
+    pub cost: u64,
+    /// Costs per method, e.g. `{ POST = 5 }`.
+    #[serde(default)]
+    pub method_costs: BTreeMap<String, u64>,
+    /// A quota for consumers of this tier only (e.g. per day or month).
+    pub tier: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnMissingKey {
+    #[default]
+    Ip,
+    Skip,
+}
+
+fn default_key() -> Vec<String> {
+    vec!["ip".into()]
+}
+fn default_v4_prefix() -> u8 {
+    24
+}
+fn default_v6_prefix() -> u8 {
+    64
+}
+fn one() -> u64 {
+    1
+}
+
+/// `COUNT/PERIOD`: `"10/s"`, `"1000/h"`, `"50/10s"`, `"100000/30d"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u64,
+    pub period: Duration,
+}
+
+pub fn parse_rate(s: &str) -> Result<Rate, String> {
+    let expected = || format!("expected a rate such as \"10/s\" or \"1000/1h\", found {s:?}");
+    let (count, period) = s.split_once('/').ok_or_else(expected)?;
+    let count: u64 = count.trim().parse().map_err(|_| expected())?;
+    let period = period.trim();
+    let period = if period.starts_with(|c: char| c.is_ascii_digit()) {
+        parse_duration(period)?
+    } else {
+        parse_duration(&format!("1{period}"))?
+    };
+    if count == 0 || period.is_zero() {
+        return Err(format!(
+            "a rate needs a count and a period above zero, found {s:?}"
+        ));
+    }
+    Ok(Rate { count, period })
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Rate;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a rate string such as \"10/s\" or \"1000/1h\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Rate, E> {
+                parse_rate(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A key part as written in the config, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPartConfig {
+    Ip,
+    IpPrefix,
+    Consumer,
+    ApiKey,
+    Route,
+    Header(String),
+    Cookie(String),
+    Claim(String),
+}
+
+pub fn parse_key_part(s: &str) -> Result<KeyPartConfig, String> {
+    let named = |prefix: &str| {
+        s.strip_prefix(prefix)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+    };
+    Ok(match s {
+        "ip" => KeyPartConfig::Ip,
+        "ip_prefix" => KeyPartConfig::IpPrefix,
+        "consumer" => KeyPartConfig::Consumer,
+        "api_key" => KeyPartConfig::ApiKey,
+        "route" => KeyPartConfig::Route,
+        _ => {
+            if let Some(n) = named("header:") {
+                KeyPartConfig::Header(n)
+            } else if let Some(n) = named("cookie:") {
+                KeyPartConfig::Cookie(n)
+            } else if let Some(n) = named("claim:") {
+                KeyPartConfig::Claim(n)
+            } else {
+                return Err(format!(
+                    "expected ip, ip_prefix, consumer, api_key, route, header:NAME, cookie:NAME or claim:NAME, found {s:?}"
+                ));
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_with_and_without_a_period_count() {
+        assert_eq!(
+            parse_rate("10/s").unwrap(),
+            Rate {
+                count: 10,
+                period: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(
+            parse_rate("1000/1h").unwrap().period,
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            parse_rate("50/10s").unwrap().period,
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            parse_rate("5/30d").unwrap().period,
+            Duration::from_secs(30 * 86400)
+        );
+        for bad in ["10", "x/s", "0/s", "10/0s", "10/fortnight"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn key_parts_parse() {
+        assert_eq!(parse_key_part("ip").unwrap(), KeyPartConfig::Ip);
+        assert_eq!(
+            parse_key_part("header:X-Tenant").unwrap(),
+            KeyPartConfig::Header("X-Tenant".into())
+        );
+        assert_eq!(
+            parse_key_part("claim:sub").unwrap(),
+            KeyPartConfig::Claim("sub".into())
+        );
+        assert!(parse_key_part("header:").is_err());
+        assert!(parse_key_part("user").is_err());
+    }
+}
