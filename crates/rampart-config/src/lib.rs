@@ -8,6 +8,7 @@
 
 pub mod env;
 pub mod error;
+pub mod exposure;
 pub mod locate;
 pub mod model;
 pub mod traffic;
@@ -17,6 +18,7 @@ pub mod validate;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
+pub use exposure::DlpPolicy;
 pub use model::*;
 pub use traffic::{Cluster, LimitConfig, RateLimitPolicy};
 pub use units::{Bytes, Dur};

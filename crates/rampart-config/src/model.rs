@@ -360,6 +360,7 @@ pub struct Route {
     pub request_limits: Option<RequestLimitsPolicy>,
     pub waf: Option<WafPolicy>,
     pub rate_limit: Option<crate::traffic::RateLimitPolicy>,
+    pub dlp: Option<crate::exposure::DlpPolicy>,
     /// Requests in flight on this route (0: unlimited); over it, 503.
     #[serde(default)]
     pub max_concurrent: usize,

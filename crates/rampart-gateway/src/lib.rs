@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod build;
 pub mod control;
 pub mod events;
 pub mod flood;

@@ -167,7 +167,7 @@ type RuleSets = HashMap<String, Arc<RuleSet>>;
 fn filters_for(
     r: &Route,
     rule_sets: &mut RuleSets,
-) -> Result<Vec<Arc<dyn Filter>>, (&'static str, String)> {
+) -> Result<Vec<Arc<dyn Filter>>, crate::build::BuildError> {
     let mut filters: Vec<Arc<dyn Filter>> = Vec::new();
     if let Some(p) = &r.ip_list {
         filters.push(Arc::new(IpListFilter::new(p)));
@@ -180,12 +180,16 @@ fn filters_for(
         let rules = match rule_sets.get(&key) {
             Some(rules) => rules.clone(),
             None => {
-                let rules = Arc::new(rampart_guard::waf::compile(p).map_err(|e| (".waf", e))?);
+                let rules =
+                    Arc::new(rampart_guard::waf::compile(p).map_err(|e| (".waf".to_string(), e))?);
                 rule_sets.insert(key, rules.clone());
                 rules
             }
         };
         filters.push(Arc::new(WafFilter::new(p, rules)));
+    }
+    if let Some(p) = &r.dlp {
+        filters.push(Arc::new(crate::build::dlp::filter(p)?));
     }
     Ok(filters)
 }
@@ -194,11 +198,11 @@ fn compile_route(
     r: &Route,
     pools: &HashMap<String, Arc<Pool>>,
     rule_sets: &mut RuleSets,
-) -> Result<(Matcher, RouteRuntime), (&'static str, String)> {
-    let matcher = Matcher::compile(r).map_err(|e| ("", e))?;
+) -> Result<(Matcher, RouteRuntime), crate::build::BuildError> {
+    let matcher = Matcher::compile(r).map_err(|e| (String::new(), e))?;
     let pool = pools.get(&r.upstream).cloned().ok_or_else(|| {
         (
-            ".upstream",
+            ".upstream".to_string(),
             format!("upstream {:?} could not be built", r.upstream),
         )
     })?;

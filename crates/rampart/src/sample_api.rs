@@ -84,6 +84,7 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
         (&Method::GET, ["orders"]) => json_response(StatusCode::OK, &orders()),
         (&Method::GET, ["orders", id]) => find(orders(), id),
         (&Method::POST, ["login"]) => login(req).await,
+        (&Method::GET, ["debug"]) => debug_leak(),
         (_, ["echo", ..]) => echo(req).await,
         _ => json_response(
             StatusCode::NOT_FOUND,
@@ -91,6 +92,21 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
         ),
     };
     Ok(resp)
+}
+
+/// A careless error page, as frameworks in debug mode send: it leaks a
+/// stack trace (the DLP demo blocks it).
+fn debug_leak() -> Response<Full<Bytes>> {
+    let trace = "java.lang.IllegalStateException: order store unavailable\n\
+                 \tat com.example.shop.OrderService.load(OrderService.java:42)\n\
+                 \tat com.example.shop.OrderController.get(OrderController.java:17)\n";
+    let mut r = Response::new(Full::new(Bytes::from_static(trace.as_bytes())));
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
+    r
 }
 
 async fn read_json(req: Request<Incoming>) -> Option<Value> {
