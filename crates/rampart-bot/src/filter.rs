@@ -1,0 +1,426 @@
+//! `BotFilter`: bot score → allow / challenge / block, plus the challenge
+//! endpoints (proof-of-work verify, CAPTCHA form POST) and clearance.
+//!
+//! Per request, in `request_headers`:
+//! 1. the verify path answers a proof-of-work solution sent in
+//!    `X-Rampart-Puzzle` / `X-Rampart-Solution` (200 + clearance cookie, or
+//!    403); the CAPTCHA path accepts a form POST (answered in
+//!    `request_body`); neither ever reaches the upstream;
+//! 2. trusted API identities (by option) skip challenges;
+//! 3. the request is scored; a valid clearance, or a valid inline solution
+//!    on the request itself (SDK retry), turns a challenge into a pass —
+//!    blocks still apply;
+//! 4. allow (with the score as risk points), challenge or block.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method, StatusCode};
+use rampart_core::{
+    AuthMethod, BodyInterest, Decision, Denial, Filter, Mode, RequestCtx, RequestHead,
+    ResponseHead, Verdict,
+};
+use zeroize::Zeroizing;
+
+use crate::captcha::CaptchaKind;
+use crate::kit::{is_trusted, BotResponse, ChallengeKit, Grant, IpReputation, Ja4};
+use crate::pages::{self, PUZZLE_HEADER, SOLUTION_HEADER};
+use crate::score::{Action, BotScore, Policy, ScoreInput, Scorer};
+
+/// BotFilter settings.
+#[derive(Debug, Clone)]
+pub struct BotOptions {
+    /// Enforce or only record (default enforce).
+    pub mode: Mode,
+    /// Score bands and difficulty.
+    pub policy: Policy,
+    /// Authenticated clients that never get challenges (default: API key
+    /// and mTLS clients). Blocks still apply to them.
+    pub skip_challenge_for: Vec<AuthMethod>,
+    /// Largest CAPTCHA form body read (default 4096). This is also the
+    /// filter's request-body hold, so keep it small.
+    pub max_form_bytes: u64,
+}
+
+impl Default for BotOptions {
+    fn default() -> Self {
+        BotOptions {
+            mode: Mode::Enforce,
+            policy: Policy::default(),
+            skip_challenge_for: vec![AuthMethod::ApiKey, AuthMethod::Mtls],
+            max_form_bytes: 4096,
+        }
+    }
+}
+
+/// What the filter concluded, kept in `ctx.extensions` for logs.
+#[derive(Debug, Clone)]
+pub struct BotVerdict {
+    pub score: BotScore,
+    pub action: Action,
+    pub cleared: bool,
+}
+
+#[derive(Clone)]
+struct CaptchaPost {
+    body: Zeroizing<Vec<u8>>,
+}
+
+#[derive(Clone)]
+struct PendingGrant(Grant);
+
+/// The bot-defence filter.
+pub struct BotFilter {
+    scorer: Scorer,
+    kit: Arc<ChallengeKit>,
+    options: BotOptions,
+}
+
+impl std::fmt::Debug for BotFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotFilter")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BotFilter {
+    pub fn new(scorer: Scorer, kit: Arc<ChallengeKit>, options: BotOptions) -> Self {
+        BotFilter {
+            scorer,
+            kit,
+            options,
+        }
+    }
+
+    fn decide(&self, ctx: &mut RequestCtx, head: &RequestHead) -> Decision {
+        let path = head.uri.path();
+        if path == self.kit.endpoints.verify_path {
+            return self.handle_verify(ctx, head);
+        }
+        if path == self.kit.endpoints.captcha_path {
+            return self.start_captcha_post(ctx, head);
+        }
+        let trusted = is_trusted(ctx, &self.options.skip_challenge_for);
+        let binding = ChallengeKit::binding(ctx, head);
+        let cleared = trusted
+            || self
+                .kit
+                .clearances
+                .request_is_cleared(&head.headers, binding)
+            || self.inline_solution(ctx, head);
+        let score = self.scorer.score(&ScoreInput {
+            client_ip: ctx.client_ip,
+            version: head.version,
+            headers: &head.headers,
+            ja4: ctx.extensions.get::<Ja4>().map(|j| &*j.0),
+            ip_reputation: ctx.extensions.get::<IpReputation>().map(|r| r.0),
+        });
+        let action = self.options.policy.action(score.score);
+        let points = score.score as u32;
+        ctx.extensions.insert(BotVerdict {
+            score,
+            action,
+            cleared,
+        });
+        match action {
+            Action::Block => Decision::deny(
+                StatusCode::FORBIDDEN,
+                "bot_blocked",
+                "automated traffic is not allowed",
+            ),
+            Action::Challenge { difficulty } if !cleared => {
+                Decision::Deny(self.kit.challenge(ctx, head, difficulty, "bot_challenge"))
+            }
+            _ if points > 0 => Decision::Risk {
+                points,
+                reason: "bot_score",
+            },
+            _ => Decision::Continue,
+        }
+    }
+
+    /// An SDK retrying with the solution on the original request: verify
+    /// it and remember to hand out a clearance on the response.
+    fn inline_solution(&self, ctx: &mut RequestCtx, head: &RequestHead) -> bool {
+        let (Some(token), Some(solution)) = (
+            header_str(head, PUZZLE_HEADER),
+            header_str(head, SOLUTION_HEADER),
+        ) else {
+            return false;
+        };
+        let binding = ChallengeKit::binding(ctx, head);
+        match self.kit.pow.verify(token, solution, binding) {
+            Ok(()) => {
+                let grant = self.kit.grant(ctx, binding);
+                ctx.extensions.insert(PendingGrant(grant));
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "inline proof-of-work refused");
+                false
+            }
+        }
+    }
+
+    fn handle_verify(&self, ctx: &mut RequestCtx, head: &RequestHead) -> Decision {
+        if head.method != Method::POST {
+            return Decision::deny(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "bot_verify_method",
+                "use POST",
+            );
+        }
+        let (Some(token), Some(solution)) = (
+            header_str(head, PUZZLE_HEADER),
+            header_str(head, SOLUTION_HEADER),
+        ) else {
+            return Decision::deny(
+                StatusCode::BAD_REQUEST,
+                "bot_challenge_failed",
+                "puzzle and solution headers are required",
+            );
+        };
+        let binding = ChallengeKit::binding(ctx, head);
+        if let Err(e) = self.kit.pow.verify(token, solution, binding) {
+            tracing::debug!(error = %e, "proof-of-work refused");
+            return Decision::deny(
+                StatusCode::FORBIDDEN,
+                "bot_challenge_failed",
+                "the challenge solution was not accepted",
+            );
+        }
+        let grant = self.kit.grant(ctx, binding);
+        let resp = pages::verified(grant.set_cookie.clone(), &grant.token, grant.expires_at);
+        ctx.extensions.insert(BotResponse::from_response(resp));
+        Decision::Deny(passed_denial(
+            StatusCode::OK,
+            "challenge passed",
+            grant_headers(&grant),
+        ))
+    }
+
+    fn start_captcha_post(&self, ctx: &mut RequestCtx, head: &RequestHead) -> Decision {
+        if head.method != Method::POST {
+            return Decision::deny(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "bot_verify_method",
+                "use POST",
+            );
+        }
+        if !ctx.has_request_body {
+            return Decision::deny(
+                StatusCode::BAD_REQUEST,
+                "bot_captcha_failed",
+                "the form is empty",
+            );
+        }
+        ctx.extensions.insert(CaptchaPost {
+            body: Zeroizing::new(Vec::new()),
+        });
+        Decision::Continue
+    }
+
+    fn finish_captcha_post(
+        &self,
+        ctx: &mut RequestCtx,
+        body: &[u8],
+        ua: Option<Vec<u8>>,
+    ) -> Decision {
+        let form = parse_form(body);
+        let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let (token, answer) = (field("token").unwrap_or(""), field("answer").unwrap_or(""));
+        let return_to = pages::safe_return_path(field("return_to").unwrap_or("/")).to_string();
+        let binding = crate::binding::Binding::new(ctx.client_ip, ua.as_deref().unwrap_or(b""));
+        match self.kit.captcha.verify(token, answer, binding) {
+            Ok(()) => {
+                let grant = self.kit.grant(ctx, binding);
+                let resp = pages::captcha_passed(grant.set_cookie.clone(), &return_to);
+                ctx.extensions.insert(BotResponse::from_response(resp));
+                let mut headers = grant_headers(&grant);
+                if let Ok(loc) = HeaderValue::from_str(&return_to) {
+                    headers.push((http::header::LOCATION, loc));
+                }
+                Decision::Deny(passed_denial(
+                    StatusCode::SEE_OTHER,
+                    "challenge passed",
+                    headers,
+                ))
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "CAPTCHA answer refused");
+                self.captcha_retry_page(ctx, binding, &return_to);
+                Decision::deny(
+                    StatusCode::FORBIDDEN,
+                    "bot_captcha_failed",
+                    "the answer was not accepted",
+                )
+            }
+        }
+    }
+
+    fn captcha_retry_page(&self, ctx: &mut RequestCtx, binding: crate::Binding, ret: &str) {
+        let image = self.kit.captcha.issue(CaptchaKind::Image, binding);
+        let text = self.kit.captcha.issue(CaptchaKind::Text, binding);
+        if let (Ok(i), Ok(t)) = (image, text) {
+            let page = pages::captcha_page(
+                &i,
+                &t,
+                &self.kit.endpoints,
+                ret,
+                Some("That answer was not right. Please try again."),
+            );
+            ctx.extensions.insert(BotResponse::from_response(page));
+        }
+    }
+}
+
+/// The User-Agent of the CAPTCHA POST, remembered for the body hook.
+#[derive(Clone)]
+struct CaptchaUa(Vec<u8>);
+
+impl Filter for BotFilter {
+    fn name(&self) -> &'static str {
+        "bot"
+    }
+
+    fn mode(&self) -> Mode {
+        self.options.mode
+    }
+
+    fn body_interest(&self) -> BodyInterest {
+        BodyInterest {
+            request: true,
+            hold_request: self.options.max_form_bytes,
+            ..BodyInterest::default()
+        }
+    }
+
+    fn request_headers<'a>(
+        &'a self,
+        ctx: &'a mut RequestCtx,
+        head: &'a mut RequestHead,
+    ) -> Verdict<'a> {
+        let decision = self.decide(ctx, head);
+        if ctx.extensions.get::<CaptchaPost>().is_some() {
+            let ua = head
+                .headers
+                .get(http::header::USER_AGENT)
+                .map(|v| v.as_bytes().to_vec())
+                .unwrap_or_default();
+            ctx.extensions.insert(CaptchaUa(ua));
+        }
+        // The inline solution headers are for rampart, not the upstream.
+        head.headers.remove(PUZZLE_HEADER);
+        head.headers.remove(SOLUTION_HEADER);
+        Verdict::Ready(decision)
+    }
+
+    fn request_body(&self, ctx: &mut RequestCtx, chunk: &Bytes, end: bool) -> Decision {
+        let Some(post) = ctx.extensions.get_mut::<CaptchaPost>() else {
+            return Decision::Continue;
+        };
+        let room = (self.options.max_form_bytes as usize).saturating_sub(post.body.len());
+        post.body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let full = chunk.len() > room;
+        if !end && !full {
+            return Decision::Continue;
+        }
+        let body = ctx
+            .extensions
+            .remove::<CaptchaPost>()
+            .map(|p| p.body)
+            .unwrap_or_default();
+        let ua = ctx.extensions.remove::<CaptchaUa>().map(|u| u.0);
+        self.finish_captcha_post(ctx, &body, ua)
+    }
+
+    fn response_headers(&self, ctx: &mut RequestCtx, head: &mut ResponseHead) -> Decision {
+        if let Some(PendingGrant(grant)) = ctx.extensions.remove::<PendingGrant>() {
+            grant.apply(&mut head.headers);
+        }
+        Decision::Continue
+    }
+
+    fn log(&self, ctx: &RequestCtx) {
+        if let Some(v) = ctx.extensions.get::<BotVerdict>() {
+            if v.score.score > 0 {
+                let reasons: Vec<&str> = v.score.signals.iter().map(|s| s.reason).collect();
+                tracing::info!(
+                    target: "rampart_bot",
+                    request_id = %ctx.request_id,
+                    score = v.score.score,
+                    action = ?v.action,
+                    cleared = v.cleared,
+                    signals = ?reasons,
+                    "bot score"
+                );
+            }
+        }
+    }
+}
+
+fn header_str<'h>(head: &'h RequestHead, name: &str) -> Option<&'h str> {
+    head.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn grant_headers(grant: &Grant) -> Vec<(HeaderName, HeaderValue)> {
+    vec![
+        (http::header::SET_COOKIE, grant.set_cookie.clone()),
+        (
+            HeaderName::from_static(crate::clearance::HEADER_NAME),
+            grant.header.clone(),
+        ),
+    ]
+}
+
+/// A "denial" that is really the answer of a challenge endpoint: the
+/// request must not go upstream, and the client gets the cookie.
+fn passed_denial(
+    status: StatusCode,
+    detail: &'static str,
+    headers: Vec<(HeaderName, HeaderValue)>,
+) -> Denial {
+    let mut d = Denial::new(status, "bot_challenge_passed", Cow::Borrowed(detail));
+    d.headers = headers;
+    d
+}
+
+/// `application/x-www-form-urlencoded` pairs (bounded: at most 16 fields).
+fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+    body.split(|&b| b == b'&')
+        .take(16)
+        .filter_map(|pair| {
+            let mut kv = pair.splitn(2, |&b| b == b'=');
+            let k = decode(kv.next()?);
+            let v = decode(kv.next().unwrap_or(b""));
+            Some((k, v))
+        })
+        .collect()
+}
+
+fn decode(input: &[u8]) -> String {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < input.len() => {
+                let hex = std::str::from_utf8(&input[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

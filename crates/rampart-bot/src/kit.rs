@@ -1,0 +1,168 @@
+//! The challenge kit shared by the filters, and the response hand-over.
+//!
+//! ## Hand-over of custom responses (for the gateway)
+//!
+//! `rampart_core::Filter` hooks can only *deny* with a [`Denial`] (status,
+//! detail, headers), which `respond::render` turns into problem+json or a
+//! generic HTML page. That is enough for API challenges (the puzzle travels
+//! in `X-Rampart-*` headers) and for cookie-setting redirects, but not for
+//! the HTML challenge page. So whenever a filter of this crate denies, it
+//! also stores the exact response in `ctx.extensions` as a [`BotResponse`].
+//! The gateway should, when rendering a denial, first do
+//! `ctx.extensions.remove::<BotResponse>()` and send that response if
+//! present. The clean long-term hook is a `Decision::Respond(Response<Bytes>)`
+//! variant in rampart-core; until then the Denial keeps clients working
+//! (API clients fully, browsers get a 403 page without the solver).
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use rampart_core::{AuthMethod, Denial, RequestCtx, RequestHead};
+
+use crate::binding::Binding;
+use crate::captcha::{CaptchaChallenger, CaptchaKind};
+use crate::clearance::{Clearances, HEADER_NAME};
+use crate::pages::{self, Endpoints};
+use crate::pow::PowChallenger;
+
+/// A complete response a filter wants sent instead of the rendered denial.
+#[derive(Debug, Clone)]
+pub struct BotResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl BotResponse {
+    pub fn from_response(resp: Response<Bytes>) -> Self {
+        let (parts, body) = resp.into_parts();
+        BotResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub fn into_response(self) -> Response<Bytes> {
+        let mut resp = Response::new(self.body);
+        *resp.status_mut() = self.status;
+        *resp.headers_mut() = self.headers;
+        resp
+    }
+}
+
+/// JA4 of the request's TLS connection (set by the gateway when known).
+#[derive(Debug, Clone)]
+pub struct Ja4(pub std::sync::Arc<str>);
+
+/// IP reputation 0 (clean) – 100 (bad), set by the reputation filter.
+#[derive(Debug, Clone, Copy)]
+pub struct IpReputation(pub u8);
+
+/// Everything needed to challenge a client and recognise one that passed.
+#[derive(Debug, Clone)]
+pub struct ChallengeKit {
+    pub pow: PowChallenger,
+    pub captcha: CaptchaChallenger,
+    pub clearances: Clearances,
+    pub endpoints: Endpoints,
+}
+
+impl ChallengeKit {
+    /// The client's binding: its network prefix and User-Agent.
+    pub fn binding(ctx: &RequestCtx, head: &RequestHead) -> Binding {
+        let ua = head
+            .headers
+            .get(http::header::USER_AGENT)
+            .map(|v| v.as_bytes())
+            .unwrap_or(b"");
+        Binding::new(ctx.client_ip, ua)
+    }
+
+    /// Issues a challenge: stores the full response (HTML page for browsers
+    /// navigating with GET, API challenge otherwise) as [`BotResponse`] and
+    /// returns the equivalent denial.
+    pub fn challenge(
+        &self,
+        ctx: &mut RequestCtx,
+        head: &RequestHead,
+        difficulty: u8,
+        reason: &'static str,
+    ) -> Denial {
+        let binding = Self::binding(ctx, head);
+        let puzzle = self.pow.issue(binding, difficulty);
+        let browser =
+            head.method == http::Method::GET && rampart_core::respond::prefers_html(&head.headers);
+        let page = if browser {
+            let image = self.captcha.issue(CaptchaKind::Image, binding);
+            let text = self.captcha.issue(CaptchaKind::Text, binding);
+            match (image, text) {
+                (Ok(i), Ok(t)) => {
+                    let ret = head.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                    pages::challenge_page(&puzzle, &i, &t, &self.endpoints, ret)
+                }
+                _ => pages::api_challenge(&puzzle, &self.endpoints),
+            }
+        } else {
+            pages::api_challenge(&puzzle, &self.endpoints)
+        };
+        ctx.extensions.insert(BotResponse::from_response(page));
+        let mut denial = Denial::new(
+            StatusCode::FORBIDDEN,
+            reason,
+            "a proof-of-work challenge is required",
+        );
+        denial.headers = pages::challenge_headers(&puzzle);
+        denial
+    }
+
+    /// Whether the request carries a valid clearance.
+    pub fn is_cleared(&self, ctx: &RequestCtx, head: &RequestHead) -> bool {
+        self.clearances
+            .request_is_cleared(&head.headers, Self::binding(ctx, head))
+    }
+
+    /// A fresh clearance as (`Set-Cookie` value, `X-Rampart-Clearance`
+    /// value, token, expiry).
+    pub fn grant(&self, ctx: &RequestCtx, binding: Binding) -> Grant {
+        let token = self.clearances.issue(binding);
+        let expires_at = crate::crypto::unix_now() + self.clearances.ttl_secs();
+        Grant {
+            set_cookie: self.clearances.set_cookie(&token, ctx.tls),
+            header: HeaderValue::from_str(&token).unwrap_or(HeaderValue::from_static("")),
+            token,
+            expires_at,
+        }
+    }
+}
+
+/// A granted clearance, ready to attach to a response.
+#[derive(Clone)]
+pub struct Grant {
+    pub set_cookie: HeaderValue,
+    pub header: HeaderValue,
+    pub token: String,
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Grant {
+    /// Adds `Set-Cookie` and `X-Rampart-Clearance` to a header map.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        headers.append(http::header::SET_COOKIE, self.set_cookie.clone());
+        headers.insert(HEADER_NAME, self.header.clone());
+    }
+}
+
+/// Whether an authenticated identity lets the request skip challenges.
+pub fn is_trusted(ctx: &RequestCtx, skip_for: &[AuthMethod]) -> bool {
+    ctx.identity
+        .as_ref()
+        .is_some_and(|id| skip_for.contains(&id.method))
+}

@@ -1,0 +1,36 @@
+//! rampart-bot: bot defence and credential-stuffing protection.
+//!
+//! * [`score`]: bot score 0–100 from weighted signals ([`ua`] classes,
+//!   [`headers`] anomalies, [`cadence`], JA4 and IP reputation inputs) and
+//!   the policy mapping score bands to allow / challenge / block.
+//! * [`ja4`]: JA4 fingerprints of raw TLS ClientHello bytes.
+//! * [`pow`], [`captcha`], [`clearance`]: challenges and the signed
+//!   clearance that spares a client further challenges; [`replay`] makes
+//!   challenges single-use.
+//! * [`pages`]: the challenge page, API challenge and answers as HTTP
+//!   responses; [`kit`] bundles the challengers and explains how the gateway
+//!   sends those responses ([`kit::BotResponse`]).
+//! * [`filter`]: the [`BotFilter`](filter::BotFilter).
+//! * [`login`]: the credential-stuffing guard, its filter and the
+//!   breached-password check.
+
+pub mod binding;
+pub mod cadence;
+pub mod captcha;
+pub mod clearance;
+pub mod crypto;
+pub mod filter;
+pub mod headers;
+pub mod ja4;
+pub mod kit;
+pub mod login;
+pub mod pages;
+pub mod pow;
+pub mod replay;
+pub mod score;
+pub mod ua;
+
+pub use binding::Binding;
+pub use crypto::{Key, KeyRing, TokenError};
+pub use filter::{BotFilter, BotOptions, BotVerdict};
+pub use kit::{BotResponse, ChallengeKit, IpReputation, Ja4};

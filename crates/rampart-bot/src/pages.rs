@@ -1,0 +1,394 @@
+//! Challenge pages and answers as complete HTTP responses.
+//!
+//! These are what a client sees: the browser page (proof-of-work in
+//! JavaScript with a `<noscript>` CAPTCHA fallback), the machine-readable
+//! API challenge, and the answers of the verify endpoints. They are plain
+//! `http::Response<Bytes>` values so the gateway can send them as they are
+//! (see the crate docs on the `BotResponse` hand-over).
+//!
+//! API challenge status: **403** with `X-Rampart-Challenge: pow`. Not 429,
+//! because generic retry middleware retries 429 blindly (a loop that never
+//! solves anything) and 429 means "slow down", not "prove work"; not 401,
+//! which requires `WWW-Authenticate` and means credentials are missing.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::captcha::Captcha;
+use crate::crypto::{hex, random_bytes};
+use crate::pow::Puzzle;
+
+/// Header naming the challenge type on API challenges.
+pub const CHALLENGE_HEADER: &str = "x-rampart-challenge";
+/// Header carrying the puzzle token (challenge) and echoed back (answer).
+pub const PUZZLE_HEADER: &str = "x-rampart-puzzle";
+pub const DIFFICULTY_HEADER: &str = "x-rampart-difficulty";
+/// Header carrying the solution counter.
+pub const SOLUTION_HEADER: &str = "x-rampart-solution";
+
+/// Where the pages send answers.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// Proof-of-work verify path (POST with puzzle + solution headers).
+    pub verify_path: String,
+    /// CAPTCHA form POST path.
+    pub captcha_path: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            verify_path: "/.rampart/challenge/verify".into(),
+            captcha_path: "/.rampart/challenge/captcha".into(),
+        }
+    }
+}
+
+/// `path` if it is a same-origin relative path (`/x?y`), else `/`: the
+/// return URL comes from the request and must not become an open redirect.
+pub fn safe_return_path(path: &str) -> &str {
+    let ok = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && path.len() <= 2048
+        && path.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        path
+    } else {
+        "/"
+    }
+}
+
+/// The browser challenge page: solves `puzzle` with WebCrypto, posts the
+/// solution to the verify path, then reloads `return_to`. Without
+/// JavaScript the `<noscript>` part offers the image CAPTCHA and the text
+/// question as plain form POSTs.
+pub fn challenge_page(
+    puzzle: &Puzzle,
+    image: &Captcha,
+    text: &Captcha,
+    endpoints: &Endpoints,
+    return_to: &str,
+) -> Response<Bytes> {
+    let return_to = safe_return_path(return_to);
+    let nonce = hex(&random_bytes::<16>());
+    let params = serde_json::json!({
+        "token": puzzle.token,
+        "difficulty": puzzle.difficulty,
+        "verify": endpoints.verify_path,
+        "returnTo": return_to,
+    });
+    let noscript = captcha_forms(image, text, endpoints, return_to);
+    let params = script_safe_json(&params.to_string());
+    let body = fill(
+        PAGE_TEMPLATE,
+        &[
+            ("NONCE", &nonce),
+            ("PARAMS", &params),
+            ("NOSCRIPT", &noscript),
+        ],
+    );
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; \
+         img-src data:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+         frame-ancestors 'none'"
+    );
+    let mut resp = html_response(StatusCode::FORBIDDEN, body);
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        resp.headers_mut().insert("content-security-policy", v);
+    }
+    add_challenge_headers(&mut resp, puzzle);
+    resp
+}
+
+/// The CAPTCHA-only page (served when a client failed a CAPTCHA, or to
+/// clients known to lack JavaScript).
+pub fn captcha_page(
+    image: &Captcha,
+    text: &Captcha,
+    endpoints: &Endpoints,
+    return_to: &str,
+    message: Option<&str>,
+) -> Response<Bytes> {
+    let forms = captcha_forms(image, text, endpoints, safe_return_path(return_to));
+    let msg = message
+        .map(|m| format!("<p role=\"alert\">{}</p>", escape_html(m)))
+        .unwrap_or_default();
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <title>Checking your browser</title><style>{STYLE}</style></head><body><main>\
+         <h1>Please confirm you are human</h1>{msg}{forms}</main></body></html>"
+    );
+    let mut resp = html_response(StatusCode::FORBIDDEN, body);
+    resp.headers_mut().insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; \
+             base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    resp
+}
+
+fn captcha_forms(image: &Captcha, text: &Captcha, ep: &Endpoints, return_to: &str) -> String {
+    let img = image
+        .png
+        .as_ref()
+        .map(|p| STANDARD.encode(p))
+        .unwrap_or_default();
+    let question = text.question.as_deref().unwrap_or("");
+    format!(
+        "<form method=\"post\" action=\"{action}\">\
+         <p><img src=\"data:image/png;base64,{img}\" width=\"170\" height=\"60\" \
+         alt=\"Distorted characters; if you cannot read them, answer the question below\"></p>\
+         <input type=\"hidden\" name=\"token\" value=\"{itoken}\">\
+         <input type=\"hidden\" name=\"return_to\" value=\"{ret}\">\
+         <label for=\"ia\">Type the characters shown</label> \
+         <input id=\"ia\" name=\"answer\" autocomplete=\"off\" autocapitalize=\"characters\" required> \
+         <button type=\"submit\">Continue</button></form>\
+         <form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"token\" value=\"{ttoken}\">\
+         <input type=\"hidden\" name=\"return_to\" value=\"{ret}\">\
+         <label for=\"ta\">{q}</label> \
+         <input id=\"ta\" name=\"answer\" inputmode=\"numeric\" autocomplete=\"off\" required> \
+         <button type=\"submit\">Continue</button></form>",
+        action = escape_html(&ep.captcha_path),
+        itoken = escape_html(&image.token),
+        ttoken = escape_html(&text.token),
+        ret = escape_html(return_to),
+        q = escape_html(question),
+    )
+}
+
+/// The machine-readable challenge for API clients: 403, the puzzle in
+/// headers and a JSON body. The client solves it (see [`crate::pow::solve`])
+/// and retries the same request with `X-Rampart-Puzzle` and
+/// `X-Rampart-Solution`.
+pub fn api_challenge(puzzle: &Puzzle, endpoints: &Endpoints) -> Response<Bytes> {
+    let body = serde_json::json!({
+        "type": "urn:rampart:challenge:pow",
+        "title": "Proof of work required",
+        "status": 403,
+        "challenge": "pow",
+        "puzzle": puzzle.token,
+        "difficulty": puzzle.difficulty,
+        "expires_at": puzzle.expires_at,
+        "algorithm": "sha256-leading-zero-bits",
+        "input": "<puzzle>:<decimal counter>",
+        "retry_with_headers": [PUZZLE_HEADER, SOLUTION_HEADER],
+        "verify": endpoints.verify_path,
+    });
+    let mut resp = bytes_response(
+        StatusCode::FORBIDDEN,
+        "application/json",
+        Bytes::from(body.to_string()),
+    );
+    add_challenge_headers(&mut resp, puzzle);
+    resp
+}
+
+/// Adds `X-Rampart-Challenge`, `X-Rampart-Puzzle`, `X-Rampart-Difficulty`.
+pub fn add_challenge_headers<B>(resp: &mut Response<B>, puzzle: &Puzzle) {
+    for (name, value) in challenge_headers(puzzle) {
+        resp.headers_mut().insert(name, value);
+    }
+}
+
+/// The challenge headers as pairs (for a `Denial`).
+pub fn challenge_headers(puzzle: &Puzzle) -> Vec<(http::HeaderName, HeaderValue)> {
+    let mut out = vec![(
+        http::HeaderName::from_static(CHALLENGE_HEADER),
+        HeaderValue::from_static("pow"),
+    )];
+    if let Ok(v) = HeaderValue::from_str(&puzzle.token) {
+        out.push((http::HeaderName::from_static(PUZZLE_HEADER), v));
+    }
+    out.push((
+        http::HeaderName::from_static(DIFFICULTY_HEADER),
+        HeaderValue::from(puzzle.difficulty as u16),
+    ));
+    out
+}
+
+/// Answer of the PoW verify endpoint: 200 with the clearance as cookie and
+/// in the body (SDKs may send it back as `X-Rampart-Clearance`).
+pub fn verified(set_cookie: HeaderValue, clearance: &str, expires_at: u64) -> Response<Bytes> {
+    let body = serde_json::json!({"clearance": clearance, "expires_at": expires_at});
+    let mut resp = bytes_response(
+        StatusCode::OK,
+        "application/json",
+        Bytes::from(body.to_string()),
+    );
+    resp.headers_mut().insert(SET_COOKIE, set_cookie);
+    resp
+}
+
+/// Answer of a passed CAPTCHA form: 303 back to the page with the cookie.
+pub fn captcha_passed(set_cookie: HeaderValue, return_to: &str) -> Response<Bytes> {
+    let mut resp = bytes_response(StatusCode::SEE_OTHER, "text/plain", Bytes::new());
+    resp.headers_mut().insert(SET_COOKIE, set_cookie);
+    if let Ok(v) = HeaderValue::from_str(safe_return_path(return_to)) {
+        resp.headers_mut().insert(LOCATION, v);
+    }
+    resp
+}
+
+fn html_response(status: StatusCode, body: String) -> Response<Bytes> {
+    bytes_response(status, "text/html; charset=utf-8", Bytes::from(body))
+}
+
+fn bytes_response(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Bytes> {
+    let len = body.len();
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert("x-robots-tag", HeaderValue::from_static("noindex"));
+    resp
+}
+
+/// Replaces `{NAME}` placeholders in one pass: substituted text is never
+/// scanned again, so a value containing `{PARAMS}` stays literal.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 8192);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let name_len = after.bytes().take_while(|b| b.is_ascii_uppercase()).count();
+        let value = values.iter().find(|(n, _)| *n == &after[..name_len]);
+        match value {
+            Some((_, v)) if after[name_len..].starts_with('}') => {
+                out.push_str(v);
+                rest = &after[name_len + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// JSON made safe inside `<script>`: no `<`, `>` or `&` that could close
+/// the element or start a comment.
+fn script_safe_json(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+pub(crate) fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:36em;margin:3em auto;\
+padding:0 1em;color:#222}progress{width:100%;height:1.2em}form{margin:1.5em 0}\
+input{font-size:1.1em;padding:.2em}button{font-size:1.1em}img{border:1px solid #ccc}";
+
+const PAGE_TEMPLATE: &str = concat!(
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+    "<meta name=\"viewport\" content=\"width=device-width\">",
+    "<title>Checking your browser</title><style>",
+    "body{font-family:system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em;color:#222}",
+    "progress{width:100%;height:1.2em}form{margin:1.5em 0}input{font-size:1.1em;padding:.2em}",
+    "button{font-size:1.1em}img{border:1px solid #ccc}",
+    "</style></head><body><main><h1>Checking your browser</h1>",
+    "<div id=\"js\" hidden><p id=\"st\" role=\"status\" aria-live=\"polite\">Working…</p>",
+    "<progress id=\"bar\" max=\"100\" value=\"0\"></progress></div>",
+    "<noscript><p>JavaScript is off. Please answer one of these instead.</p>{NOSCRIPT}</noscript>",
+    "<script type=\"application/json\" id=\"rp\">{PARAMS}</script>",
+    "<script nonce=\"{NONCE}\">",
+    "(async function(){",
+    "var d=JSON.parse(document.getElementById('rp').textContent);",
+    "var st=document.getElementById('st'),bar=document.getElementById('bar');",
+    "document.getElementById('js').hidden=false;",
+    "if(!(window.crypto&&crypto.subtle)){st.textContent='Your browser cannot run this check; ",
+    "please enable JavaScript over HTTPS or use the form.';return;}",
+    "var enc=new TextEncoder(),expect=Math.pow(2,d.difficulty),found=-1,c=0,batch=512;",
+    "function lz(b){var n=0;for(var i=0;i<b.length;i++){if(b[i]===0){n+=8;continue;}",
+    "return n+Math.clz32(b[i])-24;}return n;}",
+    "while(found<0){var ps=[];for(var i=0;i<batch;i++){",
+    "ps.push(crypto.subtle.digest('SHA-256',enc.encode(d.token+':'+(c+i))));}",
+    "var hs=await Promise.all(ps);",
+    "for(var j=0;j<batch;j++){if(lz(new Uint8Array(hs[j]))>=d.difficulty){found=c+j;break;}}",
+    "c+=batch;var p=Math.min(99,Math.round(100*(1-Math.exp(-c/expect))));",
+    "bar.value=p;st.textContent='Working… '+p+'%';}",
+    "bar.value=100;st.textContent='Verifying…';",
+    "try{var r=await fetch(d.verify,{method:'POST',credentials:'same-origin',",
+    "headers:{'X-Rampart-Puzzle':d.token,'X-Rampart-Solution':String(found)}});",
+    "if(r.ok){st.textContent='Done, loading the page…';location.replace(d.returnTo);}",
+    "else{st.textContent='Verification failed ('+r.status+'). Reload the page to try again.';}",
+    "}catch(e){st.textContent='Network error. Reload the page to try again.';}",
+    "})();</script></main></body></html>"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn puzzle() -> Puzzle {
+        Puzzle {
+            token: "pow.k1.AAAA.BBBB".into(),
+            difficulty: 16,
+            expires_at: 99,
+        }
+    }
+
+    #[test]
+    fn open_redirects_are_refused() {
+        assert_eq!(safe_return_path("/a?b=c"), "/a?b=c");
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "",
+            "/a b",
+        ] {
+            assert_eq!(safe_return_path(bad), "/", "{bad}");
+        }
+    }
+
+    #[test]
+    fn api_challenge_has_headers_and_json() {
+        let r = api_challenge(&puzzle(), &Endpoints::default());
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(r.headers()[CHALLENGE_HEADER], "pow");
+        assert_eq!(r.headers()[PUZZLE_HEADER], "pow.k1.AAAA.BBBB");
+        assert_eq!(r.headers()[DIFFICULTY_HEADER], "16");
+        let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(v["puzzle"], "pow.k1.AAAA.BBBB");
+        assert_eq!(v["difficulty"], 16);
+    }
+
+    #[test]
+    fn placeholders_in_values_are_not_expanded() {
+        let out = fill("a{X}b{Y}c{Z}", &[("X", "{Y}"), ("Y", "1")]);
+        assert_eq!(out, "a{Y}b1c{Z}");
+    }
+
+    #[test]
+    fn script_json_cannot_break_out() {
+        let s = script_safe_json(r#"{"returnTo":"/</script><script>alert(1)"}"#);
+        assert!(!s.contains('<') && !s.contains('>'));
+    }
+}
