@@ -25,6 +25,8 @@ pub struct Config {
     #[serde(default)]
     pub cluster: crate::traffic::Cluster,
     #[serde(default)]
+    pub store: crate::traffic::Store,
+    #[serde(default)]
     pub admin: Admin,
     #[serde(default)]
     pub log: Log,

@@ -48,6 +48,34 @@ fn default_prefix() -> String {
     "rampart:".into()
 }
 
+/// `[store]`: where consumers, API keys, admin users and the audit log live.
+/// Alone, an embedded SQLite database in `data_dir`; with `[cluster] redis`,
+/// Redis (every instance shares it, revocations reach all within a second).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Store {
+    #[serde(default = "default_data_dir")]
+    pub data_dir: std::path::PathBuf,
+    /// A file holding the server secret (at least 32 bytes) that keys API
+    /// keys' hashes. Without it, a secret is generated on first start into
+    /// `<data_dir>/server.secret` (mode 0600). Every instance of a fleet
+    /// needs the same secret.
+    pub secret_file: Option<std::path::PathBuf>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            data_dir: default_data_dir(),
+            secret_file: None,
+        }
+    }
+}
+
+fn default_data_dir() -> std::path::PathBuf {
+    "rampart-data".into()
+}
+
 /// A route's rate limits: all listed limits are checked together; a request
 /// is admitted only if every one admits it.
 #[derive(Debug, Clone, Deserialize)]

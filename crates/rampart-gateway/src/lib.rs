@@ -21,6 +21,7 @@ pub mod proxy;
 pub mod pump;
 pub mod router;
 pub mod server;
+pub mod services;
 pub mod snapshot;
 pub mod tls;
 pub mod upstream;
@@ -91,7 +92,8 @@ impl Gateway {
         metrics_setup::install();
         let loaded = Arc::new(loaded);
         let workers = worker_count(loaded.config.server.workers);
-        let snap = Snapshot::build(loaded.clone(), workers)?;
+        let services = Arc::new(services::Services::default());
+        let snap = Snapshot::build(loaded.clone(), workers, &services)?;
         let (shutdown, _) = watch::channel(false);
         let (stopped, _) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -100,6 +102,7 @@ impl Gateway {
             conn_table: Default::default(),
             load: Default::default(),
             events: Default::default(),
+            services: services.clone(),
             shutdown,
             stopped,
         });
@@ -124,6 +127,7 @@ impl Gateway {
         gw.sync_listeners(&loaded)?;
         gw.shared.snapshot.load().start_health_checks();
         tokio::spawn(metrics_setup::upkeep(gw.stopped_signal()));
+        tokio::spawn(services.upkeep(gw.stopped_signal()));
         gw.record(Ok(()));
         Ok(gw)
     }
@@ -168,7 +172,7 @@ impl Gateway {
         if worker_count(loaded.config.server.workers) != self.worker_count {
             tracing::warn!(target: "rampart::config", "server.workers changed: takes effect at the next restart");
         }
-        let snap = Snapshot::build(loaded.clone(), self.worker_count)?;
+        let snap = Snapshot::build(loaded.clone(), self.worker_count, &self.shared.services)?;
         // Bind before swapping, so a taken port fails the reload cleanly.
         self.sync_listeners(&loaded)?;
         snap.start_health_checks();

@@ -40,6 +40,8 @@ pub struct Shared {
     pub load: Arc<crate::flood::Load>,
     /// Recent security events and the sinks that act on them.
     pub events: Arc<crate::events::EventHub>,
+    /// Stores and connections that outlive configurations.
+    pub services: Arc<crate::services::Services>,
 }
 
 pub enum WorkerCmd {

@@ -17,6 +17,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::hygiene::ProtocolLimits;
 use crate::log::RouteMetrics;
 use crate::router::{Matcher, Router};
+use crate::services::Services;
 use crate::upstream::Pool;
 
 /// A listener's per-connection behaviour (its socket lives in the server).
@@ -72,7 +73,11 @@ fn err(path: String, message: String) -> ConfigError {
 
 impl Snapshot {
     /// Compiles a validated config for `workers` worker threads.
-    pub fn build(loaded: Arc<LoadedConfig>, workers: usize) -> Result<Snapshot, ConfigErrors> {
+    pub fn build(
+        loaded: Arc<LoadedConfig>,
+        workers: usize,
+        services: &Services,
+    ) -> Result<Snapshot, ConfigErrors> {
         let cfg = &loaded.config;
         let mut errors = Vec::new();
         let mut pools = HashMap::new();
@@ -109,7 +114,11 @@ impl Snapshot {
         let mut routes = Vec::new();
         let mut rule_sets = HashMap::new();
         for (i, r) in cfg.routes.iter().enumerate() {
-            match compile_route(r, &pools, &mut rule_sets) {
+            let build = Build {
+                services,
+                cluster: &cfg.cluster,
+            };
+            match compile_route(r, &pools, &mut rule_sets, &build) {
                 Ok((m, rt)) => routes.push((r.priority, m, Arc::new(rt))),
                 Err((key, msg)) => errors.push(err(format!("routes[{i}]{key}"), msg)),
             }
@@ -162,11 +171,19 @@ impl Snapshot {
 /// Compiled WAF rule sets by policy, so routes with equal policies share one.
 type RuleSets = HashMap<String, Arc<RuleSet>>;
 
+/// What filters need besides their own section: long-lived stores and the
+/// process-wide settings they depend on.
+struct Build<'a> {
+    services: &'a Services,
+    cluster: &'a rampart_config::Cluster,
+}
+
 /// The route's filters in pipeline order (DESIGN.md: ip reputation first,
 /// the WAF after the cheap checks).
 fn filters_for(
     r: &Route,
     rule_sets: &mut RuleSets,
+    build: &Build<'_>,
 ) -> Result<Vec<Arc<dyn Filter>>, crate::build::BuildError> {
     let mut filters: Vec<Arc<dyn Filter>> = Vec::new();
     if let Some(p) = &r.ip_list {
@@ -174,6 +191,10 @@ fn filters_for(
     }
     if let Some(p) = &r.request_limits {
         filters.push(Arc::new(RequestLimitsFilter::new(p)));
+    }
+    if let Some(p) = &r.rate_limit {
+        let f = crate::build::ratelimit::filter(p, build.cluster, build.services)?;
+        filters.push(Arc::new(f));
     }
     if let Some(p) = &r.waf {
         let key = rampart_guard::waf::policy_key(p);
@@ -198,6 +219,7 @@ fn compile_route(
     r: &Route,
     pools: &HashMap<String, Arc<Pool>>,
     rule_sets: &mut RuleSets,
+    build: &Build<'_>,
 ) -> Result<(Matcher, RouteRuntime), crate::build::BuildError> {
     let matcher = Matcher::compile(r).map_err(|e| (String::new(), e))?;
     let pool = pools.get(&r.upstream).cloned().ok_or_else(|| {
@@ -206,7 +228,7 @@ fn compile_route(
             format!("upstream {:?} could not be built", r.upstream),
         )
     })?;
-    let filters = filters_for(r, rule_sets)?;
+    let filters = filters_for(r, rule_sets, build)?;
     let hsts = r.hsts.as_ref().map(|h| {
         let mut v = format!("max-age={}", h.max_age.0.as_secs());
         if h.include_subdomains {

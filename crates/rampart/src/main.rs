@@ -127,7 +127,8 @@ fn check(path: &std::path::Path) -> ExitCode {
             c.upstreams.len()
         );
         let workers = rampart_gateway::worker_count(c.server.workers);
-        rampart_gateway::snapshot::Snapshot::build(std::sync::Arc::new(loaded), workers)
+        let services = rampart_gateway::services::Services::default();
+        rampart_gateway::snapshot::Snapshot::build(std::sync::Arc::new(loaded), workers, &services)
             .map(|_| summary)
     });
     match result {

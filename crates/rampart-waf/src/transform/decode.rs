@@ -109,7 +109,7 @@ pub(crate) fn unicode_low_byte(digits: &[u8]) -> u8 {
 /// entirely valid hex (odd length or a non-hex byte) is returned unchanged,
 /// as ModSecurity's own transformation tests specify.
 pub fn hex_decode(input: &[u8]) -> Cow<'_, [u8]> {
-    if input.len() % 2 != 0 || !input.iter().all(|&b| hex_val(b).is_some()) {
+    if !input.len().is_multiple_of(2) || !input.iter().all(|&b| hex_val(b).is_some()) {
         return Cow::Borrowed(input);
     }
     let decoded = (0..input.len())

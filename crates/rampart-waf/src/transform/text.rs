@@ -257,7 +257,7 @@ pub fn parity_even_7bit(input: &[u8]) -> Cow<'_, [u8]> {
 pub fn parity_odd_7bit(input: &[u8]) -> Cow<'_, [u8]> {
     map_bytes(input, |b| {
         let low = b & 0x7f;
-        if low7_ones(b) % 2 == 0 {
+        if low7_ones(b).is_multiple_of(2) {
             low | 0x80
         } else {
             low

@@ -1,0 +1,89 @@
+//! Long-lived state that outlives any one configuration: counters must not
+//! reset on reload, and a Redis connection is kept while `[cluster]` does not
+//! change. The snapshot builder takes filters' stores from here.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rampart_config::Cluster;
+use rampart_ratelimit::{
+    Clock, LocalConfig, LocalStore, RateStore, RedisConfig, RedisStore, SystemClock,
+};
+
+pub struct Services {
+    pub clock: Arc<dyn Clock>,
+    /// This node's rate counters: the store without a cluster, and the
+    /// fallback under `on_store_error = "local"` with one.
+    pub rate_local: Arc<LocalStore>,
+    /// The Redis rate store and the settings it was made with.
+    rate_redis: Mutex<Option<(ClusterKey, Arc<RedisStore>)>>,
+}
+
+/// What identifies a Redis store: a change here means a new connection.
+#[derive(Clone, PartialEq, Eq)]
+struct ClusterKey {
+    url: String,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl Default for Services {
+    fn default() -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+        Services {
+            rate_local: Arc::new(LocalStore::new(LocalConfig::default(), clock.clone())),
+            clock,
+            rate_redis: Mutex::new(None),
+        }
+    }
+}
+
+impl Services {
+    /// Where rate counters live under this `[cluster]`: Redis when set (the
+    /// connection is reused while the settings are unchanged), else the
+    /// local store. Outside a runtime (`rampart check`) nothing connects.
+    pub fn rate_store(&self, cluster: &Cluster) -> Result<Arc<dyn RateStore>, String> {
+        let Some(url) = &cluster.redis else {
+            return Ok(self.rate_local.clone());
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Ok(self.rate_local.clone());
+        }
+        let key = ClusterKey {
+            url: url.clone(),
+            prefix: format!("{}rl:", cluster.key_prefix),
+            timeout: cluster.timeout.0,
+        };
+        let mut slot = self.rate_redis.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, store)) = slot.as_ref() {
+            if *k == key {
+                return Ok(store.clone());
+            }
+        }
+        let config = RedisConfig {
+            prefix: key.prefix.clone(),
+            timeout: key.timeout,
+            ..RedisConfig::default()
+        };
+        // The error never includes the URL: it may hold a password.
+        let store = RedisStore::new(url, config, self.clock.clone())
+            .map(Arc::new)
+            .map_err(|e| format!("cannot use the cluster's Redis: {e}"))?;
+        *slot = Some((key, store.clone()));
+        Ok(store)
+    }
+
+    /// Periodic housekeeping: idle counters out, size gauges up to date.
+    pub async fn upkeep(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    self.rate_local.purge_idle();
+                    self.rate_local.publish_metrics();
+                }
+                _ = stop.wait_for(|&s| s) => return,
+            }
+        }
+    }
+}
