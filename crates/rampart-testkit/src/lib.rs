@@ -92,7 +92,10 @@ impl RedisServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server on port {} did not start within 10 s", self.port);
+        panic!(
+            "redis-server on port {} did not start within 10 s",
+            self.port
+        );
     }
 }
 
