@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 pub use error::{ConfigError, ConfigErrors};
 pub use exposure::DlpPolicy;
 pub use model::*;
-pub use traffic::{Cluster, LimitConfig, RateLimitPolicy};
+pub use traffic::{Cluster, LimitConfig, RateLimitPolicy, Reputation, ReputationPolicy};
 pub use units::{Bytes, Dur};
 
 /// A config together with the text and file it came from, for error reports.

@@ -27,6 +27,8 @@ pub struct Config {
     #[serde(default)]
     pub store: crate::traffic::Store,
     #[serde(default)]
+    pub reputation: crate::traffic::Reputation,
+    #[serde(default)]
     pub admin: Admin,
     #[serde(default)]
     pub log: Log,
@@ -362,6 +364,7 @@ pub struct Route {
     pub request_limits: Option<RequestLimitsPolicy>,
     pub waf: Option<WafPolicy>,
     pub rate_limit: Option<crate::traffic::RateLimitPolicy>,
+    pub reputation: Option<crate::traffic::ReputationPolicy>,
     pub dlp: Option<crate::exposure::DlpPolicy>,
     /// Requests in flight on this route (0: unlimited); over it, 503.
     #[serde(default)]

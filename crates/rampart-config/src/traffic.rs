@@ -76,6 +76,141 @@ fn default_data_dir() -> std::path::PathBuf {
     "rampart-data".into()
 }
 
+/// `[reputation]`: address feeds, the MaxMind databases, and
+/// behaviour-based bans.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reputation {
+    /// Lists of addresses from files (plain, FireHOL netset, Spamhaus DROP).
+    #[serde(default)]
+    pub feeds: Vec<FeedConfig>,
+    /// How often feed files are checked for changes.
+    #[serde(default = "default_feed_poll")]
+    pub feed_poll: Dur,
+    /// MaxMind GeoLite2/GeoIP2 Country (or City) database.
+    pub country_db: Option<std::path::PathBuf>,
+    /// MaxMind GeoLite2/GeoIP2 ASN database.
+    pub asn_db: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub bans: Bans,
+}
+
+impl Default for Reputation {
+    fn default() -> Self {
+        Reputation {
+            feeds: Vec::new(),
+            feed_poll: default_feed_poll(),
+            country_db: None,
+            asn_db: None,
+            bans: Bans::default(),
+        }
+    }
+}
+
+fn default_feed_poll() -> Dur {
+    Dur::secs(60)
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    pub name: String,
+    pub path: std::path::PathBuf,
+    /// `auto`, `plain`, `netset` or `spamhaus`.
+    #[serde(default = "default_feed_format")]
+    pub format: String,
+    /// `deny` or `allow` (an allow match beats every deny list).
+    #[serde(default = "default_feed_action")]
+    pub action: String,
+}
+
+fn default_feed_format() -> String {
+    "auto".into()
+}
+fn default_feed_action() -> String {
+    "deny".into()
+}
+
+/// Behaviour-based bans: security events add points to a client's decaying
+/// threat score; at the threshold the client is banned.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bans {
+    /// Ban automatically on the threat score (manual bans work regardless).
+    #[serde(default)]
+    pub auto: bool,
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+    #[serde(default = "default_half_life")]
+    pub half_life: Dur,
+    /// First ban's length; each repeat offence doubles it up to `max_ttl`.
+    #[serde(default = "default_ban_ttl")]
+    pub ttl: Dur,
+    #[serde(default = "default_max_ban")]
+    pub max_ttl: Dur,
+    /// Points per event kind: `waf_block`, `rate_limited`, `auth_failed`,
+    /// `bot_challenge_failed`, `schema_violation`, `feed_denied`.
+    #[serde(default)]
+    pub weights: BTreeMap<String, f64>,
+    /// Refuse banned clients' connections at accept, before TLS and HTTP.
+    #[serde(default = "yes")]
+    pub check_at_accept: bool,
+}
+
+impl Default for Bans {
+    fn default() -> Self {
+        Bans {
+            auto: false,
+            threshold: default_threshold(),
+            half_life: default_half_life(),
+            ttl: default_ban_ttl(),
+            max_ttl: default_max_ban(),
+            weights: BTreeMap::new(),
+            check_at_accept: true,
+        }
+    }
+}
+
+fn default_threshold() -> f64 {
+    50.0
+}
+fn default_half_life() -> Dur {
+    Dur::secs(600)
+}
+fn default_ban_ttl() -> Dur {
+    Dur::secs(600)
+}
+fn default_max_ban() -> Dur {
+    Dur::secs(86_400)
+}
+fn yes() -> bool {
+    true
+}
+
+/// A route's reputation checks: bans, the feeds, and country/ASN rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReputationPolicy {
+    #[serde(default)]
+    pub mode: FilterMode,
+    /// Apply the `[reputation] feeds` lists on this route.
+    #[serde(default = "yes")]
+    pub feeds: bool,
+    #[serde(default)]
+    pub deny_countries: Vec<String>,
+    #[serde(default)]
+    pub allow_countries: Vec<String>,
+    #[serde(default)]
+    pub deny_asns: Vec<u32>,
+    #[serde(default)]
+    pub allow_asns: Vec<u32>,
+    #[serde(default)]
+    pub deny_unknown_country: bool,
+    /// Filters that clients on an allow feed skip (e.g. `["waf", "rate_limit"]`).
+    #[serde(default)]
+    pub allow_skips: Vec<String>,
+}
+
 /// A route's rate limits: all listed limits are checked together; a request
 /// is admitted only if every one admits it.
 #[derive(Debug, Clone, Deserialize)]

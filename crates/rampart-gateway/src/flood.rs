@@ -38,6 +38,8 @@ pub struct ConnLimits {
 pub enum ConnRefusal {
     TooManyOpen,
     TooFast,
+    /// The client is banned (checked by the server before the table).
+    Banned,
 }
 
 impl ConnRefusal {
@@ -45,6 +47,7 @@ impl ConnRefusal {
         match self {
             ConnRefusal::TooManyOpen => "too_many_connections",
             ConnRefusal::TooFast => "connection_rate",
+            ConnRefusal::Banned => "banned",
         }
     }
 }

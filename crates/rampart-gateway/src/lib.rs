@@ -19,6 +19,7 @@ pub mod log;
 pub mod metrics_setup;
 pub mod proxy;
 pub mod pump;
+pub mod reputation;
 pub mod router;
 pub mod server;
 pub mod services;
@@ -89,10 +90,18 @@ impl Gateway {
     /// Builds the snapshot, binds listeners, starts workers. Must run inside a
     /// tokio runtime: health checks are spawned on it.
     pub fn start(loaded: LoadedConfig) -> Result<Arc<Gateway>, ConfigErrors> {
+        Self::start_with(loaded, Arc::new(services::Services::default()))
+    }
+
+    /// Like [`start`](Self::start), with stores made beforehand
+    /// ([`services::Services::start`] connects to the cluster's Redis).
+    pub fn start_with(
+        loaded: LoadedConfig,
+        services: Arc<services::Services>,
+    ) -> Result<Arc<Gateway>, ConfigErrors> {
         metrics_setup::install();
         let loaded = Arc::new(loaded);
         let workers = worker_count(loaded.config.server.workers);
-        let services = Arc::new(services::Services::default());
         let snap = Snapshot::build(loaded.clone(), workers, &services)?;
         let (shutdown, _) = watch::channel(false);
         let (stopped, _) = watch::channel(false);
@@ -127,6 +136,10 @@ impl Gateway {
         gw.sync_listeners(&loaded)?;
         gw.shared.snapshot.load().start_health_checks();
         tokio::spawn(metrics_setup::upkeep(gw.stopped_signal()));
+        if let (true, Some(tracker)) = (services.auto_ban, services.tracker.clone()) {
+            let sink = Arc::new(reputation::ThreatSink(tracker));
+            gw.shared.events.set_sinks(vec![sink]);
+        }
         tokio::spawn(services.upkeep(gw.stopped_signal()));
         gw.record(Ok(()));
         Ok(gw)
@@ -144,6 +157,11 @@ impl Gateway {
 
     pub fn status(&self) -> ReloadStatus {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Long-lived stores (the threat tracker for the admin API's bans).
+    pub fn services(&self) -> &Arc<services::Services> {
+        &self.shared.services
     }
 
     /// Recent security events, and where sinks that act on them plug in.

@@ -128,6 +128,9 @@ pub async fn handle(
     }
 
     for f in &route.filters {
+        if rampart_guard::reputation::SkipFilters::skips(&ctx, f.name()) {
+            continue;
+        }
         let decision = f.request_headers(&mut ctx, &mut parts).resolve().await;
         if let Some(d) = ctx.apply(f.name(), f.mode(), decision) {
             return Ok(deny(ctx, &d, out));

@@ -132,8 +132,13 @@ async fn accept_loop(listener: TcpListener, name: Arc<str>, shared: Arc<Shared>)
         match listener.accept().await {
             Ok((stream, peer)) => {
                 accepted.increment(1);
-                let limits = shared.snapshot.load().conn_limits;
-                match shared.conn_table.admit(peer.ip().to_canonical(), limits) {
+                let snap = shared.snapshot.load();
+                let ip = peer.ip().to_canonical();
+                if snap.bans_at_accept && is_banned(&shared, ip) {
+                    refused_connection(&name, crate::flood::ConnRefusal::Banned);
+                    continue;
+                }
+                match shared.conn_table.admit(ip, snap.conn_limits) {
                     Ok(permit) => {
                         let conn = serve_connection(stream, peer, name.clone(), shared.clone());
                         tokio::spawn(async move {
@@ -152,6 +157,11 @@ async fn accept_loop(listener: TcpListener, name: Arc<str>, shared: Arc<Shared>)
             }
         }
     }
+}
+
+fn is_banned(shared: &Shared, ip: std::net::IpAddr) -> bool {
+    let tracker = shared.services.tracker.as_ref();
+    tracker.is_some_and(|t| t.is_banned(ip).is_some())
 }
 
 fn refused_connection(listener: &str, why: crate::flood::ConnRefusal) {

@@ -5,18 +5,33 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rampart_config::Cluster;
+use rampart_config::traffic::FeedConfig;
+use rampart_config::{Cluster, Config};
 use rampart_ratelimit::{
     Clock, LocalConfig, LocalStore, RateStore, RedisConfig, RedisStore, SystemClock,
 };
+use rampart_reputation::{FeedSet, ThreatTracker};
 
 pub struct Services {
     pub clock: Arc<dyn Clock>,
+    /// Bans and threat scores (local, or shared through Redis); `None` only
+    /// for `rampart check` and bare test gateways.
+    pub tracker: Option<Arc<ThreatTracker>>,
+    /// Whether security events feed the tracker (`[reputation.bans] auto`).
+    pub auto_ban: bool,
+    /// The `[reputation]` feeds, kept while their settings are unchanged.
+    feeds: Mutex<Option<LoadedFeeds>>,
     /// This node's rate counters: the store without a cluster, and the
     /// fallback under `on_store_error = "local"` with one.
     pub rate_local: Arc<LocalStore>,
     /// The Redis rate store and the settings it was made with.
     rate_redis: Mutex<Option<(ClusterKey, Arc<RedisStore>)>>,
+}
+
+struct LoadedFeeds {
+    specs: Vec<FeedConfig>,
+    set: Arc<FeedSet>,
+    reloader: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// What identifies a Redis store: a change here means a new connection.
@@ -33,12 +48,54 @@ impl Default for Services {
         Services {
             rate_local: Arc::new(LocalStore::new(LocalConfig::default(), clock.clone())),
             clock,
+            tracker: None,
+            auto_ban: false,
+            feeds: Mutex::new(None),
             rate_redis: Mutex::new(None),
         }
     }
 }
 
 impl Services {
+    /// Everything a configuration needs that must outlive it; connects to
+    /// the cluster's Redis when there is one.
+    pub async fn start(cfg: &Config) -> Result<Services, String> {
+        let tracker = crate::reputation::tracker(cfg).await?;
+        Ok(Services {
+            tracker: Some(Arc::new(tracker)),
+            auto_ban: cfg.reputation.bans.auto,
+            ..Services::default()
+        })
+    }
+
+    /// The feeds of `[reputation]`, loaded once per distinct setting and
+    /// watched for file changes.
+    pub fn feeds(&self, cfg: &Config) -> Result<Option<Arc<FeedSet>>, String> {
+        let specs = &cfg.reputation.feeds;
+        if specs.is_empty() {
+            return Ok(None);
+        }
+        let mut slot = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(loaded) = slot.as_ref() {
+            if loaded.specs == *specs {
+                return Ok(Some(loaded.set.clone()));
+            }
+        }
+        let set = Arc::new(crate::reputation::load_feeds(specs)?);
+        let reloader = tokio::runtime::Handle::try_current()
+            .is_ok()
+            .then(|| FeedSet::spawn_reloader(&set, cfg.reputation.feed_poll.0, None));
+        let old = slot.replace(LoadedFeeds {
+            specs: specs.clone(),
+            set: set.clone(),
+            reloader,
+        });
+        if let Some(task) = old.and_then(|o| o.reloader) {
+            task.abort();
+        }
+        Ok(Some(set))
+    }
+
     /// Where rate counters live under this `[cluster]`: Redis when set (the
     /// connection is reused while the settings are unchanged), else the
     /// local store. Outside a runtime (`rampart check`) nothing connects.

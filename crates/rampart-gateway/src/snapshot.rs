@@ -62,6 +62,8 @@ pub struct Snapshot {
     pub conn_limits: crate::flood::ConnLimits,
     pub max_concurrent_requests: usize,
     pub shedding: Option<crate::flood::SheddingLimits>,
+    /// Refuse banned clients' connections at accept.
+    pub bans_at_accept: bool,
     pub trusted_proxies: IpSet,
     pub access_log: bool,
     pub unmatched: Arc<RouteMetrics>,
@@ -117,6 +119,7 @@ impl Snapshot {
             let build = Build {
                 services,
                 cluster: &cfg.cluster,
+                config: cfg,
             };
             match compile_route(r, &pools, &mut rule_sets, &build) {
                 Ok((m, rt)) => routes.push((r.priority, m, Arc::new(rt))),
@@ -145,6 +148,7 @@ impl Snapshot {
                 burst_per_ip: l.connection_burst_per_ip,
             },
             max_concurrent_requests: l.max_concurrent_requests,
+            bans_at_accept: cfg.reputation.bans.check_at_accept,
             shedding: cfg
                 .shedding
                 .enabled
@@ -176,6 +180,7 @@ type RuleSets = HashMap<String, Arc<RuleSet>>;
 struct Build<'a> {
     services: &'a Services,
     cluster: &'a rampart_config::Cluster,
+    config: &'a rampart_config::Config,
 }
 
 /// The route's filters in pipeline order (DESIGN.md: ip reputation first,
@@ -186,6 +191,10 @@ fn filters_for(
     build: &Build<'_>,
 ) -> Result<Vec<Arc<dyn Filter>>, crate::build::BuildError> {
     let mut filters: Vec<Arc<dyn Filter>> = Vec::new();
+    if let Some(p) = &r.reputation {
+        let f = crate::reputation::filter(p, build.config, build.services)?;
+        filters.push(Arc::new(f));
+    }
     if let Some(p) = &r.ip_list {
         filters.push(Arc::new(IpListFilter::new(p)));
     }

@@ -3,6 +3,7 @@
 //! section once at load; per request only the hooks run.
 
 pub mod ip_list;
+pub mod reputation;
 pub mod request_limits;
 pub mod waf;
 

@@ -6,6 +6,7 @@ pub mod waf_cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use rampart_config::{LoadedConfig, LogFormat};
@@ -66,7 +67,11 @@ pub async fn start(cfg: LoadedConfig, config_path: Option<PathBuf>) -> anyhow::R
     };
     let watch = cfg.config.server.watch;
     let admin_cfg = cfg.config.admin.clone();
-    let gateway = Gateway::start(cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let services = rampart_gateway::services::Services::start(&cfg.config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let gateway =
+        Gateway::start_with(cfg, Arc::new(services)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let control = Control::new(gateway.clone(), config_path);
     control.spawn_sighup();
     if watch {

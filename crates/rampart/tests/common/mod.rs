@@ -197,7 +197,7 @@ impl Gw {
     pub async fn try_start(config: &str) -> anyhow::Result<Gw> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("rampart.toml");
-        let text = with_defaults(&config.replace("{dir}", dir.path().to_str().unwrap()));
+        let text = with_defaults(config).replace("{dir}", dir.path().to_str().unwrap());
         std::fs::write(&path, &text)?;
         let loaded = rampart_config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
         let running = rampart::start(loaded, Some(path)).await?;
@@ -225,7 +225,7 @@ impl Gw {
 
     /// Rewrites the config file (same `{dir}` substitution).
     pub fn write_config(&self, config: &str) {
-        let text = with_defaults(&config.replace("{dir}", self.dir.path().to_str().unwrap()));
+        let text = with_defaults(config).replace("{dir}", self.dir.path().to_str().unwrap());
         std::fs::write(self.config_path(), text).unwrap();
     }
 }
@@ -242,6 +242,9 @@ fn with_defaults(config: &str) -> String {
     }
     if !config.contains("[log]") {
         out.push_str("[log]\nlevel = \"warn\"\n");
+    }
+    if !config.contains("[store]") {
+        out.push_str("[store]\ndata_dir = \"{dir}/data\"\n");
     }
     out.push_str(config);
     out
