@@ -45,3 +45,41 @@ fn default_decompressed() -> Bytes {
 fn default_mask_char() -> char {
     '*'
 }
+
+/// `openapi`: the route's API contract, enforced.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenApiPolicy {
+    /// The OpenAPI 3.0 or 3.1 document (JSON or YAML).
+    pub spec: std::path::PathBuf,
+    /// Requests to paths or methods the spec does not declare (shadow APIs):
+    /// `enforce` (404/405), `monitor` or `off`.
+    #[serde(default = "enforce")]
+    pub unknown_endpoints: String,
+    /// Parameters and JSON bodies against their schemas (400).
+    #[serde(default = "enforce")]
+    pub request_validation: String,
+    /// Request properties the schema does not declare (mass assignment):
+    /// `off`, `monitor`, `reject` (400) or `strip` (removed before the
+    /// upstream sees the body).
+    #[serde(default = "off")]
+    pub undeclared_request: String,
+    /// Responses against their schemas (502 when enforced).
+    #[serde(default = "off")]
+    pub response_validation: String,
+    /// Remove response fields the schema does not declare (excessive data
+    /// exposure): `off`, `monitor` or `enforce`.
+    #[serde(default = "off")]
+    pub strip_response: String,
+    #[serde(default = "default_hold")]
+    pub max_request_body: Bytes,
+    #[serde(default = "default_hold")]
+    pub max_response_body: Bytes,
+}
+
+fn enforce() -> String {
+    "enforce".into()
+}
+fn off() -> String {
+    "off".into()
+}

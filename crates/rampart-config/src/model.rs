@@ -366,6 +366,10 @@ pub struct Route {
     pub rate_limit: Option<crate::traffic::RateLimitPolicy>,
     pub reputation: Option<crate::traffic::ReputationPolicy>,
     pub dlp: Option<crate::exposure::DlpPolicy>,
+    pub openapi: Option<crate::exposure::OpenApiPolicy>,
+    /// Learn this route's endpoints from its traffic (API discovery).
+    #[serde(default)]
+    pub discovery: bool,
     /// Requests in flight on this route (0: unlimited); over it, 503.
     #[serde(default)]
     pub max_concurrent: usize,

@@ -89,6 +89,19 @@ pub trait Filter: Send + Sync {
         Decision::Continue
     }
 
+    /// Called once with the whole request body when the gateway held all of
+    /// it (it was within the route's hold) and every hook approved it; a
+    /// filter may return a replacement (e.g. undeclared JSON properties
+    /// stripped). The gateway then fixes `Content-Length`.
+    fn replace_request_body(
+        &self,
+        _ctx: &RequestCtx,
+        _head: &RequestHead,
+        _body: &Bytes,
+    ) -> Option<Bytes> {
+        None
+    }
+
     /// Called with the upstream's response status and headers.
     fn response_headers(&self, _ctx: &mut RequestCtx, _head: &mut ResponseHead) -> Decision {
         Decision::Continue

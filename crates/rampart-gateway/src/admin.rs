@@ -41,6 +41,8 @@ fn router(control: Arc<Control>) -> Router {
         .route("/admin/status", get(status))
         .route("/admin/reload", post(reload))
         .route("/admin/events", get(recent_events))
+        .route("/admin/discovery", get(discovery_export))
+        .route("/admin/discovery/diff", get(discovery_diff))
         .with_state(control)
 }
 
@@ -107,6 +109,41 @@ async fn recent_events(
 ) -> Json<serde_json::Value> {
     let limit = q.limit.unwrap_or(100).min(crate::events::RECENT_EVENTS);
     Json(json!({ "events": c.gateway.events().recent(limit) }))
+}
+
+/// A draft OpenAPI 3.1 document of the endpoints learnt from traffic.
+async fn discovery_export(State(c): State<Arc<Control>>) -> Json<serde_json::Value> {
+    Json(c.gateway.services().discovery.export())
+}
+
+#[derive(serde::Deserialize)]
+struct DiffQuery {
+    route: String,
+}
+
+/// Learnt endpoints against a route's OpenAPI document: shadow endpoints
+/// (seen, undocumented) and documented ones never seen.
+async fn discovery_diff(
+    State(c): State<Arc<Control>>,
+    axum::extract::Query(q): axum::extract::Query<DiffQuery>,
+) -> Response {
+    let snap = c.gateway.snapshot();
+    let spec = snap
+        .router
+        .routes()
+        .find(|r| *r.name == *q.route)
+        .and_then(|r| r.spec.clone());
+    let Some(spec) = spec else {
+        let body =
+            json!({ "reason": "no_spec", "detail": "no route of that name has an openapi spec" });
+        return (StatusCode::NOT_FOUND, Json(body)).into_response();
+    };
+    let report = c.gateway.services().discovery.diff(&spec);
+    Json(json!({
+        "shadow": report.shadow.iter().map(|e| json!({"method": e.method, "path": e.path})).collect::<Vec<_>>(),
+        "unseen": report.unseen.iter().map(|e| json!({"method": e.method, "path": e.path})).collect::<Vec<_>>(),
+    }))
+    .into_response()
 }
 
 async fn reload(State(c): State<Arc<Control>>) -> Response {

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod body;
 pub mod build;
 pub mod control;
+pub mod discover;
 pub mod events;
 pub mod flood;
 pub mod headers;

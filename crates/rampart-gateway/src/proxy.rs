@@ -41,6 +41,7 @@ pub struct ConnInfo {
     /// Gateway-wide load figures (shared by all connections).
     pub load: Arc<crate::flood::Load>,
     pub events: Arc<crate::events::EventHub>,
+    pub services: Arc<crate::services::Services>,
 }
 
 type Resp = Response<ResponseBody>;
@@ -310,6 +311,7 @@ async fn forward(
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();
     let key = pool.hash_key(ctx.client_ip, &parts.headers);
+    let seen = route.discovery.then(|| crate::discover::Seen::of(&parts));
     prepare_upstream_request(&ctx, &mut parts, &hop, &route, upgrade);
 
     let has_body = !body.is_end_stream();
@@ -330,7 +332,15 @@ async fn forward(
         // The held start of the body is inspected before the upstream is contacted.
         match crate::pump::hold(&mut ctx, &mut incoming, &route).await {
             Err(d) => Err(d),
-            Ok(held) => {
+            Ok(mut held) => {
+                let mut hint = hint;
+                if let Some(len) = crate::pump::replace(&ctx, &parts, &route, &mut held) {
+                    parts.headers.remove(http::header::TRANSFER_ENCODING);
+                    parts
+                        .headers
+                        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+                    hint = http_body::SizeHint::with_exact(len as u64);
+                }
                 let (tx, rx) = mpsc::channel(8);
                 let req_body = RequestBody::Pumped(rx, hint);
                 let send = send_with_retries(&pool, parts, req_body, key, 0, &mut out);
@@ -386,6 +396,9 @@ async fn forward(
         resp.headers_mut().insert(STRICT_TRANSPORT_SECURITY, hsts);
     }
     let (mut rparts, rbody) = resp.into_parts();
+    if let Some(seen) = seen {
+        seen.record(&hop.conn.services.discovery, &ctx, &rparts);
+    }
     for f in &route.filters {
         let decision = f.response_headers(&mut ctx, &mut rparts);
         if let Some(d) = ctx.apply(f.name(), f.mode(), decision) {

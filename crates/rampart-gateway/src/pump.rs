@@ -23,6 +23,8 @@ pub struct Held {
     frames: Vec<Frame<Bytes>>,
     /// The whole body was read (and its end inspected).
     ended: bool,
+    /// A filter replaced the body.
+    replaced: bool,
 }
 
 fn interested(route: &RouteRuntime) -> impl Iterator<Item = &std::sync::Arc<dyn Filter>> {
@@ -72,6 +74,7 @@ pub async fn hold(
     let mut held = Held {
         frames: Vec::new(),
         ended: false,
+        replaced: false,
     };
     let mut bytes = 0u64;
     while route.request_hold > 0 && bytes <= route.request_hold {
@@ -92,6 +95,39 @@ pub async fn hold(
         }
     }
     Ok(held)
+}
+
+/// Lets filters replace a completely held body; returns the new length
+/// when one did.
+pub fn replace(
+    ctx: &RequestCtx,
+    head: &http::request::Parts,
+    route: &RouteRuntime,
+    held: &mut Held,
+) -> Option<usize> {
+    if !held.ended {
+        return None;
+    }
+    let mut whole: Option<Bytes> = None;
+    for f in interested(route) {
+        let current = whole.get_or_insert_with(|| concat(&held.frames));
+        if let Some(new) = f.replace_request_body(ctx, head, current) {
+            *current = new;
+            held.frames = vec![Frame::data(current.clone())];
+            held.replaced = true;
+        }
+    }
+    held.replaced.then(|| whole.map_or(0, |b| b.len()))
+}
+
+fn concat(frames: &[Frame<Bytes>]) -> Bytes {
+    let mut out = bytes::BytesMut::new();
+    for f in frames {
+        if let Some(d) = f.data_ref() {
+            out.extend_from_slice(d);
+        }
+    }
+    out.freeze()
 }
 
 /// Sends the held frames, then streams the rest through the hooks. On a

@@ -125,6 +125,11 @@ impl<T> Router<T> {
         }
     }
 
+    /// Every route, in match order.
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<T>> {
+        self.routes.iter().map(|(_, t)| t)
+    }
+
     pub fn find(
         &self,
         listener: &str,

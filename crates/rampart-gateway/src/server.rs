@@ -242,6 +242,7 @@ async fn serve_http<I>(
         framing: framing.clone(),
         load: shared.load.clone(),
         events: shared.events.clone(),
+        services: shared.services.clone(),
     });
     let svc = service_fn(move |req| proxy::handle(req, conn.clone(), shared.snapshot.load_full()));
     if h2 {

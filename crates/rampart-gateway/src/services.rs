@@ -19,6 +19,8 @@ pub struct Services {
     pub tracker: Option<Arc<ThreatTracker>>,
     /// Whether security events feed the tracker (`[reputation.bans] auto`).
     pub auto_ban: bool,
+    /// Endpoints learnt from the traffic of routes with `discovery = true`.
+    pub discovery: Arc<rampart_openapi::Discovery>,
     /// The `[reputation]` feeds, kept while their settings are unchanged.
     feeds: Mutex<Option<LoadedFeeds>>,
     /// This node's rate counters: the store without a cluster, and the
@@ -50,6 +52,7 @@ impl Default for Services {
             clock,
             tracker: None,
             auto_ban: false,
+            discovery: Arc::new(rampart_openapi::Discovery::new(Default::default())),
             feeds: Mutex::new(None),
             rate_redis: Mutex::new(None),
         }

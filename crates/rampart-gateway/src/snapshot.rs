@@ -11,6 +11,7 @@ use http::HeaderValue;
 use rampart_config::{ConfigError, ConfigErrors, LoadedConfig, Route};
 use rampart_core::{Filter, IpSet};
 use rampart_guard::{ip_list::IpListFilter, request_limits::RequestLimitsFilter, waf::WafFilter};
+use rampart_openapi::OpenApi;
 use rampart_waf::RuleSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -42,6 +43,10 @@ pub struct RouteRuntime {
     pub in_flight: Arc<crate::flood::Load>,
     pub max_concurrent: usize,
     pub criticality: crate::flood::Criticality,
+    /// Record this route's traffic for API discovery.
+    pub discovery: bool,
+    /// The route's OpenAPI document, for the discovery diff.
+    pub spec: Option<Arc<rampart_openapi::OpenApi>>,
     pub pool: Arc<Pool>,
     pub strip_prefix: Option<String>,
     pub hsts: Option<HeaderValue>,
@@ -189,8 +194,9 @@ fn filters_for(
     r: &Route,
     rule_sets: &mut RuleSets,
     build: &Build<'_>,
-) -> Result<Vec<Arc<dyn Filter>>, crate::build::BuildError> {
+) -> Result<(Vec<Arc<dyn Filter>>, Option<Arc<OpenApi>>), crate::build::BuildError> {
     let mut filters: Vec<Arc<dyn Filter>> = Vec::new();
+    let mut spec = None;
     if let Some(p) = &r.reputation {
         let f = crate::reputation::filter(p, build.config, build.services)?;
         filters.push(Arc::new(f));
@@ -218,10 +224,15 @@ fn filters_for(
         };
         filters.push(Arc::new(WafFilter::new(p, rules)));
     }
+    if let Some(p) = &r.openapi {
+        let (api, f) = crate::build::openapi::filter(p)?;
+        spec = Some(api);
+        filters.push(Arc::new(f));
+    }
     if let Some(p) = &r.dlp {
         filters.push(Arc::new(crate::build::dlp::filter(p)?));
     }
-    Ok(filters)
+    Ok((filters, spec))
 }
 
 fn compile_route(
@@ -237,7 +248,7 @@ fn compile_route(
             format!("upstream {:?} could not be built", r.upstream),
         )
     })?;
-    let filters = filters_for(r, rule_sets, build)?;
+    let (filters, spec) = filters_for(r, rule_sets, build)?;
     let hsts = r.hsts.as_ref().map(|h| {
         let mut v = format!("max-age={}", h.max_age.0.as_secs());
         if h.include_subdomains {
@@ -266,6 +277,8 @@ fn compile_route(
                 .unwrap_or(0),
             in_flight: Default::default(),
             max_concurrent: r.max_concurrent,
+            discovery: r.discovery,
+            spec,
             criticality: match r.criticality {
                 rampart_config::model::Criticality::Low => crate::flood::Criticality::Low,
                 rampart_config::model::Criticality::Normal => crate::flood::Criticality::Normal,

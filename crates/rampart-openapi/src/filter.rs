@@ -420,6 +420,19 @@ impl Filter for OpenApiFilter {
         Self::NAME
     }
 
+    fn replace_request_body(
+        &self,
+        ctx: &RequestCtx,
+        head: &RequestHead,
+        body: &Bytes,
+    ) -> Option<Bytes> {
+        let content_type = head
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        self.rewrite_request_body(ctx, content_type, body)
+    }
+
     fn body_interest(&self) -> BodyInterest {
         let request = self.options.request_validation != PolicyMode::Off
             || self.options.undeclared_request != UndeclaredPolicy::Off;

@@ -3,6 +3,7 @@
 //! was expected; the snapshot adds the route's path.
 
 pub mod dlp;
+pub mod openapi;
 pub mod ratelimit;
 
 /// A build error: the key under the route, and the message.
