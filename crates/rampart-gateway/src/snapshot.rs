@@ -180,6 +180,9 @@ impl Snapshot {
 /// Compiled WAF rule sets by policy, so routes with equal policies share one.
 type RuleSets = HashMap<String, Arc<RuleSet>>;
 
+/// A route's filters in order, and its OpenAPI document if it has one.
+type RouteFilters = (Vec<Arc<dyn Filter>>, Option<Arc<OpenApi>>);
+
 /// What filters need besides their own section: long-lived stores and the
 /// process-wide settings they depend on.
 struct Build<'a> {
@@ -194,7 +197,7 @@ fn filters_for(
     r: &Route,
     rule_sets: &mut RuleSets,
     build: &Build<'_>,
-) -> Result<(Vec<Arc<dyn Filter>>, Option<Arc<OpenApi>>), crate::build::BuildError> {
+) -> Result<RouteFilters, crate::build::BuildError> {
     let mut filters: Vec<Arc<dyn Filter>> = Vec::new();
     let mut spec = None;
     if let Some(p) = &r.reputation {
