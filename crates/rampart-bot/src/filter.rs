@@ -11,20 +11,23 @@
 //!    on the request itself (SDK retry), turns a challenge into a pass —
 //!    blocks still apply;
 //! 4. allow (with the score as risk points), challenge or block.
+//!
+//! Every page the filter serves (challenge page, API challenge, verify
+//! answers, CAPTCHA redirect and retry page) is a `Decision::Deny` whose
+//! denial carries the page as its body (`Denial::with_body`).
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Method, StatusCode};
+use http::{Method, StatusCode};
 use rampart_core::{
-    AuthMethod, BodyInterest, Decision, Denial, Filter, Mode, RequestCtx, RequestHead,
-    ResponseHead, Verdict,
+    AuthMethod, BodyInterest, Decision, Filter, Mode, RequestCtx, RequestHead, ResponseHead,
+    Verdict,
 };
 use zeroize::Zeroizing;
 
 use crate::captcha::CaptchaKind;
-use crate::kit::{is_trusted, BotResponse, ChallengeKit, Grant, IpReputation, Ja4};
+use crate::kit::{is_trusted, ChallengeKit, Grant, IpReputation, Ja4};
 use crate::pages::{self, PUZZLE_HEADER, SOLUTION_HEADER};
 use crate::score::{Action, BotScore, Policy, ScoreInput, Scorer};
 
@@ -192,13 +195,8 @@ impl BotFilter {
             );
         }
         let grant = self.kit.grant(ctx, binding);
-        let resp = pages::verified(grant.set_cookie.clone(), &grant.token, grant.expires_at);
-        ctx.extensions.insert(BotResponse::from_response(resp));
-        Decision::Deny(passed_denial(
-            StatusCode::OK,
-            "challenge passed",
-            grant_headers(&grant),
-        ))
+        let page = pages::verified(grant.header_pairs(), &grant.token, grant.expires_at);
+        Decision::Deny(page.into_denial(PASSED, "challenge passed"))
     }
 
     fn start_captcha_post(&self, ctx: &mut RequestCtx, head: &RequestHead) -> Decision {
@@ -236,45 +234,45 @@ impl BotFilter {
         match self.kit.captcha.verify(token, answer, binding) {
             Ok(()) => {
                 let grant = self.kit.grant(ctx, binding);
-                let resp = pages::captcha_passed(grant.set_cookie.clone(), &return_to);
-                ctx.extensions.insert(BotResponse::from_response(resp));
-                let mut headers = grant_headers(&grant);
-                if let Ok(loc) = HeaderValue::from_str(&return_to) {
-                    headers.push((http::header::LOCATION, loc));
-                }
-                Decision::Deny(passed_denial(
-                    StatusCode::SEE_OTHER,
-                    "challenge passed",
-                    headers,
-                ))
+                let mut page = pages::captcha_passed(grant.set_cookie.clone(), &return_to);
+                page.headers
+                    .push((CLEARANCE_HEADER.clone(), grant.header.clone()));
+                Decision::Deny(page.into_denial(PASSED, "challenge passed"))
             }
             Err(e) => {
                 tracing::debug!(error = %e, "CAPTCHA answer refused");
-                self.captcha_retry_page(ctx, binding, &return_to);
-                Decision::deny(
-                    StatusCode::FORBIDDEN,
-                    "bot_captcha_failed",
-                    "the answer was not accepted",
-                )
+                Decision::Deny(self.captcha_retry(binding, &return_to))
             }
         }
     }
 
-    fn captcha_retry_page(&self, ctx: &mut RequestCtx, binding: crate::Binding, ret: &str) {
+    /// The refusal of a wrong CAPTCHA answer: a fresh CAPTCHA page with a
+    /// message (or the plain denial if no CAPTCHA can be drawn).
+    fn captcha_retry(&self, binding: crate::Binding, ret: &str) -> rampart_core::Denial {
+        const REASON: &str = "bot_captcha_failed";
+        const DETAIL: &str = "the answer was not accepted";
         let image = self.kit.captcha.issue(CaptchaKind::Image, binding);
         let text = self.kit.captcha.issue(CaptchaKind::Text, binding);
-        if let (Ok(i), Ok(t)) = (image, text) {
-            let page = pages::captcha_page(
+        match (image, text) {
+            (Ok(i), Ok(t)) => pages::captcha_page(
                 &i,
                 &t,
                 &self.kit.endpoints,
                 ret,
                 Some("That answer was not right. Please try again."),
-            );
-            ctx.extensions.insert(BotResponse::from_response(page));
+            )
+            .into_denial(REASON, DETAIL),
+            _ => rampart_core::Denial::new(StatusCode::FORBIDDEN, REASON, DETAIL),
         }
     }
 }
+
+/// Reason code of the answers of the challenge endpoints after a pass: the
+/// request must not go upstream, and the client gets its clearance.
+const PASSED: &str = "bot_challenge_passed";
+
+const CLEARANCE_HEADER: http::HeaderName =
+    http::HeaderName::from_static(crate::clearance::HEADER_NAME);
 
 /// The User-Agent of the CAPTCHA POST, remembered for the body hook.
 #[derive(Clone)]
@@ -363,28 +361,6 @@ impl Filter for BotFilter {
 
 fn header_str<'h>(head: &'h RequestHead, name: &str) -> Option<&'h str> {
     head.headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn grant_headers(grant: &Grant) -> Vec<(HeaderName, HeaderValue)> {
-    vec![
-        (http::header::SET_COOKIE, grant.set_cookie.clone()),
-        (
-            HeaderName::from_static(crate::clearance::HEADER_NAME),
-            grant.header.clone(),
-        ),
-    ]
-}
-
-/// A "denial" that is really the answer of a challenge endpoint: the
-/// request must not go upstream, and the client gets the cookie.
-fn passed_denial(
-    status: StatusCode,
-    detail: &'static str,
-    headers: Vec<(HeaderName, HeaderValue)>,
-) -> Denial {
-    let mut d = Denial::new(status, "bot_challenge_passed", Cow::Borrowed(detail));
-    d.headers = headers;
-    d
 }
 
 /// `application/x-www-form-urlencoded` pairs (bounded: at most 16 fields).

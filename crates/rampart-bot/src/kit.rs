@@ -1,21 +1,14 @@
-//! The challenge kit shared by the filters, and the response hand-over.
+//! The challenge kit shared by the filters: challengers, clearances,
+//! endpoints, and the grant of a clearance.
 //!
-//! ## Hand-over of custom responses (for the gateway)
-//!
-//! `rampart_core::Filter` hooks can only *deny* with a [`Denial`] (status,
-//! detail, headers), which `respond::render` turns into problem+json or a
-//! generic HTML page. That is enough for API challenges (the puzzle travels
-//! in `X-Rampart-*` headers) and for cookie-setting redirects, but not for
-//! the HTML challenge page. So whenever a filter of this crate denies, it
-//! also stores the exact response in `ctx.extensions` as a [`BotResponse`].
-//! The gateway should, when rendering a denial, first do
-//! `ctx.extensions.remove::<BotResponse>()` and send that response if
-//! present. The clean long-term hook is a `Decision::Respond(Response<Bytes>)`
-//! variant in rampart-core; until then the Denial keeps clients working
-//! (API clients fully, browsers get a 403 page without the solver).
+//! Every answer of this crate's filters (challenge page, API challenge,
+//! verify answers with `Set-Cookie`, CAPTCHA redirect) is a
+//! `Decision::Deny(Denial)` whose body is the crate's own page
+//! ([`crate::pages::Page::into_denial`] uses `Denial::with_body`), so the
+//! gateway sends it through `rampart_core::respond::render` like any other
+//! refusal. Status, headers and body are all in the denial.
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use rampart_core::{AuthMethod, Denial, RequestCtx, RequestHead};
 
 use crate::binding::Binding;
@@ -23,32 +16,6 @@ use crate::captcha::{CaptchaChallenger, CaptchaKind};
 use crate::clearance::{Clearances, HEADER_NAME};
 use crate::pages::{self, Endpoints};
 use crate::pow::PowChallenger;
-
-/// A complete response a filter wants sent instead of the rendered denial.
-#[derive(Debug, Clone)]
-pub struct BotResponse {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl BotResponse {
-    pub fn from_response(resp: Response<Bytes>) -> Self {
-        let (parts, body) = resp.into_parts();
-        BotResponse {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
-    }
-
-    pub fn into_response(self) -> Response<Bytes> {
-        let mut resp = Response::new(self.body);
-        *resp.status_mut() = self.status;
-        *resp.headers_mut() = self.headers;
-        resp
-    }
-}
 
 /// JA4 of the request's TLS connection (set by the gateway when known).
 #[derive(Debug, Clone)]
@@ -78,12 +45,13 @@ impl ChallengeKit {
         Binding::new(ctx.client_ip, ua)
     }
 
-    /// Issues a challenge: stores the full response (HTML page for browsers
-    /// navigating with GET, API challenge otherwise) as [`BotResponse`] and
-    /// returns the equivalent denial.
+    /// Issues a challenge: the HTML page (proof-of-work solver with a
+    /// `<noscript>` CAPTCHA) for browsers navigating with GET, the API
+    /// challenge otherwise, as a 403 denial carrying that page and the
+    /// `X-Rampart-*` challenge headers.
     pub fn challenge(
         &self,
-        ctx: &mut RequestCtx,
+        ctx: &RequestCtx,
         head: &RequestHead,
         difficulty: u8,
         reason: &'static str,
@@ -105,14 +73,7 @@ impl ChallengeKit {
         } else {
             pages::api_challenge(&puzzle, &self.endpoints)
         };
-        ctx.extensions.insert(BotResponse::from_response(page));
-        let mut denial = Denial::new(
-            StatusCode::FORBIDDEN,
-            reason,
-            "a proof-of-work challenge is required",
-        );
-        denial.headers = pages::challenge_headers(&puzzle);
-        denial
+        page.into_denial(reason, "a proof-of-work challenge is required")
     }
 
     /// Whether the request carries a valid clearance.
@@ -157,6 +118,14 @@ impl Grant {
     pub fn apply(&self, headers: &mut HeaderMap) {
         headers.append(http::header::SET_COOKIE, self.set_cookie.clone());
         headers.insert(HEADER_NAME, self.header.clone());
+    }
+
+    /// `Set-Cookie` and `X-Rampart-Clearance` as pairs (for a page).
+    pub fn header_pairs(&self) -> Vec<(HeaderName, HeaderValue)> {
+        vec![
+            (http::header::SET_COOKIE, self.set_cookie.clone()),
+            (HeaderName::from_static(HEADER_NAME), self.header.clone()),
+        ]
     }
 }
 

@@ -7,9 +7,10 @@
 //! * [`pow`], [`captcha`], [`clearance`]: challenges and the signed
 //!   clearance that spares a client further challenges; [`replay`] makes
 //!   challenges single-use.
-//! * [`pages`]: the challenge page, API challenge and answers as HTTP
-//!   responses; [`kit`] bundles the challengers and explains how the gateway
-//!   sends those responses ([`kit::BotResponse`]).
+//! * [`pages`]: the challenge page, API challenge and answers as
+//!   [`Page`]s; the filters return each as a `Decision::Deny` whose denial
+//!   carries the page as its body (`Denial::with_body`), so the gateway's
+//!   `respond::render` sends it unchanged. [`kit`] bundles the challengers.
 //! * [`filter`]: the [`BotFilter`](filter::BotFilter).
 //! * [`login`]: the credential-stuffing guard, its filter and the
 //!   breached-password check.
@@ -33,4 +34,5 @@ pub mod ua;
 pub use binding::Binding;
 pub use crypto::{Key, KeyRing, TokenError};
 pub use filter::{BotFilter, BotOptions, BotVerdict};
-pub use kit::{BotResponse, ChallengeKit, IpReputation, Ja4};
+pub use kit::{ChallengeKit, IpReputation, Ja4};
+pub use pages::Page;

@@ -2,9 +2,11 @@
 //!
 //! These are what a client sees: the browser page (proof-of-work in
 //! JavaScript with a `<noscript>` CAPTCHA fallback), the machine-readable
-//! API challenge, and the answers of the verify endpoints. They are plain
-//! `http::Response<Bytes>` values so the gateway can send them as they are
-//! (see the crate docs on the `BotResponse` hand-over).
+//! API challenge, and the answers of the verify endpoints. Each is a
+//! [`Page`] (status, content type, extra headers, body) that the filters
+//! turn into a `Denial` carrying its own body ([`Page::into_denial`]); the
+//! gateway's `respond::render` then sends it as it is, adding
+//! `Content-Length`, `Cache-Control: no-store` and `X-Request-Id`.
 //!
 //! API challenge status: **403** with `X-Rampart-Challenge: pow`. Not 429,
 //! because generic retry middleware retries 429 blindly (a loop that never
@@ -14,8 +16,9 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SET_COOKIE};
-use http::{HeaderValue, Response, StatusCode};
+use http::header::{LOCATION, SET_COOKIE};
+use http::{HeaderName, HeaderValue, StatusCode};
+use rampart_core::{Denial, Reason};
 
 use crate::captcha::Captcha;
 use crate::crypto::{hex, random_bytes};
@@ -28,6 +31,58 @@ pub const PUZZLE_HEADER: &str = "x-rampart-puzzle";
 pub const DIFFICULTY_HEADER: &str = "x-rampart-difficulty";
 /// Header carrying the solution counter.
 pub const SOLUTION_HEADER: &str = "x-rampart-solution";
+
+/// A complete answer of this crate: what `respond::render` sends for the
+/// denial built by [`Page::into_denial`].
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub status: StatusCode,
+    pub content_type: HeaderValue,
+    /// Extra headers (CSP, `Set-Cookie`, `Location`, challenge headers).
+    /// `Content-Type`, `Content-Length` and `Cache-Control` are added by
+    /// the renderer and must not be repeated here.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+}
+
+impl Page {
+    fn new(status: StatusCode, content_type: &'static str, body: Bytes) -> Self {
+        Page {
+            status,
+            content_type: HeaderValue::from_static(content_type),
+            headers: vec![(
+                HeaderName::from_static("x-robots-tag"),
+                HeaderValue::from_static("noindex"),
+            )],
+            body,
+        }
+    }
+
+    fn html(status: StatusCode, body: String) -> Self {
+        Page::new(status, "text/html; charset=utf-8", Bytes::from(body))
+    }
+
+    fn push(&mut self, name: HeaderName, value: HeaderValue) {
+        self.headers.push((name, value));
+    }
+
+    /// The first value of header `name`, if any.
+    pub fn header(&self, name: &str) -> Option<&HeaderValue> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.as_str().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The denial that makes the gateway send this page: same status,
+    /// headers and body. `reason` is the stable code for logs and metrics;
+    /// `detail` only reaches logs (the page replaces the problem document).
+    pub fn into_denial(self, reason: Reason, detail: &'static str) -> Denial {
+        let mut denial = Denial::new(self.status, reason, detail);
+        denial.headers = self.headers;
+        denial.with_body(self.content_type, self.body)
+    }
+}
 
 /// Where the pages send answers.
 #[derive(Debug, Clone)]
@@ -72,7 +127,7 @@ pub fn challenge_page(
     text: &Captcha,
     endpoints: &Endpoints,
     return_to: &str,
-) -> Response<Bytes> {
+) -> Page {
     let return_to = safe_return_path(return_to);
     let nonce = hex(&random_bytes::<16>());
     let params = serde_json::json!({
@@ -96,12 +151,12 @@ pub fn challenge_page(
          img-src data:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
          frame-ancestors 'none'"
     );
-    let mut resp = html_response(StatusCode::FORBIDDEN, body);
+    let mut page = Page::html(StatusCode::FORBIDDEN, body);
     if let Ok(v) = HeaderValue::from_str(&csp) {
-        resp.headers_mut().insert("content-security-policy", v);
+        page.push(CSP, v);
     }
-    add_challenge_headers(&mut resp, puzzle);
-    resp
+    page.headers.extend(challenge_headers(puzzle));
+    page
 }
 
 /// The CAPTCHA-only page (served when a client failed a CAPTCHA, or to
@@ -112,7 +167,7 @@ pub fn captcha_page(
     endpoints: &Endpoints,
     return_to: &str,
     message: Option<&str>,
-) -> Response<Bytes> {
+) -> Page {
     let forms = captcha_forms(image, text, endpoints, safe_return_path(return_to));
     let msg = message
         .map(|m| format!("<p role=\"alert\">{}</p>", escape_html(m)))
@@ -123,15 +178,15 @@ pub fn captcha_page(
          <title>Checking your browser</title><style>{STYLE}</style></head><body><main>\
          <h1>Please confirm you are human</h1>{msg}{forms}</main></body></html>"
     );
-    let mut resp = html_response(StatusCode::FORBIDDEN, body);
-    resp.headers_mut().insert(
-        "content-security-policy",
+    let mut page = Page::html(StatusCode::FORBIDDEN, body);
+    page.push(
+        CSP,
         HeaderValue::from_static(
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; \
              base-uri 'none'; frame-ancestors 'none'",
         ),
     );
-    resp
+    page
 }
 
 fn captcha_forms(image: &Captcha, text: &Captcha, ep: &Endpoints, return_to: &str) -> String {
@@ -168,7 +223,7 @@ fn captcha_forms(image: &Captcha, text: &Captcha, ep: &Endpoints, return_to: &st
 /// headers and a JSON body. The client solves it (see [`crate::pow::solve`])
 /// and retries the same request with `X-Rampart-Puzzle` and
 /// `X-Rampart-Solution`.
-pub fn api_challenge(puzzle: &Puzzle, endpoints: &Endpoints) -> Response<Bytes> {
+pub fn api_challenge(puzzle: &Puzzle, endpoints: &Endpoints) -> Page {
     let body = serde_json::json!({
         "type": "urn:rampart:challenge:pow",
         "title": "Proof of work required",
@@ -182,23 +237,16 @@ pub fn api_challenge(puzzle: &Puzzle, endpoints: &Endpoints) -> Response<Bytes> 
         "retry_with_headers": [PUZZLE_HEADER, SOLUTION_HEADER],
         "verify": endpoints.verify_path,
     });
-    let mut resp = bytes_response(
+    let mut page = Page::new(
         StatusCode::FORBIDDEN,
         "application/json",
         Bytes::from(body.to_string()),
     );
-    add_challenge_headers(&mut resp, puzzle);
-    resp
+    page.headers.extend(challenge_headers(puzzle));
+    page
 }
 
-/// Adds `X-Rampart-Challenge`, `X-Rampart-Puzzle`, `X-Rampart-Difficulty`.
-pub fn add_challenge_headers<B>(resp: &mut Response<B>, puzzle: &Puzzle) {
-    for (name, value) in challenge_headers(puzzle) {
-        resp.headers_mut().insert(name, value);
-    }
-}
-
-/// The challenge headers as pairs (for a `Denial`).
+/// `X-Rampart-Challenge`, `X-Rampart-Puzzle` and `X-Rampart-Difficulty`.
 pub fn challenge_headers(puzzle: &Puzzle) -> Vec<(http::HeaderName, HeaderValue)> {
     let mut out = vec![(
         http::HeaderName::from_static(CHALLENGE_HEADER),
@@ -215,43 +263,30 @@ pub fn challenge_headers(puzzle: &Puzzle) -> Vec<(http::HeaderName, HeaderValue)
 }
 
 /// Answer of the PoW verify endpoint: 200 with the clearance as cookie and
-/// in the body (SDKs may send it back as `X-Rampart-Clearance`).
-pub fn verified(set_cookie: HeaderValue, clearance: &str, expires_at: u64) -> Response<Bytes> {
+/// in the body (SDKs may send it back as `X-Rampart-Clearance`). `grant`
+/// holds the `Set-Cookie` and `X-Rampart-Clearance` header pairs.
+pub fn verified(grant: Vec<(HeaderName, HeaderValue)>, clearance: &str, expires_at: u64) -> Page {
     let body = serde_json::json!({"clearance": clearance, "expires_at": expires_at});
-    let mut resp = bytes_response(
+    let mut page = Page::new(
         StatusCode::OK,
         "application/json",
         Bytes::from(body.to_string()),
     );
-    resp.headers_mut().insert(SET_COOKIE, set_cookie);
-    resp
+    page.headers.extend(grant);
+    page
 }
 
 /// Answer of a passed CAPTCHA form: 303 back to the page with the cookie.
-pub fn captcha_passed(set_cookie: HeaderValue, return_to: &str) -> Response<Bytes> {
-    let mut resp = bytes_response(StatusCode::SEE_OTHER, "text/plain", Bytes::new());
-    resp.headers_mut().insert(SET_COOKIE, set_cookie);
+pub fn captcha_passed(set_cookie: HeaderValue, return_to: &str) -> Page {
+    let mut page = Page::new(StatusCode::SEE_OTHER, "text/plain", Bytes::new());
+    page.push(SET_COOKIE, set_cookie);
     if let Ok(v) = HeaderValue::from_str(safe_return_path(return_to)) {
-        resp.headers_mut().insert(LOCATION, v);
+        page.push(LOCATION, v);
     }
-    resp
+    page
 }
 
-fn html_response(status: StatusCode, body: String) -> Response<Bytes> {
-    bytes_response(status, "text/html; charset=utf-8", Bytes::from(body))
-}
-
-fn bytes_response(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Bytes> {
-    let len = body.len();
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
-    h.insert("x-robots-tag", HeaderValue::from_static("noindex"));
-    resp
-}
+const CSP: HeaderName = HeaderName::from_static("content-security-policy");
 
 /// Replaces `{NAME}` placeholders in one pass: substituted text is never
 /// scanned again, so a value containing `{PARAMS}` stays literal.
@@ -371,13 +406,31 @@ mod tests {
     #[test]
     fn api_challenge_has_headers_and_json() {
         let r = api_challenge(&puzzle(), &Endpoints::default());
-        assert_eq!(r.status(), StatusCode::FORBIDDEN);
-        assert_eq!(r.headers()[CHALLENGE_HEADER], "pow");
-        assert_eq!(r.headers()[PUZZLE_HEADER], "pow.k1.AAAA.BBBB");
-        assert_eq!(r.headers()[DIFFICULTY_HEADER], "16");
-        let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(r.content_type, "application/json");
+        assert_eq!(r.header(CHALLENGE_HEADER).unwrap(), "pow");
+        assert_eq!(r.header(PUZZLE_HEADER).unwrap(), "pow.k1.AAAA.BBBB");
+        assert_eq!(r.header(DIFFICULTY_HEADER).unwrap(), "16");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["puzzle"], "pow.k1.AAAA.BBBB");
         assert_eq!(v["difficulty"], 16);
+    }
+
+    #[test]
+    fn a_page_becomes_a_denial_rendered_as_it_is() {
+        let cookie = HeaderValue::from_static("__rampart_clearance=t; Path=/");
+        let d = captcha_passed(cookie, "/cart").into_denial("bot_challenge_passed", "ok");
+        assert_eq!(d.reason, "bot_challenge_passed");
+        let r = rampart_core::respond::render_as(&d, "rid", false);
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/cart");
+        assert_eq!(r.headers()["set-cookie"], "__rampart_clearance=t; Path=/");
+        assert_eq!(r.headers()["content-type"], "text/plain");
+        assert_eq!(r.headers()["x-robots-tag"], "noindex");
+        for once in ["content-type", "content-length", "cache-control"] {
+            assert_eq!(r.headers().get_all(once).iter().count(), 1, "{once}");
+        }
+        assert!(r.body().is_empty());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! End-to-end challenge flows through `BotFilter` at library level:
 //! challenge → solve → verify → clearance → accepted; replay and forgery
-//! refused; CAPTCHA issue and answer over the form endpoint.
+//! refused; CAPTCHA issue and answer over the form endpoint. Every page
+//! travels in the denial itself (`Denial::body`) and is checked as the
+//! gateway renders it (`respond::render_as`).
 
 mod common;
 
@@ -11,7 +13,8 @@ use rampart_bot::captcha::CaptchaKind;
 use rampart_bot::pow::solve;
 use rampart_bot::score::Scorer;
 use rampart_bot::ua::UaClassifier;
-use rampart_bot::{BotFilter, BotOptions, BotResponse};
+use rampart_bot::{BotFilter, BotOptions};
+use rampart_core::respond::render_as;
 use rampart_core::{
     AuthMethod, Decision, Denial, Filter, Identity, RequestCtx, RequestHead, Verdict,
 };
@@ -37,6 +40,12 @@ fn denial(d: Decision) -> Denial {
     }
 }
 
+/// The page a denial carries as (content type, body).
+fn page(d: &Denial) -> (&str, &[u8]) {
+    let (content_type, body) = d.body.as_deref().expect("the denial carries a page");
+    (content_type.to_str().unwrap(), body)
+}
+
 fn header<'d>(d: &'d Denial, name: &str) -> Option<&'d str> {
     d.headers
         .iter()
@@ -56,8 +65,9 @@ fn sdk_solves_pow_and_gets_clearance() {
     assert_eq!(header(&d, "x-rampart-challenge"), Some("pow"));
     let puzzle = header(&d, "x-rampart-puzzle").unwrap().to_string();
     let difficulty: u8 = header(&d, "x-rampart-difficulty").unwrap().parse().unwrap();
-    let body = c.extensions.get::<BotResponse>().unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&body.body).unwrap();
+    let (content_type, body) = page(&d);
+    assert_eq!(content_type, "application/json");
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
     assert_eq!(json["puzzle"], puzzle.as_str());
 
     // 2. Solve and verify at the verify endpoint.
@@ -75,6 +85,9 @@ fn sdk_solves_pow_and_gets_clearance() {
     let d = denial(run(&f, &mut c, &mut h));
     assert_eq!(d.status, StatusCode::OK);
     assert_eq!(d.reason, "bot_challenge_passed");
+    let json: serde_json::Value = serde_json::from_slice(page(&d).1).unwrap();
+    let token = json["clearance"].as_str().unwrap();
+    assert_eq!(header(&d, "x-rampart-clearance"), Some(token));
     let cookie = header(&d, "set-cookie").unwrap().to_string();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
     let pair = cookie.split(';').next().unwrap().to_string();
@@ -200,13 +213,20 @@ fn browser_gets_html_page_with_solver_and_noscript_captcha() {
             ("accept", "text/html"),
         ],
     );
-    denial(run(&f, &mut c, &mut h));
-    let resp = c
-        .extensions
-        .remove::<BotResponse>()
-        .unwrap()
-        .into_response();
+    let d = denial(run(&f, &mut c, &mut h));
+    assert_eq!(d.reason, "bot_challenge");
+    // As the gateway sends it: the page, not a problem document, whatever
+    // the client prefers.
+    let resp = render_as(&d, "rid-1", false);
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(resp.headers()["x-request-id"], "rid-1");
+    assert_eq!(resp.headers()["x-rampart-challenge"], "pow");
+    assert_eq!(
+        resp.headers().get_all("cache-control").iter().count(),
+        1,
+        "the renderer's no-store only"
+    );
     let page = std::str::from_utf8(resp.body()).unwrap();
     assert!(page.contains("crypto.subtle.digest"));
     assert!(page.contains("/.rampart/challenge/verify"));
@@ -281,19 +301,26 @@ fn captcha_form_post_grants_clearance_once() {
         let body = format!("token={}&answer={answer}&return_to=%2Fcart", cap.token);
         (f.request_body(&mut c, &Bytes::from(body), true), c)
     };
-    let (wrong, mut c) = post("999".into());
-    assert_eq!(denial(wrong).reason, "bot_captcha_failed");
-    let retry = c.extensions.remove::<BotResponse>().unwrap();
-    assert!(std::str::from_utf8(&retry.body)
-        .unwrap()
-        .contains("not right"));
+    let (wrong, _) = post("999".into());
+    let wrong = denial(wrong);
+    assert_eq!(wrong.reason, "bot_captcha_failed");
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let (content_type, retry) = page(&wrong);
+    assert_eq!(content_type, "text/html; charset=utf-8");
+    let retry = std::str::from_utf8(retry).unwrap();
+    assert!(retry.contains("not right") && retry.contains("data:image/png;base64,"));
     let (ok, _) = post(answer.to_string());
     let d = denial(ok);
     assert_eq!(d.status, StatusCode::SEE_OTHER);
-    assert_eq!(header(&d, "location"), Some("/cart"));
-    assert!(header(&d, "set-cookie")
+    assert_eq!(d.reason, "bot_challenge_passed");
+    let resp = render_as(&d, "rid", true);
+    assert_eq!(resp.headers()["location"], "/cart");
+    assert!(resp.headers()["set-cookie"]
+        .to_str()
         .unwrap()
         .starts_with("__rampart_clearance="));
+    assert!(resp.headers().contains_key("x-rampart-clearance"));
+    assert!(resp.body().is_empty(), "a redirect, not a problem document");
     let (again, _) = post(answer.to_string());
     assert_eq!(denial(again).reason, "bot_captcha_failed", "single use");
 }

@@ -249,3 +249,75 @@ async fn other_routes_are_ignored() {
         Verdict::Ready(_)
     ));
 }
+
+#[tokio::test]
+async fn with_a_kit_the_challenge_is_a_page_in_the_denial_and_clearance_passes() {
+    let kit = common::kit();
+    let fast_delays = GuardOptions {
+        delay: DelayPolicy {
+            after_failures: 3,
+            base: std::time::Duration::from_millis(1),
+            max: std::time::Duration::from_millis(5),
+        },
+        ..GuardOptions::default()
+    };
+    let store = Arc::new(MemoryCounterStore::default());
+    let f = LoginGuardFilter::new(
+        Arc::new(LoginGuard::new(fast_delays, store, &[7u8; 32])),
+        LoginOptions::new(
+            "/login",
+            CredentialSource::Json {
+                username: "email".into(),
+                password: "password".into(),
+            },
+        ),
+    )
+    .with_challenges(kit.clone());
+    let from = "198.51.100.210";
+    let ua = "python-requests/2.31.0";
+    let attempt = |n: usize, cookie: Option<String>| {
+        let f = &f;
+        async move {
+            let mut c = ctx(from);
+            c.has_request_body = true;
+            let mut headers = vec![("content-type", "application/json"), ("user-agent", ua)];
+            let cookie = cookie.unwrap_or_default();
+            if !cookie.is_empty() {
+                headers.push(("cookie", cookie.as_str()));
+            }
+            let mut h = head(Method::POST, "/login", &headers);
+            let pre = f.request_headers(&mut c, &mut h).resolve().await;
+            assert_eq!(pre, Decision::Continue);
+            let body = format!(r#"{{"email":"user{n}@x.test","password":"pw"}}"#);
+            let d = f.request_body(&mut c, &Bytes::from(body), true);
+            if d == Decision::Continue {
+                let mut resp = http::Response::new(()).into_parts().0;
+                resp.status = StatusCode::UNAUTHORIZED;
+                f.response_headers(&mut c, &mut resp);
+            }
+            d
+        }
+    };
+    let mut challenged = None;
+    for n in 0..12 {
+        if let Decision::Deny(d) = attempt(n, None).await {
+            challenged = Some(d);
+            break;
+        }
+    }
+    let d = challenged.expect("stuffing was challenged");
+    assert_eq!(d.reason, "login_many_usernames");
+    assert_eq!(d.status, StatusCode::FORBIDDEN);
+    let resp = rampart_core::respond::render_as(&d, "rid", false);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    assert_eq!(resp.headers()["x-rampart-challenge"], "pow");
+    let json: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(
+        json["puzzle"],
+        resp.headers()["x-rampart-puzzle"].to_str().unwrap()
+    );
+    // A client holding a clearance is let through the challenge.
+    let binding = rampart_bot::Binding::new(ip(from), ua.as_bytes());
+    let cookie = format!("__rampart_clearance={}", kit.clearances.issue(binding));
+    assert_eq!(attempt(99, Some(cookie)).await, Decision::Continue);
+}

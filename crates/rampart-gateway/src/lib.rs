@@ -7,6 +7,7 @@
 //! lives in [`proxy`]; everything a reload changes is in the snapshot.
 
 pub mod admin;
+pub mod adminapi;
 pub mod body;
 pub mod build;
 pub mod control;

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 /// The hot path allocates a few small objects per request; mimalloc's
 /// per-thread heaps serve them faster than glibc's malloc.
 #[global_allocator]
@@ -36,6 +38,9 @@ enum Command {
     },
     /// Print the version.
     Version,
+    /// Operator commands: keys, consumers, bans, admin users and tokens.
+    #[command(flatten)]
+    Ops(cli::OpsCommand),
     /// WAF rule sets: load and report, run CRS's regression tests.
     Waf {
         #[command(subcommand)]
@@ -76,6 +81,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { config } => check(&config),
+        Command::Ops(command) => cli::run(command),
         Command::Waf { command } => {
             let result = match command {
                 WafCommand::Check { crs, rules } => rampart::waf_cli::check(&crs, &rules),

@@ -1,0 +1,517 @@
+//! Real-browser test of the proof-of-work challenge page, plus the
+//! `<noscript>` CAPTCHA fallback over plain HTTP.
+//!
+//! A small hyper server plays the gateway: it runs `BotFilter`'s request
+//! hooks on every request, sends a denial through
+//! `rampart_core::respond::render_as`, and otherwise answers `{"ok":true}`
+//! as the protected API would. Headless Chromium, driven over the DevTools
+//! protocol, must solve the puzzle in the page's JavaScript, post the
+//! solution, reload, and end up on the API response with the clearance
+//! cookie. The browser is kept off the network except 127.0.0.1.
+//!
+//! Chromium is looked up in `$CHROMIUM`, then `/usr/bin/chromium`,
+//! `chromium`, `chromium-browser` on `PATH`. Set
+//! `RAMPART_SKIP_BROWSER_TESTS=1` to skip the browser test on a machine
+//! without it (CI installs it).
+
+mod common;
+
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use rampart_bot::score::{Policy, Scorer};
+use rampart_bot::ua::UaClassifier;
+use rampart_bot::{BotFilter, BotOptions, ChallengeKit};
+use rampart_core::respond::render_as;
+use rampart_core::{Decision, Filter, RequestCtx};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+
+const OVERALL: Duration = Duration::from_secs(60);
+const DIFFICULTY: u8 = 10;
+
+/// One request as the gateway stand-in handled it.
+#[derive(Debug, Clone)]
+struct ApiHit {
+    path: String,
+    /// Reason code of the denial sent, `None` when the API answered.
+    denied: Option<&'static str>,
+    /// The request carried a clearance that verifies for this client.
+    cleared: bool,
+}
+
+/// The filter as configured for these tests: browsers (even headless ones)
+/// are challenged at a low difficulty, never blocked.
+fn filter(kit: Arc<ChallengeKit>) -> BotFilter {
+    let scorer = Scorer::new(Default::default(), UaClassifier::builtin());
+    let options = BotOptions {
+        policy: Policy {
+            challenge_at: 30,
+            block_at: 100,
+            min_difficulty: DIFFICULTY,
+            max_difficulty: DIFFICULTY,
+        },
+        ..BotOptions::default()
+    };
+    BotFilter::new(scorer, kit, options)
+}
+
+/// The gateway stand-in, on 127.0.0.1:0.
+struct Gateway {
+    addr: SocketAddr,
+    hits: Arc<Mutex<Vec<ApiHit>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Gateway {
+    async fn start() -> Gateway {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let kit = common::kit();
+        let filter = Arc::new(filter(kit.clone()));
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let task = tokio::spawn(accept_loop(listener, filter, kit, hits.clone()));
+        Gateway { addr, hits, task }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn hits(&self) -> Vec<ApiHit> {
+        self.hits.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+type Hits = Arc<Mutex<Vec<ApiHit>>>;
+
+async fn accept_loop(
+    listener: TcpListener,
+    filter: Arc<BotFilter>,
+    kit: Arc<ChallengeKit>,
+    hits: Hits,
+) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let (filter, kit, hits) = (filter.clone(), kit.clone(), hits.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let (filter, kit, hits) = (filter.clone(), kit.clone(), hits.clone());
+                async move { Ok::<_, Infallible>(handle(&filter, &kit, &hits, peer, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// One request through the filter's hooks, as the gateway runs them.
+async fn handle(
+    filter: &BotFilter,
+    kit: &ChallengeKit,
+    hits: &Mutex<Vec<ApiHit>>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let (mut head, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let mut ctx = RequestCtx::new("rid".into(), peer.ip(), peer, Arc::from("test"));
+    ctx.has_request_body = !body.is_empty();
+    let mut decision = filter.request_headers(&mut ctx, &mut head).resolve().await;
+    if !matches!(decision, Decision::Deny(_)) && head.method == Method::POST {
+        decision = filter.request_body(&mut ctx, &body, true);
+    }
+    let hit = ApiHit {
+        path: head.uri.path().to_string(),
+        denied: None,
+        cleared: kit.is_cleared(&ctx, &head),
+    };
+    if let Decision::Deny(denial) = decision {
+        let denied = Some(denial.reason);
+        hits.lock().unwrap().push(ApiHit { denied, ..hit });
+        return render_as(&denial, "rid", true).map(Full::new);
+    }
+    hits.lock().unwrap().push(hit);
+    let mut resp = Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));
+    resp.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    let (mut parts, body) = resp.into_parts();
+    filter.response_headers(&mut ctx, &mut parts);
+    Response::from_parts(parts, body)
+}
+
+// ---------------------------------------------------------------------
+// Chromium over the DevTools protocol
+// ---------------------------------------------------------------------
+
+fn chromium_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    let fixed = PathBuf::from("/usr/bin/chromium");
+    if fixed.exists() {
+        return Some(fixed);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| [dir.join("chromium"), dir.join("chromium-browser")])
+        .find(|p| p.exists())
+}
+
+/// A headless Chromium, killed on drop.
+struct Browser {
+    child: Child,
+    ws_url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn launch(binary: &PathBuf) -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = Command::new(binary)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-extensions",
+                "--disable-background-networking",
+                "--disable-sync",
+                "--disable-component-update",
+                "--disable-default-apps",
+                "--metrics-recording-only",
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chromium starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Chromium prints "DevTools listening on ws://..." on stderr; keep
+        // draining stderr afterwards so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let mut browser = Browser {
+            child,
+            ws_url: String::new(),
+            _profile: profile,
+        };
+        browser.ws_url = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("chromium announces its DevTools endpoint");
+        browser
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A minimal CDP client: one call at a time, events ignored.
+struct Cdp {
+    ws: Ws,
+    next_id: u64,
+}
+
+impl Cdp {
+    async fn connect(url: &str) -> Cdp {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("DevTools WebSocket");
+        Cdp { ws, next_id: 0 }
+    }
+
+    /// Calls `method`; `Err` carries a CDP error object.
+    async fn call(
+        &mut self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        self.ws
+            .send(Message::Text(msg.to_string().into()))
+            .await
+            .expect("CDP send");
+        while let Some(frame) = self.ws.next().await {
+            let Message::Text(text) = frame.expect("CDP receive") else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(&text).expect("CDP JSON");
+            if v["id"] == id {
+                return match v.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(v["result"].clone()),
+                };
+            }
+        }
+        panic!("DevTools connection closed during {method}");
+    }
+}
+
+/// Navigates a fresh tab to `url` and waits until its text contains
+/// `want`; returns (final text, final path, elapsed, cookies).
+async fn browse_until(
+    cdp: &mut Cdp,
+    url: &str,
+    want: &str,
+) -> (String, String, Duration, Vec<Value>) {
+    let target = cdp
+        .call(None, "Target.createTarget", json!({"url": "about:blank"}))
+        .await
+        .unwrap();
+    let attached = cdp
+        .call(
+            None,
+            "Target.attachToTarget",
+            json!({"targetId": target["targetId"], "flatten": true}),
+        )
+        .await
+        .unwrap();
+    let session = attached["sessionId"].as_str().unwrap().to_string();
+    let s = Some(session.as_str());
+    let started = Instant::now();
+    cdp.call(s, "Page.navigate", json!({"url": url}))
+        .await
+        .unwrap();
+    let expression =
+        "JSON.stringify([location.pathname, document.body ? document.body.innerText : ''])";
+    let (mut text, mut path) = (String::new(), String::new());
+    while started.elapsed() < Duration::from_secs(30) {
+        let evaluated = cdp
+            .call(
+                s,
+                "Runtime.evaluate",
+                json!({"expression": expression, "returnByValue": true}),
+            )
+            .await;
+        // Evaluation fails while a navigation swaps the document: retry.
+        if let Ok(r) = evaluated {
+            if let Some(pair) = r["result"]["value"].as_str() {
+                let pair: (String, String) = serde_json::from_str(pair).unwrap();
+                (path, text) = pair;
+                if text.contains(want) {
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed();
+    let cookies = cdp
+        .call(s, "Network.getCookies", json!({"urls": [url]}))
+        .await
+        .unwrap();
+    let cookies = cookies["cookies"].as_array().cloned().unwrap_or_default();
+    (text, path, elapsed, cookies)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_chromium_solves_the_pow_page_and_reaches_the_api() {
+    let Some(binary) = chromium_path() else {
+        if std::env::var_os("RAMPART_SKIP_BROWSER_TESTS").is_some() {
+            eprintln!("skipped: no chromium");
+            return;
+        }
+        panic!("chromium not found: install it (apt-get install chromium), set CHROMIUM, or set RAMPART_SKIP_BROWSER_TESTS=1");
+    };
+    tokio::time::timeout(OVERALL, async {
+        let gateway = Gateway::start().await;
+        let browser = Browser::launch(&binary);
+        let mut cdp = Cdp::connect(&browser.ws_url).await;
+        let url = gateway.url("/api/orders?page=2");
+        let (text, path, elapsed, cookies) = browse_until(&mut cdp, &url, "\"ok\":true").await;
+        eprintln!("challenge → solved → API in {elapsed:?}");
+
+        assert!(
+            text.contains("\"ok\":true"),
+            "the browser should end on the API response, got {path}: {text:?}"
+        );
+        assert_eq!(path, "/api/orders", "back on the original URL");
+        let clearance = cookies
+            .iter()
+            .find(|c| c["name"] == "__rampart_clearance")
+            .unwrap_or_else(|| panic!("no clearance cookie in {cookies:?}"));
+        assert_eq!(clearance["httpOnly"], true);
+        assert_eq!(clearance["sameSite"], "Lax");
+
+        // Server side: the first navigation was challenged, the page's
+        // script passed the verify endpoint once, and the API was reached
+        // only with a clearance valid for this client.
+        let hits = gateway.hits();
+        let orders: Vec<_> = hits.iter().filter(|h| h.path == "/api/orders").collect();
+        assert_eq!(orders[0].denied, Some("bot_challenge"), "{hits:?}");
+        let verified = hits
+            .iter()
+            .filter(|h| h.denied == Some("bot_challenge_passed"));
+        assert_eq!(verified.count(), 1, "{hits:?}");
+        let api: Vec<_> = orders.iter().filter(|h| h.denied.is_none()).collect();
+        assert!(!api.is_empty(), "the API was never reached: {hits:?}");
+        assert!(api.iter().all(|h| h.cleared), "{hits:?}");
+    })
+    .await
+    .expect("browser test finished within 60 s");
+}
+
+// ---------------------------------------------------------------------
+// The <noscript> CAPTCHA fallback, over plain HTTP
+// ---------------------------------------------------------------------
+
+/// One HTTP/1.1 request over a fresh connection.
+async fn http(addr: SocketAddr, req: Request<Full<Bytes>>) -> Response<Bytes> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(parts, body.collect().await.unwrap().to_bytes())
+}
+
+/// The text CAPTCHA's token and question from the page's `<noscript>`.
+fn text_captcha(page: &str) -> (String, String) {
+    let noscript = &page[page.find("<noscript>").unwrap()..page.find("</noscript>").unwrap()];
+    let form = &noscript[noscript.rfind("<form").unwrap()..];
+    let token = between(form, "name=\"token\" value=\"", "\"");
+    let question = between(form, "<label for=\"ta\">", "</label>");
+    (token.to_string(), question.to_string())
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
+    let from = s.find(start).unwrap() + start.len();
+    &s[from..from + s[from..].find(end).unwrap()]
+}
+
+/// Solves "What is seven plus two?" / "... minus ...".
+fn answer(question: &str) -> usize {
+    const WORDS: [&str; 13] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve",
+    ];
+    let n = |w: &str| {
+        WORDS
+            .iter()
+            .position(|x| *x == w.trim_end_matches('?'))
+            .unwrap()
+    };
+    let words: Vec<&str> = question.split(' ').collect();
+    let op = words
+        .iter()
+        .position(|w| *w == "plus" || *w == "minus")
+        .unwrap();
+    let (a, b) = (n(words[op - 1]), n(words[op + 1]));
+    if words[op] == "plus" {
+        a + b
+    } else {
+        a - b
+    }
+}
+
+#[tokio::test]
+async fn noscript_captcha_form_post_grants_the_clearance_cookie() {
+    tokio::time::timeout(OVERALL, async {
+        let gateway = Gateway::start().await;
+        // A headless browser with JavaScript off: challenged, and only the
+        // forms inside <noscript> are usable.
+        let ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                  HeadlessChrome/131.0.0.0 Safari/537.36";
+        let get = |cookie: Option<&str>| {
+            let mut b = Request::get("/account")
+                .header("host", "127.0.0.1")
+                .header("user-agent", ua)
+                .header("accept", "text/html,application/xhtml+xml");
+            if let Some(c) = cookie {
+                b = b.header("cookie", c);
+            }
+            b.body(Full::new(Bytes::new())).unwrap()
+        };
+        let page = http(gateway.addr, get(None)).await;
+        assert_eq!(page.status(), StatusCode::FORBIDDEN);
+        assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+        let page = std::str::from_utf8(page.body()).unwrap();
+        let (token, question) = text_captcha(page);
+
+        let form = format!(
+            "token={token}&answer={}&return_to=%2Faccount",
+            answer(&question)
+        );
+        let post = Request::post("/.rampart/challenge/captcha")
+            .header("host", "127.0.0.1")
+            .header("user-agent", ua)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(form)))
+            .unwrap();
+        let passed = http(gateway.addr, post).await;
+        assert_eq!(passed.status(), StatusCode::SEE_OTHER);
+        assert_eq!(passed.headers()["location"], "/account");
+        let set_cookie = passed.headers()["set-cookie"].to_str().unwrap();
+        assert!(
+            set_cookie.starts_with("__rampart_clearance="),
+            "{set_cookie}"
+        );
+        let cookie = set_cookie.split(';').next().unwrap().to_string();
+        let hits = gateway.hits();
+        assert!(
+            hits.iter().all(|h| h.denied.is_some()),
+            "nothing reached the API yet: {hits:?}"
+        );
+
+        // Following the redirect with the cookie reaches the API.
+        let api = http(gateway.addr, get(Some(&cookie))).await;
+        assert_eq!(api.status(), StatusCode::OK);
+        assert_eq!(api.body().as_ref(), b"{\"ok\":true}");
+        let hits = gateway.hits();
+        let last = hits.last().unwrap();
+        assert!(last.denied.is_none() && last.cleared, "{hits:?}");
+    })
+    .await
+    .expect("finished within 60 s");
+}
