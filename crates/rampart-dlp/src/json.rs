@@ -230,22 +230,21 @@ impl Walker<'_> {
         let mut i = start;
         let mut escaped = false;
         loop {
-            let rel = memchr::memchr3(b'"', b'\\', b'\n', &self.b[i..]).ok_or(NotJson { at: i })?;
-            i += rel;
+            i = next_special(self.b, i).ok_or(NotJson { at: i })?;
             match self.b[i] {
                 b'"' => break,
                 b'\\' => {
                     escaped = true;
-                    i += 2;
-                    if i > self.b.len() {
-                        return Err(NotJson { at: i - 2 });
+                    // The escaped byte must exist and, like every byte of a
+                    // string, must not be a control byte.
+                    if self.b.get(i + 1).is_none_or(|&c| c < 0x20) {
+                        return Err(NotJson { at: i });
                     }
+                    i += 2;
                 }
+                // A control byte: raw newlines and the like are not JSON.
                 _ => return Err(NotJson { at: i }),
             }
-        }
-        if self.b[start..i].iter().any(|&c| c < 0x20) {
-            return Err(NotJson { at: start });
         }
         self.pos = i + 1;
         Ok((start..i, escaped))
@@ -301,10 +300,55 @@ impl Walker<'_> {
     }
 }
 
+const LOW_BYTES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The first byte at or after `from` that ends the plain part of a string:
+/// a quote, a backslash or a control byte (below 0x20). Eight bytes at a
+/// time: string values are mostly plain text.
+fn next_special(b: &[u8], from: usize) -> Option<usize> {
+    let tail = b.get(from..)?;
+    let mut chunks = tail.chunks_exact(8);
+    let mut at = from;
+    for chunk in chunks.by_ref() {
+        let mask = special_mask(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
+        if mask != 0 {
+            return Some(at + (mask.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let rest = chunks.remainder();
+    rest.iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| at + p)
+}
+
+/// The top bit of each byte of `word` that is `"`, `\\` or below 0x20 (SWAR;
+/// no addition carries out of a byte, as both addends stay below 0x80).
+fn special_mask(word: u64) -> u64 {
+    let zero = |x: u64| !(((x & !HIGH_BITS) + !HIGH_BITS) | x) & HIGH_BITS;
+    let below_0x20 = !(((word & !HIGH_BITS) + 0x60 * LOW_BYTES) | word) & HIGH_BITS;
+    zero(word ^ (u64::from(b'"') * LOW_BYTES))
+        | zero(word ^ (u64::from(b'\\') * LOW_BYTES))
+        | below_0x20
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::jsonpath::render;
+
+    #[test]
+    fn special_mask_marks_quotes_backslashes_and_control_bytes() {
+        for c in 0..=255u8 {
+            let word = u64::from_le_bytes([b'a', c, b'a', b'a', b'a', b'a', b'a', c]);
+            let special = c == b'"' || c == b'\\' || c < 0x20;
+            let want = if special { 0x8000_0000_0000_8000 } else { 0 };
+            assert_eq!(special_mask(word), want, "{c}");
+        }
+        assert_eq!(next_special(b"abcdefghijklmnop\"", 0), Some(16));
+        assert_eq!(next_special(b"abc", 0), None);
+    }
 
     fn visits(src: &str) -> Result<Vec<(String, String)>, NotJson> {
         let mut out = Vec::new();
@@ -342,6 +386,8 @@ mod tests {
             "\"\\",
             "1.",
             "{1:2}",
+            "\"a\\\u{1}\"",
+            "\"a\u{1f}b\"",
         ] {
             assert!(visits(bad).is_err(), "{bad:?}");
         }

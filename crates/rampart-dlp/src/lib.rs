@@ -5,7 +5,8 @@
 //! credentials, rampart API keys, stack traces, SQL errors and framework
 //! debug pages — and logs, masks or blocks it.
 //!
-//! * [`Scanner`]: one `RegexSet` prefilter pass, then per-detector patterns
+//! * [`Scanner`]: per-detector patterns (literal prefilters, or candidate
+//!   regions from one table-driven pass for cards, SSNs, phones, IBANs)
 //!   and validators (Luhn, issuer ranges, mod 97, ...).
 //! * [`Engine`]: detectors + actions + JSON-path rules over a whole body,
 //!   JSON-aware (only offending string values are rewritten) or as text.
@@ -21,6 +22,7 @@ pub mod detector;
 pub mod engine;
 pub mod filter;
 pub mod finding;
+mod gate;
 pub mod json;
 pub mod jsonpath;
 pub mod mask;

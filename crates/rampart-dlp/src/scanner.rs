@@ -1,6 +1,12 @@
-//! The byte scanner: one `RegexSet` pass tells which detectors can match at
-//! all, then only those detectors' patterns run, and every candidate goes
-//! through its validator.
+//! The byte scanner: each enabled detector's pattern runs where it can
+//! match, and every candidate goes through its validator.
+//!
+//! Detectors with a literal anchor (`-----BEGIN`, `AKIA`, `@`, `Traceback`,
+//! ...) run their own pattern over the body: the `regex` crate skips to the
+//! anchor with a literal prefilter. The anchorless ones (cards, SSNs, phone
+//! numbers, IBANs) run only on the regions [`crate::gate`] finds in one
+//! table-driven pass. Both give exactly the matches a search of the whole
+//! body would (see `gate` for why).
 //!
 //! All patterns come from the `regex` crate (finite automata, linear time);
 //! there is no backtracking engine anywhere near attacker-shaped bodies.
@@ -11,6 +17,7 @@ use memchr::memmem;
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use crate::detector::{DetectorId, DETECTOR_COUNT};
+use crate::gate::{self, Regions};
 use crate::validate;
 
 /// A hook that decides whether a `rk_live_`/`rk_test_` token carries a valid
@@ -118,14 +125,27 @@ impl Scanner {
     /// `hay` yet is reported as incomplete instead of matched.
     pub fn scan_at(&self, hay: &[u8], from: usize, at_eof: bool) -> ScanResult {
         let mut result = ScanResult::default();
-        let hits = self.set.matches_at(hay, from);
-        if !hits.matched_any() {
-            return result;
-        }
-        for idx in hits.iter() {
-            let detector = self.set_detectors[idx];
-            if let Some(re) = &self.regexes[detector.index()] {
-                self.collect(detector, re, hay, from, at_eof, &mut result);
+        let regions = self.needs_regions().then(|| gate::regions(hay, from));
+        for &detector in &self.set_detectors {
+            let Some(re) = &self.regexes[detector.index()] else {
+                continue;
+            };
+            match regions.as_ref().and_then(|r| regions_of(r, detector)) {
+                Some(regions) => {
+                    for region in regions {
+                        // The byte after the region stays visible for `\b`.
+                        let end = (region.end + 1).min(hay.len());
+                        let c = Search {
+                            hay: &hay[..end],
+                            from: region.start,
+                        };
+                        self.collect(detector, re, hay, c, at_eof, &mut result);
+                    }
+                }
+                None => {
+                    let c = Search { hay, from };
+                    self.collect(detector, re, hay, c, at_eof, &mut result);
+                }
             }
         }
         if self.is_enabled(DetectorId::AwsSecret) {
@@ -135,18 +155,28 @@ impl Scanner {
         result
     }
 
+    /// Whether an anchorless detector is enabled (the region pass is only
+    /// worth it then).
+    fn needs_regions(&self) -> bool {
+        ANCHORLESS.iter().any(|&d| self.is_enabled(d))
+    }
+
+    /// Validated matches of one detector within `search`; `hay` is the whole
+    /// text, for validators that look around a match.
     fn collect(
         &self,
         detector: DetectorId,
         re: &Regex,
         hay: &[u8],
-        from: usize,
+        search: Search<'_>,
         at_eof: bool,
         result: &mut ScanResult,
     ) {
-        let mut pos = from;
-        while pos <= hay.len() {
-            let Some(m) = re.find_at(hay, pos) else { break };
+        let mut pos = search.from;
+        while pos <= search.hay.len() {
+            let Some(m) = re.find_at(search.hay, pos) else {
+                break;
+            };
             pos = if m.end() > m.start() {
                 m.end()
             } else {
@@ -273,6 +303,31 @@ impl Scanner {
     }
 }
 
+/// Where a pattern runs: `hay[from..]`, with `hay[..from]` as context.
+#[derive(Clone, Copy)]
+struct Search<'a> {
+    hay: &'a [u8],
+    from: usize,
+}
+
+/// Detectors without a literal anchor, searched in [`gate`] regions only.
+const ANCHORLESS: [DetectorId; 4] = [
+    DetectorId::Card,
+    DetectorId::Ssn,
+    DetectorId::Phone,
+    DetectorId::Iban,
+];
+
+fn regions_of(r: &Regions, d: DetectorId) -> Option<&[Range<usize>]> {
+    match d {
+        DetectorId::Card => Some(&r.card),
+        DetectorId::Ssn => Some(&r.ssn),
+        DetectorId::Phone => Some(&r.phone),
+        DetectorId::Iban => Some(&r.iban),
+        _ => None,
+    }
+}
+
 enum Candidate {
     Valid(Range<usize>),
     Invalid,
@@ -356,6 +411,81 @@ mod tests {
             .iter()
             .map(|m| (m.detector, text[m.start..m.end].to_string()))
             .collect()
+    }
+
+    /// The scan as it was before candidate regions: one `RegexSet` pass,
+    /// then each hit detector's pattern over the whole text.
+    fn reference_scan(s: &Scanner, hay: &[u8], from: usize) -> ScanResult {
+        let mut result = ScanResult::default();
+        for idx in s.set.matches_at(hay, from).iter() {
+            let detector = s.set_detectors[idx];
+            if let Some(re) = &s.regexes[detector.index()] {
+                s.collect(detector, re, hay, Search { hay, from }, true, &mut result);
+            }
+        }
+        if s.is_enabled(DetectorId::AwsSecret) {
+            s.find_secrets_near_key_ids(hay, from, &mut result.matches);
+        }
+        resolve_overlaps(&mut result.matches);
+        result
+    }
+
+    /// Text dense in near misses: digit groups with every separator, capitals
+    /// glued to digits, words, and real values of every anchorless kind.
+    fn generated_text(rng: &mut fastrand::Rng) -> Vec<u8> {
+        const PIECES: &[&str] = &[
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "4111111111111111",
+            "378282246310005",
+            "536-22-1234",
+            "078-05-1120",
+            "+1 415 555 2671",
+            "(415) 555-2671",
+            "+442071838750",
+            "415.555.2671",
+            "DE89370400440532013000",
+            "GB82 WEST 1234 5698 7654 32",
+            "2024-01-15T10:30:00Z",
+            "550e8400-e29b-41d4",
+            "jane@example.com",
+            "AKIAIOSFODNN7EXAMPLE",
+            "v1.2.3",
+            "a1",
+            "_9",
+            "x",
+        ];
+        let mut out = Vec::new();
+        for _ in 0..rng.usize(20..200) {
+            match rng.u8(0..6) {
+                0 => out.extend_from_slice(PIECES[rng.usize(..PIECES.len())].as_bytes()),
+                1 => out.extend((0..rng.usize(1..20)).map(|_| rng.u8(b'0'..=b'9'))),
+                2 => out.push(b" .-()+/:_\"\n"[rng.usize(..11)]),
+                3 => out.extend((0..rng.usize(1..4)).map(|_| rng.u8(b'A'..=b'Z'))),
+                4 => out.extend((0..rng.usize(1..6)).map(|_| rng.u8(b'a'..=b'z'))),
+                _ => out.push(b' '),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn region_scan_finds_exactly_what_a_whole_text_scan_finds() {
+        let s = all();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut compared = 0;
+        for _ in 0..3000 {
+            let text = generated_text(&mut rng);
+            let from = rng.usize(..=text.len().min(8));
+            let want = reference_scan(&s, &text, from).matches;
+            let got = s.scan_at(&text, from, true).matches;
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&text));
+            compared += want.len();
+        }
+        assert!(
+            compared > 3000,
+            "the corpus must produce matches: {compared}"
+        );
     }
 
     #[test]

@@ -1,20 +1,28 @@
-//! The in-memory store: sharded maps of key → TAT, bounded in size.
+//! The in-memory store: sharded hash tables of key → TAT, bounded in size.
 //!
-//! Keys hash (SipHash with a per-process random key, so clients cannot aim at
-//! one shard or one bucket chain) to one of N mutex-protected maps. A key whose
-//! TAT is in the past is the same as an absent key, so idle keys are dropped
-//! whenever a shard reaches its share of the key cap, and by [`LocalStore::purge_idle`].
-//! If a shard is still full of live keys, the eighth of its keys with the
-//! smallest backlog (the ones closest to empty, so the least state is lost)
-//! are evicted. Eviction resets those clients' buckets: it can only make the
-//! limiter more lenient, never refuse a client that should pass.
+//! Each key is hashed once (foldhash, seeded at random per store, so clients
+//! cannot aim at one shard or one probe chain without first recovering the
+//! seed); the same hash picks the shard and probes that shard's table. Keys up
+//! to [`INLINE_KEY`] bytes (client-IP keys, identity keys) live inside the
+//! table slot, so a check touches one cache line of the table and allocates
+//! nothing for a known key.
+//!
+//! A key whose TAT is in the past is the same as an absent key, so idle keys
+//! are dropped whenever a shard reaches its share of the key cap, and by
+//! [`LocalStore::purge_idle`]. If a shard is still full of live keys, the
+//! eighth of its keys with the smallest backlog (the ones closest to empty, so
+//! the least state is lost) are evicted. Eviction resets those clients'
+//! buckets: it can only make the limiter more lenient, never refuse a client
+//! that should pass.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use hashbrown::HashTable;
+use smallvec::SmallVec;
+
 use crate::clock::Clock;
-use crate::gcra::{self, Part};
+use crate::gcra::{self, Outcome, Part};
 use crate::store::{CheckItem, Checked, RateStore, StoreCall};
 
 /// Gauge: keys held by local rate-limit stores.
@@ -29,7 +37,8 @@ pub struct LocalConfig {
     /// Default 64: enough that 2-64 cores rarely contend.
     pub shards: usize,
     /// Hard cap on tracked keys across all shards. Default 1,000,000 (about
-    /// 60-80 MB with typical 20-40 byte keys; see the benchmark).
+    /// 40-60 MB with keys of up to 22 bytes, which are stored inline; see the
+    /// benchmark).
     pub max_keys: usize,
 }
 
@@ -46,21 +55,72 @@ impl Default for LocalConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreSize {
     pub keys: usize,
-    /// Approximate heap bytes: table slots plus key bytes.
+    /// Approximate heap bytes: table slots plus out-of-line key bytes.
     pub bytes: usize,
+}
+
+/// Longest key stored inside its table slot; longer keys are boxed.
+pub const INLINE_KEY: usize = 22;
+
+/// A key as the table holds it: inline when short (no allocation, no pointer
+/// to chase on lookup), boxed otherwise.
+enum StoredKey {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Boxed(Box<[u8]>),
+}
+
+impl StoredKey {
+    fn new(key: &[u8]) -> StoredKey {
+        if key.len() <= INLINE_KEY {
+            let mut bytes = [0; INLINE_KEY];
+            bytes[..key.len()].copy_from_slice(key);
+            StoredKey::Inline {
+                len: key.len() as u8,
+                bytes,
+            }
+        } else {
+            StoredKey::Boxed(Box::from(key))
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            StoredKey::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            StoredKey::Boxed(b) => b,
+        }
+    }
+
+    /// Heap bytes outside the slot: the allocator rounds to 16 bytes and
+    /// keeps a header of about 16 (glibc malloc).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            StoredKey::Inline { .. } => 0,
+            StoredKey::Boxed(b) => b.len().div_ceil(16) * 16 + 16,
+        }
+    }
+}
+
+struct Entry {
+    key: StoredKey,
+    tat: u64,
 }
 
 #[derive(Default)]
 struct Shard {
-    tats: HashMap<Box<[u8]>, u64>,
+    table: HashTable<Entry>,
+    /// Heap bytes of boxed keys.
     key_bytes: usize,
 }
 
-/// A sharded in-memory store. Cheap checks (one lock, no allocation for a
-/// known key); see the module docs for eviction.
+/// The hasher: foldhash's quality variant, whose output bits are all well
+/// mixed (the shard index and the table probe use different bits of it).
+type Hasher = foldhash::quality::RandomState;
+
+/// A sharded in-memory store. Cheap checks (one hash, one lock, no
+/// allocation for a known key); see the module docs for eviction.
 pub struct LocalStore {
     shards: Box<[Mutex<Shard>]>,
-    hasher: RandomState,
+    hasher: Hasher,
     clock: Arc<dyn Clock>,
     shard_cap: usize,
 }
@@ -76,13 +136,15 @@ impl std::fmt::Debug for LocalStore {
 
 /// Approximate per-slot overhead of the hash table: the entry plus one
 /// control byte.
-const SLOT_BYTES: usize = std::mem::size_of::<(Box<[u8]>, u64)>() + 1;
+const SLOT_BYTES: usize = std::mem::size_of::<Entry>() + 1;
 
-/// Heap bytes of one boxed key: the allocator rounds to 16 bytes and keeps
-/// a header of about 16 (glibc malloc).
-fn key_cost(len: usize) -> usize {
-    len.div_ceil(16) * 16 + 16
-}
+/// Items of one request handled without heap allocation.
+const INLINE_ITEMS: usize = 4;
+
+/// Where the shard index is taken from in a key's hash: the table probes with
+/// the low bits and filters with the top 7, so the shard uses bits in
+/// between (shards are capped at 4096 = 12 bits: bits 40..52).
+const SHARD_SHIFT: u32 = 40;
 
 impl LocalStore {
     pub fn new(config: LocalConfig, clock: Arc<dyn Clock>) -> Self {
@@ -90,7 +152,7 @@ impl LocalStore {
         let shard_cap = (config.max_keys / shards).max(1);
         LocalStore {
             shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
-            hasher: RandomState::new(),
+            hasher: Hasher::default(),
             clock,
             shard_cap,
         }
@@ -99,22 +161,102 @@ impl LocalStore {
     /// Decides a request now. Items on one shard take one lock; items on
     /// several take their locks in shard order (no deadlock).
     pub fn check_now(&self, items: &[CheckItem]) -> Checked {
+        let mut outcomes = Vec::with_capacity(items.len());
+        let admitted = self.check_now_into(items, &mut outcomes);
+        Checked { admitted, outcomes }
+    }
+
+    /// [`check_now`](Self::check_now) with the outcomes appended to a
+    /// caller's buffer (one per item, in order); returns whether the request
+    /// was admitted. Allocates nothing for up to four items when `out` has
+    /// room and every key is known or at most [`INLINE_KEY`] bytes.
+    pub fn check_now_into(&self, items: &[CheckItem], out: &mut Vec<Outcome>) -> bool {
         let now = self.clock.now_nanos();
-        if let [item] = items {
-            let mut guard = self.lock(self.shard_of(&item.key));
-            return decide(&mut [&mut *guard], &[0], items, now, self.shard_cap);
+        match items {
+            [] => true,
+            [item] => self.check_one(item, now, out),
+            _ => self.check_many(items, now, out),
         }
-        let idx: Vec<usize> = items.iter().map(|i| self.shard_of(&i.key)).collect();
-        let mut order = idx.clone();
+    }
+
+    /// The common case: one limit, one lock, one probe of the table.
+    fn check_one(&self, item: &CheckItem, now: u64, out: &mut Vec<Outcome>) -> bool {
+        let hash = self.hasher.hash_one(&*item.key);
+        let mut shard = self.lock(self.shard_of(hash));
+        let slot = shard.tat_mut(hash, &item.key);
+        let backlog = slot.as_deref().map_or(0, |&tat| gcra::backlog(tat, now));
+        let after = gcra::fits(&item.limit, backlog, item.cost);
+        out.push(gcra::outcome(
+            &item.limit,
+            backlog,
+            item.cost,
+            after.is_some(),
+        ));
+        let Some(after) = after else { return false };
+        let tat = now.saturating_add(after);
+        match slot {
+            Some(slot) => *slot = tat,
+            None => self.insert(&mut shard, hash, &item.key, tat, now),
+        }
+        true
+    }
+
+    /// Several limits decided together: read every backlog, decide, then
+    /// charge every limit (or none).
+    fn check_many(&self, items: &[CheckItem], now: u64, out: &mut Vec<Outcome>) -> bool {
+        let hashes: SmallVec<[u64; INLINE_ITEMS]> = items
+            .iter()
+            .map(|i| self.hasher.hash_one(&*i.key))
+            .collect();
+        let shard_of: SmallVec<[usize; INLINE_ITEMS]> =
+            hashes.iter().map(|&h| self.shard_of(h)).collect();
+        let mut order = shard_of.clone();
         order.sort_unstable();
         order.dedup();
-        let mut guards: Vec<MutexGuard<'_, Shard>> = order.iter().map(|&s| self.lock(s)).collect();
-        let slots: Vec<usize> = idx
+        let mut guards: SmallVec<[MutexGuard<'_, Shard>; INLINE_ITEMS]> =
+            order.iter().map(|&s| self.lock(s)).collect();
+        let guard_of = |shard: usize| order.binary_search(&shard).unwrap_or(0);
+        let parts: SmallVec<[Part; INLINE_ITEMS]> = items
             .iter()
-            .map(|s| order.binary_search(s).unwrap_or(0))
+            .zip(&hashes)
+            .zip(&shard_of)
+            .map(|((item, &hash), &s)| Part {
+                limit: item.limit,
+                backlog: guards[guard_of(s)]
+                    .tat_mut(hash, &item.key)
+                    .map_or(0, |tat| gcra::backlog(*tat, now)),
+                cost: item.cost,
+            })
             .collect();
-        let mut refs: Vec<&mut Shard> = guards.iter_mut().map(|g| &mut **g).collect();
-        decide(&mut refs, &slots, items, now, self.shard_cap)
+        let admitted = gcra::decide_all(&parts, out);
+        if admitted {
+            for (((item, &hash), &s), part) in items.iter().zip(&hashes).zip(&shard_of).zip(&parts)
+            {
+                let charge = part.limit.interval_nanos().saturating_mul(part.cost);
+                let tat = now.saturating_add(part.backlog.saturating_add(charge));
+                let shard = &mut guards[guard_of(s)];
+                match shard.tat_mut(hash, &item.key) {
+                    Some(slot) => *slot = tat,
+                    None => self.insert(shard, hash, &item.key, tat, now),
+                }
+            }
+        }
+        admitted
+    }
+
+    /// Adds a key to a shard, making room first when the shard is full.
+    fn insert(&self, shard: &mut Shard, hash: u64, key: &[u8], tat: u64, now: u64) {
+        if shard.table.len() >= self.shard_cap {
+            purge(shard, now);
+            if shard.table.len() >= self.shard_cap {
+                evict_least_loaded(shard, self.shard_cap);
+            }
+        }
+        let key = StoredKey::new(key);
+        shard.key_bytes += key.heap_bytes();
+        shard.table.insert_unique(hash, Entry { key, tat }, |e| {
+            self.hasher.hash_one(e.key.as_bytes())
+        });
     }
 
     /// Drops every key whose TAT has passed; returns how many.
@@ -130,8 +272,8 @@ impl LocalStore {
         let mut size = StoreSize { keys: 0, bytes: 0 };
         for i in 0..self.shards.len() {
             let s = self.lock(i);
-            size.keys += s.tats.len();
-            size.bytes += s.tats.capacity() * SLOT_BYTES + s.key_bytes;
+            size.keys += s.table.len();
+            size.bytes += s.table.capacity() * SLOT_BYTES + s.key_bytes;
         }
         size
     }
@@ -144,8 +286,8 @@ impl LocalStore {
         metrics::gauge!(METRIC_BYTES).set(size.bytes as f64);
     }
 
-    fn shard_of(&self, key: &[u8]) -> usize {
-        (self.hasher.hash_one(key) as usize) & (self.shards.len() - 1)
+    fn shard_of(&self, hash: u64) -> usize {
+        ((hash >> SHARD_SHIFT) as usize) & (self.shards.len() - 1)
     }
 
     /// A poisoned shard only means another thread panicked mid-update of a
@@ -163,83 +305,40 @@ impl RateStore for LocalStore {
     }
 }
 
-/// The decision proper: read backlogs, decide all, write TATs if admitted.
-fn decide(
-    shards: &mut [&mut Shard],
-    slots: &[usize],
-    items: &[CheckItem],
-    now: u64,
-    cap: usize,
-) -> Checked {
-    let parts: Vec<Part> = items
-        .iter()
-        .zip(slots)
-        .map(|(item, &s)| Part {
-            limit: item.limit,
-            backlog: shards[s]
-                .tats
-                .get(&*item.key)
-                .map_or(0, |&tat| gcra::backlog(tat, now)),
-            cost: item.cost,
-        })
-        .collect();
-    let mut outcomes = Vec::with_capacity(items.len());
-    let admitted = gcra::decide_all(&parts, &mut outcomes);
-    if admitted {
-        for ((item, &s), part) in items.iter().zip(slots).zip(&parts) {
-            let after = part.backlog + part.limit.interval_nanos().saturating_mul(part.cost);
-            store_tat(
-                &mut *shards[s],
-                &item.key,
-                now.saturating_add(after),
-                now,
-                cap,
-            );
-        }
+impl Shard {
+    /// The stored TAT of a key, looked up by borrowed bytes (no allocation).
+    fn tat_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut u64> {
+        self.table
+            .find_mut(hash, |e| e.key.as_bytes() == key)
+            .map(|e| &mut e.tat)
     }
-    Checked { admitted, outcomes }
-}
-
-fn store_tat(shard: &mut Shard, key: &[u8], tat: u64, now: u64, cap: usize) {
-    if let Some(slot) = shard.tats.get_mut(key) {
-        *slot = tat;
-        return;
-    }
-    if shard.tats.len() >= cap {
-        purge(shard, now);
-        if shard.tats.len() >= cap {
-            evict_least_loaded(shard, cap);
-        }
-    }
-    shard.key_bytes += key_cost(key.len());
-    shard.tats.insert(Box::from(key), tat);
 }
 
 fn purge(shard: &mut Shard, now: u64) -> usize {
-    let before = shard.tats.len();
+    let before = shard.table.len();
     let mut freed = 0;
-    shard.tats.retain(|k, &mut tat| {
-        let keep = tat > now;
+    shard.table.retain(|e| {
+        let keep = e.tat > now;
         if !keep {
-            freed += key_cost(k.len());
+            freed += e.key.heap_bytes();
         }
         keep
     });
     shard.key_bytes -= freed;
-    before - shard.tats.len()
+    before - shard.table.len()
 }
 
 /// Evicts about an eighth of a full shard: the keys with the smallest TAT.
 fn evict_least_loaded(shard: &mut Shard, cap: usize) {
-    let mut tats: Vec<u64> = shard.tats.values().copied().collect();
+    let mut tats: Vec<u64> = shard.table.iter().map(|e| e.tat).collect();
     let n = (cap / 8).clamp(1, tats.len());
     let (_, &mut threshold, _) = tats.select_nth_unstable(n - 1);
     let mut left = n;
     let mut freed = 0;
-    shard.tats.retain(|k, &mut tat| {
-        if left > 0 && tat <= threshold {
+    shard.table.retain(|e| {
+        if left > 0 && e.tat <= threshold {
             left -= 1;
-            freed += key_cost(k.len());
+            freed += e.key.heap_bytes();
             false
         } else {
             true
@@ -373,5 +472,36 @@ mod tests {
         let size = s.size();
         assert_eq!(size.keys, 1);
         assert!(size.bytes >= 10 + SLOT_BYTES);
+        // Short keys live in the slot; a long one adds its heap bytes.
+        let inline = s.size().bytes;
+        let long = "k".repeat(INLINE_KEY + 1);
+        s.check_now(&[item(&long, l)]);
+        let grown = s.size();
+        assert_eq!(grown.keys, 2);
+        assert!(grown.bytes > inline + INLINE_KEY);
+    }
+
+    #[test]
+    fn a_slot_is_one_key_of_up_to_22_bytes_and_a_tat() {
+        assert_eq!(std::mem::size_of::<Entry>(), 32);
+        for len in [0, 1, INLINE_KEY, INLINE_KEY + 1, 300] {
+            let key = vec![b'x'; len];
+            assert_eq!(StoredKey::new(&key).as_bytes(), &key[..]);
+            assert_eq!(StoredKey::new(&key).heap_bytes() > 0, len > INLINE_KEY);
+        }
+    }
+
+    #[test]
+    fn many_keys_stay_distinct_across_shards_and_growth() {
+        let (s, _) = store(100_000, 8);
+        let l = Limit::per(2, Duration::from_secs(60)).unwrap();
+        for i in 0..5000 {
+            assert!(s.check_now(&[item(&format!("key-{i}"), l)]).admitted);
+        }
+        for i in 0..5000 {
+            let r = s.check_now(&[item(&format!("key-{i}"), l)]);
+            assert_eq!(r.outcomes[0].remaining, 0, "key-{i} kept its state");
+        }
+        assert_eq!(s.size().keys, 5000);
     }
 }
