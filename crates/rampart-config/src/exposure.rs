@@ -83,3 +83,44 @@ fn enforce() -> String {
 fn off() -> String {
     "off".into()
 }
+
+/// `auth`: the route requires an API key with these scopes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthPolicy {
+    #[serde(default)]
+    pub mode: FilterMode,
+    /// Every scope listed is required (403 `insufficient_scope` otherwise).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Header carrying the key, besides `Authorization: Bearer`.
+    #[serde(default = "default_key_header")]
+    pub key_header: String,
+    /// Accept the key from the URL query (`api_key`, `apikey`, `key`,
+    /// `access_token`); refused with 400 `credential_in_query` otherwise.
+    #[serde(default)]
+    pub allow_query: bool,
+    /// Headers the upstream receives with the consumer id and its scopes
+    /// (client-sent copies are always removed).
+    #[serde(default = "default_consumer_header")]
+    pub consumer_header: String,
+    #[serde(default = "default_scopes_header")]
+    pub scopes_header: String,
+    /// Remove the key from the request before forwarding it.
+    #[serde(default = "hide")]
+    pub hide_credentials: bool,
+}
+
+fn hide() -> bool {
+    true
+}
+
+fn default_key_header() -> String {
+    "x-api-key".into()
+}
+fn default_consumer_header() -> String {
+    "x-consumer-id".into()
+}
+fn default_scopes_header() -> String {
+    "x-consumer-scopes".into()
+}

@@ -18,7 +18,7 @@ pub mod validate;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
-pub use exposure::{DlpPolicy, OpenApiPolicy};
+pub use exposure::{AuthPolicy, DlpPolicy, OpenApiPolicy};
 pub use model::*;
 pub use traffic::{Cluster, LimitConfig, RateLimitPolicy, Reputation, ReputationPolicy};
 pub use units::{Bytes, Dur};

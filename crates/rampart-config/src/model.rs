@@ -363,6 +363,7 @@ pub struct Route {
     pub ip_list: Option<IpListPolicy>,
     pub request_limits: Option<RequestLimitsPolicy>,
     pub waf: Option<WafPolicy>,
+    pub auth: Option<crate::exposure::AuthPolicy>,
     pub rate_limit: Option<crate::traffic::RateLimitPolicy>,
     pub reputation: Option<crate::traffic::ReputationPolicy>,
     pub dlp: Option<crate::exposure::DlpPolicy>,

@@ -22,6 +22,7 @@ pub async fn serve(addr: SocketAddr, control: Arc<Control>) -> std::io::Result<S
     let app = router(control.clone());
     let mut shutdown = control.gateway.stopped_signal();
     tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|&s| s).await;
         });
@@ -34,6 +35,39 @@ pub async fn serve(addr: SocketAddr, control: Arc<Control>) -> std::io::Result<S
 }
 
 fn router(control: Arc<Control>) -> Router {
+    ops_router(control.clone()).merge(crate::adminapi::router(api_deps(control)))
+}
+
+/// What the authenticated `/api/` needs, from the running gateway.
+fn api_deps(control: Arc<Control>) -> crate::adminapi::AdminDeps {
+    let services = control.gateway.services().clone();
+    let identity = services.identity.clone();
+    let status_control = control.clone();
+    let reload_control = control.clone();
+    crate::adminapi::AdminDeps {
+        keyring: identity.as_ref().map(|i| i.keyring.clone()),
+        admin: identity.as_ref().map(|i| i.admin.clone()),
+        audit: identity.as_ref().map(|i| i.audit.clone()),
+        tracker: services.tracker.clone(),
+        events: control.gateway.events().clone(),
+        status: Arc::new(move || status_json(&status_control)),
+        reload: Arc::new(move || {
+            let c = reload_control.clone();
+            Box::pin(async move {
+                c.reload_from_disk()
+                    .await
+                    .map(|()| json!({ "status": "reloaded", "reload": c.gateway.status() }))
+                    .map_err(|e| json!(e.0.iter().map(ToString::to_string).collect::<Vec<_>>()))
+            })
+        }),
+        secure_cookies: false,
+        session_ttl: crate::adminapi::DEFAULT_SESSION_TTL,
+    }
+}
+
+/// The operations endpoints (loopback by default, like SIGHUP): health,
+/// metrics, config status and reload, recent events, discovery.
+fn ops_router(control: Arc<Control>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -63,6 +97,10 @@ async fn metrics() -> Response {
 }
 
 async fn status(State(c): State<Arc<Control>>) -> Json<serde_json::Value> {
+    Json(status_json(&c))
+}
+
+fn status_json(c: &Control) -> serde_json::Value {
     let snap = c.gateway.snapshot();
     let upstreams: serde_json::Map<_, _> = snap
         .pools
@@ -88,13 +126,13 @@ async fn status(State(c): State<Arc<Control>>) -> Json<serde_json::Value> {
             )
         })
         .collect();
-    Json(json!({
+    json!({
         "config_file": c.config_path.as_ref().map(|p| p.display().to_string()),
         "reload": c.gateway.status(),
         "listeners": listeners,
         "upstreams": upstreams,
         "open_connections": c.gateway.open_connections(),
-    }))
+    })
 }
 
 #[derive(serde::Deserialize)]

@@ -19,6 +19,8 @@ pub struct Services {
     pub tracker: Option<Arc<ThreatTracker>>,
     /// Whether security events feed the tracker (`[reputation.bans] auto`).
     pub auto_ban: bool,
+    /// Consumers and API keys, admin users and tokens, the audit log.
+    pub identity: Option<Identity>,
     /// Endpoints learnt from the traffic of routes with `discovery = true`.
     pub discovery: Arc<rampart_openapi::Discovery>,
     /// The `[reputation]` feeds, kept while their settings are unchanged.
@@ -28,6 +30,65 @@ pub struct Services {
     pub rate_local: Arc<LocalStore>,
     /// The Redis rate store and the settings it was made with.
     rate_redis: Mutex<Option<(ClusterKey, Arc<RedisStore>)>>,
+}
+
+/// The identity store's services, over SQLite or the cluster's Redis.
+#[derive(Clone)]
+pub struct Identity {
+    pub keyring: Arc<rampart_store::Keyring>,
+    pub admin: Arc<rampart_store::AdminService>,
+    pub audit: Arc<dyn rampart_store::store::AuditLog>,
+}
+
+impl Identity {
+    /// Opens the store (`[store]` alone, Redis with `[cluster] redis`).
+    pub async fn open(
+        cfg: &Config,
+        secret: rampart_store::ServerSecret,
+    ) -> Result<Identity, String> {
+        use rampart_store::{Backend, KeyringOptions};
+        let (backend, audit): (Arc<dyn Backend>, Arc<dyn rampart_store::store::AuditLog>) =
+            match &cfg.cluster.redis {
+                Some(url) => {
+                    let mut options = rampart_store::RedisOptions::new(url.clone());
+                    options.prefix = format!("{}id:", cfg.cluster.key_prefix);
+                    let store = rampart_store::RedisStore::connect(options)
+                        .await
+                        .map_err(|e| {
+                            format!("cluster.redis: cannot open the identity store: {e}")
+                        })?;
+                    let store = Arc::new(store);
+                    (store.clone(), store)
+                }
+                None => {
+                    let dir = cfg.store.data_dir.clone();
+                    let store =
+                        tokio::task::spawn_blocking(move || rampart_store::SqliteStore::open(&dir))
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .map_err(|e| {
+                                format!("store.data_dir: cannot open the identity store: {e}")
+                            })?;
+                    let store = Arc::new(store);
+                    (store.clone(), store)
+                }
+            };
+        let keyring = rampart_store::Keyring::open(
+            backend.clone(),
+            secret.clone(),
+            KeyringOptions::default(),
+        )
+        .await
+        .map_err(|e| format!("store: cannot load API keys: {e}"))?;
+        let admin = rampart_store::AdminService::new(backend, secret, Default::default())
+            .await
+            .map_err(|e| format!("store: cannot load admin users: {e}"))?;
+        Ok(Identity {
+            keyring: Arc::new(keyring),
+            admin: Arc::new(admin),
+            audit,
+        })
+    }
 }
 
 struct LoadedFeeds {
@@ -52,6 +113,7 @@ impl Default for Services {
             clock,
             tracker: None,
             auto_ban: false,
+            identity: None,
             discovery: Arc::new(rampart_openapi::Discovery::new(Default::default())),
             feeds: Mutex::new(None),
             rate_redis: Mutex::new(None),

@@ -210,6 +210,9 @@ fn filters_for(
     if let Some(p) = &r.request_limits {
         filters.push(Arc::new(RequestLimitsFilter::new(p)));
     }
+    if let Some(p) = &r.auth {
+        filters.push(Arc::new(crate::build::auth::filter(p, build.services)?));
+    }
     if let Some(p) = &r.rate_limit {
         let f = crate::build::ratelimit::filter(p, build.cluster, build.services)?;
         filters.push(Arc::new(f));

@@ -2,6 +2,7 @@
 //! [`rampart_core::Filter`]. Each module builds its filter from its config
 //! section once at load; per request only the hooks run.
 
+pub mod auth;
 pub mod ip_list;
 pub mod reputation;
 pub mod request_limits;

@@ -13,6 +13,8 @@ use rampart_config::{LoadedConfig, LogFormat};
 use rampart_gateway::control::{self, Control};
 use rampart_gateway::Gateway;
 
+pub mod cli;
+
 /// The demo config shipped in `examples/demo.toml`, built in.
 pub const DEMO_CONFIG: &str = include_str!("../../../examples/demo.toml");
 
@@ -67,9 +69,19 @@ pub async fn start(cfg: LoadedConfig, config_path: Option<PathBuf>) -> anyhow::R
     };
     let watch = cfg.config.server.watch;
     let admin_cfg = cfg.config.admin.clone();
-    let services = rampart_gateway::services::Services::start(&cfg.config)
+    let mut services = rampart_gateway::services::Services::start(&cfg.config)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = &cfg.config.store;
+    let secret = cli::bootstrap::load_or_create_server_secret(
+        &store.data_dir,
+        store.secret_file.as_deref(),
+    )?;
+    services.identity = Some(
+        rampart_gateway::services::Identity::open(&cfg.config, secret)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
     let gateway =
         Gateway::start_with(cfg, Arc::new(services)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let control = Control::new(gateway.clone(), config_path);

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod cli;
+use rampart::cli;
 
 /// The hot path allocates a few small objects per request; mimalloc's
 /// per-thread heaps serve them faster than glibc's malloc.

@@ -2,6 +2,7 @@
 //! here, once per load. Errors name the key (relative to the route) and what
 //! was expected; the snapshot adds the route's path.
 
+pub mod auth;
 pub mod dlp;
 pub mod openapi;
 pub mod ratelimit;

@@ -24,30 +24,14 @@ pub struct StoreLocation {
 }
 
 impl StoreLocation {
-    /// Reads `[store] data_dir` and `secret_file` from the config file.
-    /// Relative paths are taken from the config file's folder.
+    /// The config's `[store]` (defaults included), with paths as the
+    /// gateway itself reads them (relative to the working directory).
     pub fn from_config(config: &Path) -> anyhow::Result<StoreLocation> {
-        let text = std::fs::read_to_string(config)
-            .with_context(|| format!("cannot read {}", config.display()))?;
-        let doc: toml::Table = text
-            .parse()
-            .with_context(|| format!("{} is not valid TOML", config.display()))?;
-        let store = doc
-            .get("store")
-            .and_then(|s| s.as_table())
-            .ok_or_else(|| anyhow!("{} has no [store] section", config.display()))?;
-        let base = config.parent().unwrap_or(Path::new("."));
-        let path = |key: &str| {
-            store
-                .get(key)
-                .and_then(|v| v.as_str())
-                .map(|p| base.join(p))
-        };
-        let data_dir = path("data_dir")
-            .ok_or_else(|| anyhow!("[store] data_dir is not set in {}", config.display()))?;
+        let loaded = rampart_config::load(config).map_err(|e| anyhow!("{e}"))?;
+        let store = loaded.config.store;
         Ok(StoreLocation {
-            data_dir,
-            secret_file: path("secret_file"),
+            data_dir: store.data_dir,
+            secret_file: store.secret_file,
         })
     }
 
