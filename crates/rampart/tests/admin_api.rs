@@ -816,7 +816,13 @@ fn rampart() -> Command {
 
 fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
     let config = dir.join("rampart.toml");
-    std::fs::write(&config, "[store]\ndata_dir = \"data\"\n").unwrap();
+    // A gateway config like any other: the CLI reads its [store].
+    let text = format!(
+        "[store]\ndata_dir = \"{}\"\n[listeners.main]\naddress = \"127.0.0.1:0\"\n\
+         [upstreams.up]\nservers = [\"127.0.0.1:9\"]\n[[routes]]\nname = \"r\"\nupstream = \"up\"\n",
+        dir.join("data").display()
+    );
+    std::fs::write(&config, text).unwrap();
     config
 }
 

@@ -191,4 +191,31 @@ async fn discovery_learns_templates_and_reports_shadow_and_unseen_endpoints() {
         "{diff}"
     );
     assert!(!shadow.contains("/users/{id}"), "{diff}");
+
+    // The same through the CLI.
+    let admin = format!("http://{}", g.running.admin.unwrap());
+    let cli = move |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(args)
+            .args(["--admin", &admin])
+            .env_remove("RAMPART_ADMIN_TOKEN")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let exported = tokio::task::spawn_blocking(move || {
+        (
+            cli(&["discover", "export"]),
+            cli(&["discover", "diff", "--route", "api"]),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(exported.0.contains("/users/{id}"), "{}", exported.0);
+    assert!(exported.1.contains("/internal/debug/"), "{}", exported.1);
 }

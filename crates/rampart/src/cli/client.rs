@@ -50,6 +50,14 @@ impl AdminClient {
         Ok(AdminClient { base, token, http })
     }
 
+    /// A client for the admin listener's unauthenticated operations
+    /// endpoints (`/admin/…`), which need no token.
+    pub fn operations(args: &ApiArgs) -> anyhow::Result<AdminClient> {
+        let mut args = args.clone();
+        args.token = Some(args.token.unwrap_or_else(|| "-".into()));
+        Self::new(&args)
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.call(Method::GET, path, None).await
     }

@@ -42,12 +42,32 @@ pub enum OpsCommand {
         #[command(subcommand)]
         command: BansCommand,
     },
+    /// API discovery: what the routes with `discovery = true` have seen.
+    Discover {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: DiscoverCommand,
+    },
     /// Admin users, tokens and the audit log.
     Admin {
         #[command(flatten)]
         api: ApiArgs,
         #[command(subcommand)]
         command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DiscoverCommand {
+    /// Print the draft OpenAPI 3.1 document learnt from traffic.
+    Export,
+    /// Compare what was learnt with a route's OpenAPI spec: shadow
+    /// endpoints (seen, undocumented) and unseen ones (documented, never seen).
+    Diff {
+        /// The route whose `openapi.spec` to compare with.
+        #[arg(long)]
+        route: String,
     },
 }
 
@@ -246,7 +266,21 @@ async fn dispatch(command: OpsCommand) -> anyhow::Result<()> {
         OpsCommand::Consumers { api, command } => consumers(&api, command).await,
         OpsCommand::Bans { api, command } => bans(&api, command).await,
         OpsCommand::Admin { api, command } => admin(&api, command).await,
+        OpsCommand::Discover { api, command } => discover(&api, command).await,
     }
+}
+
+async fn discover(api: &ApiArgs, command: DiscoverCommand) -> anyhow::Result<()> {
+    let client = AdminClient::operations(api)?;
+    let value = match command {
+        DiscoverCommand::Export => client.get("/admin/discovery").await?,
+        DiscoverCommand::Diff { route } => {
+            let path = format!("/admin/discovery/diff?route={}", client::encode(&route));
+            client.get(&path).await?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
 }
 
 const KEY_COLUMNS: &[&str] = &[
