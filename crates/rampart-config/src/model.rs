@@ -275,6 +275,18 @@ pub struct Listener {
     pub h2c: bool,
     /// Answer every request with a redirect to HTTPS on this port.
     pub redirect_https_port: Option<u16>,
+    /// Networks allowed or refused on this listener, checked on the TCP
+    /// peer at accept (a refused connection is closed unanswered).
+    pub ip_list: Option<ListenerIpList>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerIpList {
+    #[serde(default)]
+    pub allow: Vec<IpNet>,
+    #[serde(default)]
+    pub deny: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord, Default)]

@@ -40,6 +40,8 @@ pub enum ConnRefusal {
     TooFast,
     /// The client is banned (checked by the server before the table).
     Banned,
+    /// The listener's IP lists refuse the peer.
+    IpList,
 }
 
 impl ConnRefusal {
@@ -48,6 +50,7 @@ impl ConnRefusal {
             ConnRefusal::TooManyOpen => "too_many_connections",
             ConnRefusal::TooFast => "connection_rate",
             ConnRefusal::Banned => "banned",
+            ConnRefusal::IpList => "ip_list",
         }
     }
 }

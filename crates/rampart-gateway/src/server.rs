@@ -138,6 +138,11 @@ async fn accept_loop(listener: TcpListener, name: Arc<str>, shared: Arc<Shared>)
                     refused_connection(&name, crate::flood::ConnRefusal::Banned);
                     continue;
                 }
+                let lists = snap.listeners.get(&*name).and_then(|l| l.ip_lists.as_ref());
+                if lists.is_some_and(|l| l.refuses(ip).is_some()) {
+                    refused_connection(&name, crate::flood::ConnRefusal::IpList);
+                    continue;
+                }
                 match shared.conn_table.admit(ip, snap.conn_limits) {
                     Ok(permit) => {
                         let conn = serve_connection(stream, peer, name.clone(), shared.clone());

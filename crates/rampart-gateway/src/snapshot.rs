@@ -27,6 +27,8 @@ pub struct ListenerRuntime {
     pub tls: Option<TlsAcceptor>,
     pub h2c: bool,
     pub redirect_https_port: Option<u16>,
+    /// Peer networks refused at accept.
+    pub ip_lists: Option<rampart_guard::ip_list::NetLists>,
 }
 
 /// A compiled route.
@@ -115,6 +117,10 @@ impl Snapshot {
                     tls,
                     h2c: l.h2c,
                     redirect_https_port: l.redirect_https_port,
+                    ip_lists: l
+                        .ip_list
+                        .as_ref()
+                        .map(|p| rampart_guard::ip_list::NetLists::new(&p.allow, &p.deny)),
                 },
             );
         }

@@ -1,45 +1,75 @@
-//! Static IP allow and deny lists (CIDR, IPv4 and IPv6) for a route.
+//! Static IP allow and deny lists (CIDR, IPv4 and IPv6), per route and per
+//! listener, looked up in prefix tries.
 //!
 //! Deny is checked first; a non-empty allow list then admits only its
-//! networks. The client address is the one the gateway resolved (the peer,
-//! or the forwarded address from a trusted proxy).
+//! networks. On a route the client address is the one the gateway resolved
+//! (the peer, or the forwarded address from a trusted proxy); on a listener,
+//! checked at accept, it is the TCP peer.
+
+use std::net::IpAddr;
 
 use http::StatusCode;
+use ipnet::IpNet;
 use rampart_config::IpListPolicy;
-use rampart_core::reason::codes;
-use rampart_core::{Decision, Filter, IpSet, Mode, RequestCtx, RequestHead, Verdict};
+use rampart_core::reason::{codes, Reason};
+use rampart_core::{Decision, Filter, Mode, RequestCtx, RequestHead, Verdict};
+use rampart_reputation::IpTrie;
+
+/// An allow list and a deny list.
+pub struct NetLists {
+    allow: IpTrie<()>,
+    deny: IpTrie<()>,
+}
+
+impl NetLists {
+    pub fn new(allow: &[IpNet], deny: &[IpNet]) -> Self {
+        let trie = |nets: &[IpNet]| nets.iter().map(|n| (n.trunc(), ())).collect();
+        NetLists {
+            allow: trie(allow),
+            deny: trie(deny),
+        }
+    }
+
+    /// Why `ip` is refused, if it is.
+    pub fn refuses(&self, ip: IpAddr) -> Option<Reason> {
+        let ip = ip.to_canonical();
+        if self.deny.contains(ip) {
+            return Some(codes::IP_DENIED);
+        }
+        if !self.allow.is_empty() && !self.allow.contains(ip) {
+            return Some(codes::IP_NOT_ALLOWED);
+        }
+        None
+    }
+}
 
 pub struct IpListFilter {
     mode: Mode,
-    allow: IpSet,
-    deny: IpSet,
+    lists: NetLists,
 }
 
 impl IpListFilter {
     pub fn new(policy: &IpListPolicy) -> Self {
         IpListFilter {
             mode: crate::mode(policy.mode),
-            allow: IpSet::new(&policy.allow),
-            deny: IpSet::new(&policy.deny),
+            lists: NetLists::new(&policy.allow, &policy.deny),
         }
     }
 
     fn decide(&self, ctx: &RequestCtx) -> Decision {
-        if self.deny.contains(ctx.client_ip) {
-            return Decision::deny(
+        match self.lists.refuses(ctx.client_ip) {
+            Some(codes::IP_DENIED) => Decision::deny(
                 StatusCode::FORBIDDEN,
                 codes::IP_DENIED,
                 "requests from your address are refused",
-            );
-        }
-        if !self.allow.is_empty() && !self.allow.contains(ctx.client_ip) {
-            return Decision::deny(
+            ),
+            Some(reason) => Decision::deny(
                 StatusCode::FORBIDDEN,
-                codes::IP_NOT_ALLOWED,
+                reason,
                 "your address is not on this route's allow list",
-            );
+            ),
+            None => Decision::Continue,
         }
-        Decision::Continue
     }
 }
 

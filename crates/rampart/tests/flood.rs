@@ -181,3 +181,20 @@ criticality = "critical"
     assert_eq!(r.headers["retry-after"], "3");
     assert_eq!(get(&g.url("main", "/checkout/x")).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_ip_list_closes_refused_peers_at_accept() {
+    let up = Upstream::start("up").await;
+    let cfg = format!(
+        "[listeners.main]\naddress = \"127.0.0.1:0\"\nip_list = {{ deny = [\"127.0.0.66/32\"] }}\n\
+         [upstreams.up]\nservers = [\"{}\"]\n{ONE_ROUTE}",
+        up.addr
+    );
+    let g = Gw::start(&cfg).await;
+    let mut refused = connect_from("127.0.0.66", g.addr("main")).await;
+    assert_eq!(get_on(&mut refused, "/x").await, "");
+    let mut other = connect_from("127.0.0.67", g.addr("main")).await;
+    assert_eq!(status_of(&get_on(&mut other, "/x").await), 200);
+    let m = get(&g.admin("/metrics")).await.text();
+    assert!(m.contains("reason=\"ip_list\""), "refusals are counted");
+}

@@ -86,7 +86,7 @@ async fn bad_reload_is_refused_and_old_config_keeps_serving() {
     assert_eq!(r.status, 422);
     let errors = r.json()["errors"][0].as_str().unwrap().to_string();
     assert!(
-        errors.contains("rampart.toml:19: routes[0].upstream"),
+        errors.contains("rampart.toml:21: routes[0].upstream"),
         "{errors}"
     );
     assert!(errors.contains("\"missing\" is not defined"), "{errors}");
