@@ -109,6 +109,10 @@ pub struct AuthPolicy {
     /// Remove the key from the request before forwarding it.
     #[serde(default = "hide")]
     pub hide_credentials: bool,
+    /// Verify a key when one is sent, but let requests without one through
+    /// (the OpenAPI spec's `x-rampart-auth` then decides per operation).
+    #[serde(default)]
+    pub optional: bool,
 }
 
 fn hide() -> bool {

@@ -186,6 +186,16 @@ impl Snapshot {
 /// Compiled WAF rule sets by policy, so routes with equal policies share one.
 type RuleSets = HashMap<String, Arc<RuleSet>>;
 
+/// The spec's own policies are enforced unless the route only monitors its
+/// contract.
+fn p_mode(p: &rampart_config::OpenApiPolicy) -> rampart_config::FilterMode {
+    if p.request_validation == "monitor" {
+        rampart_config::FilterMode::Monitor
+    } else {
+        rampart_config::FilterMode::Enforce
+    }
+}
+
 /// A route's filters in order, and its OpenAPI document if it has one.
 type RouteFilters = (Vec<Arc<dyn Filter>>, Option<Arc<OpenApi>>);
 
@@ -238,8 +248,26 @@ fn filters_for(
     }
     if let Some(p) = &r.openapi {
         let (api, f) = crate::build::openapi::filter(p)?;
-        spec = Some(api);
         filters.push(Arc::new(f));
+        let declares_policy = api
+            .operations()
+            .any(|o| o.rate_limit.is_some() || o.auth.is_some());
+        if declares_policy {
+            let store = build
+                .services
+                .rate_store(build.cluster)
+                .map_err(|e| (".openapi".to_string(), e))?;
+            let local = rampart_ratelimit::OnStoreError::Local(build.services.rate_local.clone());
+            let f = rampart_guard::spec_policy::SpecPolicyFilter::new(
+                rampart_guard::mode(p_mode(p)),
+                api.operations(),
+                store,
+                local,
+            )
+            .map_err(|e| (".openapi.spec".to_string(), e))?;
+            filters.push(Arc::new(f));
+        }
+        spec = Some(api);
     }
     if let Some(p) = &r.dlp {
         filters.push(Arc::new(crate::build::dlp::filter(p)?));

@@ -36,6 +36,8 @@ pub struct AuthOptions {
     /// Remove the credential before forwarding: the upstream learns who the
     /// client is from the consumer headers, never from the key itself.
     pub hide_credentials: bool,
+    /// Without a credential, continue anonymously instead of refusing.
+    pub optional: bool,
 }
 
 pub struct AuthFilter(AuthOptions);
@@ -154,6 +156,7 @@ impl Filter for AuthFilter {
         head.headers.remove(&o.scopes_header);
         let presented = match self.presented(head) {
             Ok(Some(k)) => k.into_owned(),
+            Ok(None) if o.optional => return Verdict::Ready(Decision::Continue),
             Ok(None) => {
                 return Verdict::Ready(Self::unauthorized(
                     AUTH_REQUIRED,

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod ip_list;
 pub mod reputation;
 pub mod request_limits;
+pub mod spec_policy;
 pub mod waf;
 
 use rampart_config::FilterMode;

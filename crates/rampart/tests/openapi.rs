@@ -45,8 +45,14 @@ paths:
         "200": { description: created }
   /orders:
     get:
+      x-rampart-ratelimit: { count: 2, period: 1m, key: ip }
       responses:
         "200": { description: orders }
+  /account:
+    get:
+      x-rampart-auth: { methods: [api_key], scopes: ["account:read"] }
+      responses:
+        "200": { description: account }
 "#;
 
 struct Api {
@@ -218,4 +224,40 @@ async fn discovery_learns_templates_and_reports_shadow_and_unseen_endpoints() {
     .unwrap();
     assert!(exported.0.contains("/users/{id}"), "{}", exported.0);
     assert!(exported.1.contains("/internal/debug/"), "{}", exported.1);
+}
+
+/// The spec is the single source of policy: an operation's
+/// `x-rampart-ratelimit` and `x-rampart-auth` apply to it alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendor_extensions_set_per_operation_rate_limits_and_auth() {
+    let up = Upstream::start("up").await;
+    let spec_dir = tempfile::tempdir().unwrap();
+    let spec = spec_dir.path().join("spec.yaml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let g = Gw::start(&format!(
+        "[listeners.main]\naddress = \"127.0.0.1:0\"\n[upstreams.up]\nservers = [\"{}\"]\n\
+         [[routes]]\nname = \"api\"\nupstream = \"up\"\nauth = {{ optional = true }}\n\
+         openapi = {{ spec = \"{}\" }}\n",
+        up.addr,
+        spec.display()
+    ))
+    .await;
+    // x-rampart-ratelimit on GET /orders: two a minute, then 429.
+    assert_eq!(get(&g.url("main", "/orders")).await.status, 200);
+    assert_eq!(get(&g.url("main", "/orders")).await.status, 200);
+    let r = get(&g.url("main", "/orders")).await;
+    assert_eq!(r.status, 429);
+    assert!(r.headers["ratelimit-policy"]
+        .to_str()
+        .unwrap()
+        .contains("q=2"));
+    // Other operations are not limited by it, and need no credential.
+    for _ in 0..4 {
+        assert_eq!(get(&g.url("main", "/users/7")).await.status, 200);
+    }
+    // x-rampart-auth on GET /account: anonymous is refused with 401.
+    let r = get(&g.url("main", "/account")).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["reason"], "auth_required");
+    assert!(r.headers.contains_key("www-authenticate"));
 }

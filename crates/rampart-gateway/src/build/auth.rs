@@ -28,5 +28,6 @@ pub fn filter(p: &AuthPolicy, services: &Services) -> Result<AuthFilter, BuildEr
         consumer_header: header("consumer_header", &p.consumer_header)?,
         scopes_header: header("scopes_header", &p.scopes_header)?,
         hide_credentials: p.hide_credentials,
+        optional: p.optional,
     }))
 }
