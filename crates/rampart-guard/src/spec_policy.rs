@@ -72,12 +72,12 @@ fn rule(name: &str, ext: &RateLimitExt) -> Result<LimitRule, String> {
         "ip" => KeyPart::ClientIp,
         "consumer" => KeyPart::Consumer,
         "key" | "api_key" => KeyPart::ApiKeyId,
-        other => match other.strip_prefix("claim:") {
-            Some(c) => KeyPart::Claim(c.to_string()),
-            None => return Err(format!(
-                "{name}: x-rampart-ratelimit key {other:?} is not ip, consumer, key or claim:NAME"
-            )),
-        },
+        other => {
+            let claim = other.strip_prefix("claim:").ok_or_else(|| {
+                format!("{name}: x-rampart-ratelimit key {other:?} is not ip, consumer, key or claim:NAME")
+            })?;
+            KeyPart::Claim(claim.to_string())
+        }
     };
     // The name is unique per operation, so two operations never share buckets.
     Ok(LimitRule::new(
