@@ -37,7 +37,7 @@ pub struct LeaseConfig {
     /// take, in thousandths. Default 100 (10 %): each lease takes at most a
     /// tenth of what is left, so leases vanish within 10 units of the limit.
     pub fraction_permille: u32,
-    /// Largest lease, in requests. Default 50.
+    /// Largest lease, in requests. Default 1000: a busy client far under its limit (thousands of requests a second on one key) costs about one round trip per lease.
     pub max_units: u64,
     /// How long a lease (or a cached refusal) may be used. Bounds the extra
     /// admission to `rate × ttl`. Default 250 ms.
@@ -51,7 +51,7 @@ impl Default for LeaseConfig {
         LeaseConfig {
             enabled: true,
             fraction_permille: 100,
-            max_units: 50,
+            max_units: 1000,
             ttl_nanos: 250_000_000,
             max_entries: 100_000,
         }
