@@ -87,7 +87,7 @@ impl AuthFilter {
         let Some(query) = head.uri.query() else {
             return Ok(None);
         };
-        for (k, v) in form_urlencoded_pairs(query) {
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             if o.query_params.iter().any(|p| p.eq_ignore_ascii_case(&k)) {
                 if !o.allow_query {
                     return Err(Decision::deny(
@@ -96,45 +96,11 @@ impl AuthFilter {
                         "credentials in the URL leak into logs and browser history; send the key in the Authorization header",
                     ));
                 }
-                return Ok(Some(v.into()));
+                return Ok(Some(v.into_owned().into()));
             }
         }
         Ok(None)
     }
-}
-
-/// `k=v` pairs of a query string, percent-decoded (keys and values short).
-fn form_urlencoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (decode(k), decode(v))
-    })
-}
-
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match hex_pair(bytes[i + 1], bytes[i + 2]) {
-                Some(b) => {
-                    out.push(b);
-                    i += 2;
-                }
-                None => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_pair(hi: u8, lo: u8) -> Option<u8> {
-    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    Some(digit(hi)? << 4 | digit(lo)?)
 }
 
 impl Filter for AuthFilter {

@@ -15,23 +15,7 @@ use rampart_store::{Actor, KeyEnv, Keyring, NewConsumer, NewKey};
 use rampart_testkit::RedisServer;
 
 fn config(up: &Upstream, top: &str, auth: &str) -> String {
-    format!(
-        r#"
-{top}
-
-[listeners.main]
-address = "127.0.0.1:0"
-
-[upstreams.up]
-servers = ["{}"]
-
-[[routes]]
-name = "api"
-upstream = "up"
-auth = {{ {auth} }}
-"#,
-        up.addr
-    )
+    one_route(up, top, &format!("auth = {{ {auth} }}"))
 }
 
 fn keyring(g: &Gw) -> std::sync::Arc<Keyring> {
@@ -198,4 +182,13 @@ async fn a_revocation_on_one_instance_is_refused_by_the_other_within_a_second() 
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_that_allows_keys_in_the_query_accepts_them() {
+    let up = Upstream::start("up").await;
+    let g = Gw::start(&config(&up, "", "allow_query = true")).await;
+    let (_, key) = consumer_with_key(&keyring(&g), &[]).await;
+    let r = get(&g.url("main", &format!("/x?page=2&api_key={key}"))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
 }

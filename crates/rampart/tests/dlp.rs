@@ -9,22 +9,7 @@ use common::*;
 use http_body_util::Full;
 
 async fn gw(up: &Upstream, dlp: &str) -> Gw {
-    Gw::start(&format!(
-        r#"
-[listeners.main]
-address = "127.0.0.1:0"
-
-[upstreams.up]
-servers = ["{}"]
-
-[[routes]]
-name = "api"
-upstream = "up"
-dlp = {{ {dlp} }}
-"#,
-        up.addr
-    ))
-    .await
+    Gw::start(&one_route(up, "", &format!("dlp = {{ {dlp} }}"))).await
 }
 
 /// The test upstream echoes request headers in its JSON answer, so a header

@@ -12,23 +12,7 @@ use http_body_util::Full;
 use rampart_testkit::RedisServer;
 
 fn config(up: &Upstream, cluster: &str, rate_limit: &str) -> String {
-    format!(
-        r#"
-{cluster}
-
-[listeners.main]
-address = "127.0.0.1:0"
-
-[upstreams.up]
-servers = ["{}"]
-
-[[routes]]
-name = "api"
-upstream = "up"
-rate_limit = {{ {rate_limit} }}
-"#,
-        up.addr
-    )
+    one_route(up, cluster, &format!("rate_limit = {{ {rate_limit} }}"))
 }
 
 async fn get_with(url: &str, header: Option<(&str, &str)>) -> Got {

@@ -11,26 +11,6 @@ use common::*;
 use rampart_testkit::RedisServer;
 use tokio::io::AsyncWriteExt;
 
-fn config(up: &Upstream, top: &str, route: &str) -> String {
-    format!(
-        r#"
-{top}
-
-[listeners.main]
-address = "127.0.0.1:0"
-
-[upstreams.up]
-servers = ["{}"]
-
-[[routes]]
-name = "api"
-upstream = "up"
-{route}
-"#,
-        up.addr
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deny_feed_refuses_listed_clients_skips_bad_lines_and_reloads() {
     let up = Upstream::start("up").await;
@@ -45,7 +25,7 @@ async fn a_deny_feed_refuses_listed_clients_skips_bad_lines_and_reloads() {
         "[reputation]\nfeed_poll = \"100ms\"\nfeeds = [{{ name = \"drop\", path = \"{}\" }}]",
         feed.display()
     );
-    let g = Gw::start(&config(&up, &top, "reputation = {}")).await;
+    let g = Gw::start(&one_route(&up, &top, "reputation = {}")).await;
     let r = get(&g.url("main", "/x")).await;
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["reason"], "ip_reputation_denied");
@@ -75,12 +55,12 @@ async fn allow_listed_clients_skip_the_checks_the_route_names() {
     );
     let route = "reputation = { allow_skips = [\"rate_limit\"] }\n\
                  rate_limit = { limits = [{ name = \"l\", rate = \"1/m\" }] }";
-    let g = Gw::start(&config(&up, &top, route)).await;
+    let g = Gw::start(&one_route(&up, &top, route)).await;
     for _ in 0..4 {
         assert_eq!(get(&g.url("main", "/x")).await.status, 200);
     }
     // Without the allow entry the same route limits.
-    let g2 = Gw::start(&config(&up, "", route)).await;
+    let g2 = Gw::start(&one_route(&up, "", route)).await;
     assert_eq!(get(&g2.url("main", "/x")).await.status, 200);
     assert_eq!(get(&g2.url("main", "/x")).await.status, 429);
 }
@@ -90,7 +70,7 @@ async fn repeated_attacks_earn_a_ban_enforced_per_request_and_at_accept() {
     let up = Upstream::start("up").await;
     let top = "[reputation.bans]\nauto = true\nthreshold = 15\nttl = \"1m\"";
     let route = "reputation = {}\nwaf = { rules = \"builtin\" }";
-    let g = Gw::start(&config(&up, top, route)).await;
+    let g = Gw::start(&one_route(&up, top, route)).await;
     let attack = "/x?id=1'%20OR%20'1'='1";
     // A connection opened before the ban stays open (keep-alive).
     let mut early = tokio::net::TcpStream::connect(g.addr("main"))
@@ -141,7 +121,7 @@ async fn a_ban_survives_a_gateway_restart() {
     let up = Upstream::start("up").await;
     let data = tempfile::tempdir().unwrap();
     let top = format!("[store]\ndata_dir = \"{}\"", data.path().display());
-    let cfg = config(&up, &top, "reputation = {}");
+    let cfg = one_route(&up, &top, "reputation = {}");
     {
         let g = Gw::start(&cfg).await;
         let tracker = g.running.gateway.services().tracker.clone().unwrap();
@@ -165,7 +145,7 @@ async fn a_ban_on_one_instance_is_enforced_by_the_other_within_a_second() {
     let redis = RedisServer::start();
     let up = Upstream::start("up").await;
     let top = format!("[cluster]\nredis = \"{}\"", redis.url());
-    let cfg = config(&up, &top, "reputation = {}");
+    let cfg = one_route(&up, &top, "reputation = {}");
     let a = Gw::start(&cfg).await;
     let b = Gw::start(&cfg).await;
     assert_eq!(get(&b.url("main", "/x")).await.status, 200);
@@ -201,7 +181,7 @@ async fn a_ban_on_one_instance_is_enforced_by_the_other_within_a_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn country_rules_without_a_database_are_a_config_error() {
     let up = Upstream::start("up").await;
-    let err = Gw::try_start(&config(
+    let err = Gw::try_start(&one_route(
         &up,
         "",
         "reputation = { deny_countries = [\"KP\"] }",

@@ -338,3 +338,14 @@ pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// The usual test gateway: `top` (process-wide sections), one listener
+/// `main`, the upstream `up`, and one route `api` with `route` (its
+/// protection keys) added.
+pub fn one_route(up: &Upstream, top: &str, route: &str) -> String {
+    format!(
+        "{top}\n\n[listeners.main]\naddress = \"127.0.0.1:0\"\n\n[upstreams.up]\nservers = [\"{}\"]\n\n\
+         [[routes]]\nname = \"api\"\nupstream = \"up\"\n{route}\n",
+        up.addr
+    )
+}
