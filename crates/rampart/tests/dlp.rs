@@ -102,3 +102,29 @@ async fn an_unknown_detector_is_a_config_error_with_its_key() {
     assert!(msg.contains("routes[0].dlp.detectors.passport"), "{msg}");
     assert!(msg.contains("expected one of"), "{msg}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_response_is_decompressed_masked_and_recompressed() {
+    use std::io::Read as _;
+    let up = Upstream::start("up").await;
+    let g = gw(&up, "").await;
+    let r = send(
+        req("GET", &g.url("main", "/gzip"))
+            .header("x-payload", "card 4111 1111 1111 1111")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["content-encoding"], "gzip");
+    assert_eq!(
+        r.headers["content-length"],
+        r.body.len().to_string().as_str()
+    );
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&r.body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["payload"], "card **** **** **** 1111");
+}

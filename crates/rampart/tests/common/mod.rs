@@ -151,6 +151,23 @@ async fn handle(
     if path.starts_with("/grpc.") {
         return Ok(grpc_like(&req, &name));
     }
+    if path == "/gzip" {
+        // A gzip-compressed JSON answer carrying the x-payload request header.
+        use std::io::Write as _;
+        let payload = req
+            .headers()
+            .get("x-payload")
+            .map(|v| v.to_str().unwrap_or("").to_string());
+        let body = json!({ "server": name, "payload": payload }).to_string();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(body.as_bytes()).unwrap();
+        let mut r = Response::new(Full::new(Bytes::from(gz.finish().unwrap())).boxed());
+        r.headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+        r.headers_mut()
+            .insert("content-encoding", "gzip".parse().unwrap());
+        return Ok(r);
+    }
     if path == "/hop" {
         let mut r = json_resp(StatusCode::OK, json!({ "server": name }));
         r.headers_mut()
