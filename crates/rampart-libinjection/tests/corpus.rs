@@ -38,7 +38,11 @@ impl Sample {
 }
 
 fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/libinjection/data")
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR")
+            .expect("run by cargo, which sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../../shared/corpora/libinjection/data")
 }
 
 fn hex_value(b: u8) -> Option<u8> {

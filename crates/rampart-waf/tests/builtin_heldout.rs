@@ -24,7 +24,11 @@ const MAX_CRS_BENIGN_BLOCKED: f64 = 9.0;
 const MAX_LIBINJECTION_BENIGN_BLOCKED: f64 = 5.5;
 
 fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora")
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR")
+            .expect("run by cargo, which sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../../shared/corpora")
 }
 
 fn blocked(rules: &RuleSet, req: &Request) -> bool {

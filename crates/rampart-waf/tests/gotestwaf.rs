@@ -23,7 +23,11 @@ const MIN_ATTACKS_BLOCKED: f64 = 100.0;
 const MAX_BENIGN_BLOCKED: f64 = 0.0;
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/gotestwaf/testcases")
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR")
+            .expect("run by cargo, which sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../../shared/corpora/gotestwaf/testcases")
 }
 
 /// One HTTP request as a client would send it.

@@ -12,7 +12,11 @@ fn bin() -> Command {
 }
 
 fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+    Path::new(
+        &std::env::var_os("CARGO_MANIFEST_DIR")
+            .expect("run by cargo, which sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../examples")
 }
 
 #[test]
@@ -207,7 +211,11 @@ fn built_in_demo_config_loads() {
 }
 
 fn crs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/crs")
+    Path::new(
+        &std::env::var_os("CARGO_MANIFEST_DIR")
+            .expect("run by cargo, which sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../../shared/corpora/crs")
 }
 
 #[test]

@@ -8,7 +8,11 @@ use common::*;
 use http_body_util::Full;
 
 fn crs_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/crs")
+    std::path::Path::new(
+        &std::env::var_os("CARGO_MANIFEST_DIR")
+            .expect("run by cargo, which sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../../shared/corpora/crs")
 }
 
 async fn gw(up: &Upstream, waf: &str) -> Gw {

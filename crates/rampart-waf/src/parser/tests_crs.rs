@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use super::*;
 
 fn crs_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/crs")
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR")
+            .expect("run by cargo, which sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../../shared/corpora/crs")
 }
 
 /// `rules/*.conf`, sorted as `Include rules/*.conf` would load them.
