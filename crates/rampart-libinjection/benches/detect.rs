@@ -1,4 +1,5 @@
-//! Criterion benchmarks for `detect_sqli` / `detect_xss` on the input sizes the WAF sees most.
+//! Criterion benchmarks for `detect_sqli` / `detect_xss` on the input sizes the WAF sees most,
+//! with the `libinjectionrs` port's SQLi entry points alongside for comparison.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
@@ -29,7 +30,18 @@ fn bench(c: &mut Criterion) {
         c.bench_function(&format!("detect_sqli/{name}"), |b| {
             b.iter(|| rampart_libinjection::detect_sqli(black_box(input)))
         });
-        // The dependency's own entry point, which re-parses to get the fingerprint.
+        // What rampart called before it had its own folding: the port's parse
+        // state (same answers minus the port's two bugs, see tests/).
+        c.bench_function(&format!("libinjectionrs_state_detect/{name}"), |b| {
+            b.iter(|| {
+                let mut state = libinjectionrs::SqliState::new(
+                    black_box(input),
+                    libinjectionrs::SqliFlags::FLAG_NONE,
+                );
+                state.detect()
+            })
+        });
+        // The port's own entry point, which re-parses to get the fingerprint.
         c.bench_function(&format!("libinjectionrs_detect_sqli/{name}"), |b| {
             b.iter(|| libinjectionrs::detect_sqli(black_box(input)))
         });
