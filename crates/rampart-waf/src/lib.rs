@@ -13,6 +13,7 @@ pub mod builtin;
 pub mod compile;
 pub mod conformance;
 pub mod eval;
+mod inthash;
 pub mod parser;
 pub mod transform;
 

@@ -199,9 +199,12 @@ impl Builder {
             chains: out.chains,
             dynamic: Default::default(),
             skip_targets: Default::default(),
-            filters: Vec::new(),
+            prefilter: None,
+            filtered_chains: Vec::new(),
             prefilter_on: true,
+            selectors: Default::default(),
         };
+        set.compile_selectors();
         set.index_skip_targets();
         set.build_prefilters();
         Ok(set)
@@ -277,6 +280,8 @@ impl Output {
         let r = resolve(&rule.actions, &p.defaults);
         let (targets, exclusions) = split_targets(&rule.targets);
         let chain_key = self.chain_key(&r.transforms);
+        let tx_compare =
+            super::fast::tx_compare(&targets, &exclusions, &r.transforms, r.multi_match, &op);
         Ok(CompiledRule {
             id: p.id,
             phase: p.phase,
@@ -289,6 +294,7 @@ impl Output {
             transforms: r.transforms,
             chain_key,
             prefilter: None,
+            tx_compare,
             multi_match: r.multi_match,
             capture: r.capture,
             meta: r.meta,

@@ -10,6 +10,7 @@
 
 mod builder;
 mod config;
+pub mod fast;
 mod operator;
 pub mod pcre;
 pub mod prefilter;
@@ -78,9 +79,16 @@ pub struct RuleSet {
     /// Per phase, per program entry: for a rule with `skipAfter`, the index
     /// after its marker (the end of the phase when the marker is missing).
     skip_targets: [Vec<u32>; 5],
-    /// Per transformation chain, the prefilter of its `@rx` rules.
-    filters: Vec<Option<prefilter::ChainFilter>>,
+    /// The prefilter of all `@rx` links (see `compile::prefilter`).
+    prefilter: Option<prefilter::Prefilter>,
+    /// Per transformation chain: whether some link of it has a prefilter
+    /// slot.
+    filtered_chains: Vec<bool>,
     prefilter_on: bool,
+    /// The `VAR:/regex/` selectors of the loaded rules, compiled at load and
+    /// keyed on the address of their pattern text (see
+    /// [`RuleSet::selector_regex`]).
+    selectors: HashMap<usize, (String, Arc<Regex>), crate::inthash::IntBuild>,
 }
 
 impl RuleSet {
@@ -164,6 +172,56 @@ impl RuleSet {
         compiled
     }
 
+    /// The compiled form of a `VAR:/regex/` selector (case-insensitive, as
+    /// ModSecurity's are). Selectors written in the rules were compiled at
+    /// load and are found by the address of their text, without hashing
+    /// or locking; any other pattern goes through the run-time cache.
+    pub(crate) fn selector_regex(&self, pattern: &str) -> Option<Arc<Regex>> {
+        if let Some((text, re)) = self.selectors.get(&(pattern.as_ptr() as usize)) {
+            if text == pattern {
+                return Some(re.clone());
+            }
+        }
+        self.dynamic_regex(pattern, true)
+    }
+
+    /// Fills `selectors` from every target, exclusion and
+    /// `ctl:ruleRemoveTarget*` of the rules.
+    fn compile_selectors(&mut self) {
+        let mut found: Vec<&String> = Vec::new();
+        fn note<'a>(found: &mut Vec<&'a String>, t: &'a crate::parser::Target) {
+            if let Some(crate::parser::Selector::Regex(r)) = &t.selector {
+                found.push(r);
+            }
+        }
+        for link in self.rules.iter().flat_map(|r| r.links()) {
+            for t in link.targets.iter().chain(&link.exclusions) {
+                note(&mut found, t);
+            }
+            for action in &link.effects {
+                if let crate::parser::Action::Ctl(crate::parser::Ctl::RuleRemoveTarget {
+                    targets,
+                    ..
+                }) = action
+                {
+                    for t in targets {
+                        note(&mut found, t);
+                    }
+                }
+            }
+        }
+        let mut selectors = HashMap::default();
+        for pattern in found {
+            if pattern.is_empty() {
+                continue; // no unique address
+            }
+            if let Some(re) = self.dynamic_regex(pattern, true) {
+                selectors.insert(pattern.as_ptr() as usize, (pattern.clone(), re));
+            }
+        }
+        self.selectors = selectors;
+    }
+
     /// Where a phase's program resumes after the `skipAfter` of the rule at
     /// `entry`: one lookup, computed at load.
     pub fn skip_after_target(&self, phase: Phase, entry: usize) -> usize {
@@ -179,12 +237,13 @@ impl RuleSet {
         self.prefilter_on = on;
     }
 
-    /// The prefilter of a transformation chain, when prefilters are on.
-    pub fn chain_filter(&self, chain_key: u32) -> Option<&prefilter::ChainFilter> {
-        if !self.prefilter_on {
+    /// The prefilter, when prefilters are on and some link of the
+    /// transformation chain `chain_key` has a slot in it.
+    pub fn chain_filter(&self, chain_key: u32) -> Option<&prefilter::Prefilter> {
+        if !self.prefilter_on || !*self.filtered_chains.get(chain_key as usize)? {
             return None;
         }
-        self.filters.get(chain_key as usize)?.as_ref()
+        self.prefilter.as_ref()
     }
 
     /// True when the prefilter of `link` rules out a match on `value` (the
@@ -212,7 +271,10 @@ impl RuleSet {
             }
         }
         match builder.finish(self.chains.len()) {
-            Ok(filters) => self.filters = filters,
+            Ok((filter, chains)) => {
+                self.prefilter = filter;
+                self.filtered_chains = chains;
+            }
             Err(_) => self.prefilter_on = false,
         }
     }

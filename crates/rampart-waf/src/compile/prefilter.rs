@@ -7,13 +7,15 @@
 //! only ever gives up (no prefilter), never guesses: a set is derived from
 //! literal sequences that every path through the pattern must produce.
 //!
-//! Per transformation chain, the literals of all its rules form one
-//! Aho-Corasick automaton ([`ChainFilter`]): one scan of a transformed value
-//! tells which of the chain's rules may match it.
+//! The literals of all `@rx` links form one Aho-Corasick automaton
+//! ([`Prefilter`]): one scan of a (transformed) value tells which links may
+//! match it. One automaton for every transformation chain, rather than one
+//! per chain, means a value that several chains leave unchanged (most of
+//! them, for most values) is scanned once, not once per chain.
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex_syntax::hir::{Class, Hir, HirKind};
 use regex_syntax::ParserBuilder;
 
@@ -202,17 +204,21 @@ fn class_bytes(class: &Class) -> Option<Vec<u8>> {
     (!bytes.is_empty() && bytes.len() <= MAX_CLASS).then_some(bytes)
 }
 
-/// One chain's prefilter: the literals of all its rules in one automaton.
+/// Literals whose repeated matches are skipped in one scan (in 64s); any
+/// beyond are simply handled at every match.
+const SEEN_WORDS: usize = 128;
+
+/// The prefilter of every `@rx` link: their literals in one automaton.
 #[derive(Debug)]
-pub struct ChainFilter {
+pub struct Prefilter {
     automaton: AhoCorasick,
     /// Literal (pattern index) → the prefilter slots that contain it.
     owners: Vec<Vec<u32>>,
-    /// Number of slots (rules) in this chain's filter.
+    /// Number of slots (links) in the filter.
     slots: u32,
 }
 
-impl ChainFilter {
+impl Prefilter {
     /// The slots that may match `value`, as a bit set.
     pub fn scan(&self, value: &[u8]) -> Vec<u64> {
         let mut bits = Vec::new();
@@ -226,66 +232,90 @@ impl ChainFilter {
         let start = out.len();
         out.resize(start + (self.slots as usize).div_ceil(64), 0);
         let bits = &mut out[start..];
+        // Short literals match again and again in a long value: their
+        // slots are set the first time only.
+        let mut seen = [0u64; SEEN_WORDS];
         for m in self.automaton.find_overlapping_iter(value) {
-            for slot in &self.owners[m.pattern().as_usize()] {
+            let pattern = m.pattern().as_usize();
+            if let Some(word) = seen.get_mut(pattern / 64) {
+                let bit = 1 << (pattern % 64);
+                if *word & bit != 0 {
+                    continue;
+                }
+                *word |= bit;
+            }
+            for slot in &self.owners[pattern] {
                 bits[*slot as usize / 64] |= 1 << (slot % 64);
             }
         }
     }
 }
 
-/// Whether `slot` is set in a bit set from [`ChainFilter::scan`].
+/// Whether `slot` is set in a bit set from [`Prefilter::scan`].
 pub fn slot_set(bits: &[u64], slot: u32) -> bool {
     bits.get(slot as usize / 64)
         .is_some_and(|w| w & (1 << (slot % 64)) != 0)
 }
 
-/// One chain's filter under construction: literal → index, index → slots,
-/// and the number of slots.
-type PendingChain = (HashMap<Vec<u8>, usize>, Vec<Vec<u32>>, u32);
-
-/// Builds the per-chain filters.
+/// The prefilter under construction.
 #[derive(Default)]
 pub struct FilterBuilder {
-    chains: HashMap<u32, PendingChain>,
+    /// Literal → pattern index.
+    index: HashMap<Vec<u8>, usize>,
+    /// Pattern index → slots.
+    owners: Vec<Vec<u32>>,
+    slots: u32,
+    /// Chains with at least one slot.
+    chains: Vec<u32>,
 }
 
 impl FilterBuilder {
-    /// Adds a rule's literals to its chain's filter; returns its slot.
+    /// Adds a link's literals (its transformation chain is `chain`);
+    /// returns its slot.
     pub fn add(&mut self, chain: u32, literals: Set) -> u32 {
-        let (index, owners, slots) = self.chains.entry(chain).or_default();
-        let slot = *slots;
-        *slots += 1;
+        let slot = self.slots;
+        self.slots += 1;
+        self.chains.push(chain);
         for lit in literals {
-            let next = owners.len();
-            let at = *index.entry(lit).or_insert(next);
-            if at == owners.len() {
-                owners.push(Vec::new());
+            let next = self.owners.len();
+            let at = *self.index.entry(lit).or_insert(next);
+            if at == self.owners.len() {
+                self.owners.push(Vec::new());
             }
-            owners[at].push(slot);
+            self.owners[at].push(slot);
         }
         slot
     }
 
-    /// The filters, indexed by chain key (`None` for chains without one).
-    pub fn finish(self, chains: usize) -> Result<Vec<Option<ChainFilter>>, String> {
-        let mut out: Vec<Option<ChainFilter>> = (0..chains).map(|_| None).collect();
-        for (chain, (index, owners, slots)) in self.chains {
-            let mut literals: Vec<(usize, Vec<u8>)> =
-                index.into_iter().map(|(l, i)| (i, l)).collect();
-            literals.sort();
-            let automaton = AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(literals.iter().map(|(_, l)| l))
-                .map_err(|e| e.to_string())?;
-            out[chain as usize] = Some(ChainFilter {
-                automaton,
-                owners,
-                slots,
-            });
+    /// The filter (`None` without any slot) and, per chain key, whether the
+    /// chain has links in it.
+    pub fn finish(self, chains: usize) -> Result<(Option<Prefilter>, Vec<bool>), String> {
+        let mut filtered = vec![false; chains];
+        for chain in &self.chains {
+            if let Some(f) = filtered.get_mut(*chain as usize) {
+                *f = true;
+            }
         }
-        Ok(out)
+        if self.slots == 0 {
+            return Ok((None, filtered));
+        }
+        let mut literals: Vec<(usize, Vec<u8>)> =
+            self.index.into_iter().map(|(l, i)| (i, l)).collect();
+        literals.sort();
+        let automaton = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            // A full DFA: the scan runs once per distinct value on every
+            // request, and the literal set is small enough.
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(literals.iter().map(|(_, l)| l))
+            .map_err(|e| e.to_string())?;
+        let filter = Prefilter {
+            automaton,
+            owners: self.owners,
+            slots: self.slots,
+        };
+        Ok((Some(filter), filtered))
     }
 }
 

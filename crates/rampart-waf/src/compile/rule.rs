@@ -48,6 +48,8 @@ pub struct CompiledRule {
     /// transformed value holds none of the slot's literals, the `@rx`
     /// operator cannot match and is not run.
     pub prefilter: Option<u32>,
+    /// A plan for `[&]TX:key "@cmp N"` links (see `compile::fast`).
+    pub tx_compare: Option<super::fast::TxCompare>,
     pub multi_match: bool,
     pub capture: bool,
     pub meta: RuleMeta,

@@ -5,55 +5,40 @@
 //! and length, see [`Shared::identity`]); the cache keeps a clone of the
 //! input, so the allocation cannot be freed and reused while the entry
 //! lives, and a hit costs one hash of three integers.
+//!
+//! Three levels: whole chains per value, single transformation steps per
+//! value (chains share prefixes and steps), and the prefilter bit set per
+//! transformed value.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
+
+use crate::inthash::IntHasher;
 
 use super::vars::Shared;
-use crate::compile::prefilter::ChainFilter;
+use crate::compile::prefilter::Prefilter;
 
 /// Entries kept at most: a request with thousands of arguments must not
 /// hoard memory.
 const MAX_ENTRIES: usize = 8192;
 
-/// A multiplicative hasher for small integer keys (not DoS-sensitive: the
-/// keys are addresses and chain numbers, not attacker-chosen bytes).
-#[derive(Default)]
-pub(super) struct IntHasher(u64);
-
-impl Hasher for IntHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
-
 type Key = (u32, usize, usize);
 
 type Map<V> = HashMap<Key, (Shared, V), BuildHasherDefault<IntHasher>>;
 
-#[derive(Default)]
+/// (transformation address, input pointer, input length).
+type StepKey = (usize, usize, usize);
+
 pub(super) struct TransformCache {
     map: Map<Shared>,
-    /// (chain, transformed value) → the chain's prefilter slots that may
-    /// match it, as (offset, length) in `arena`.
+    /// One transformation applied to one value: chains share their
+    /// prefixes and steps (`t:urlDecodeUni` starts dozens of CRS chains),
+    /// and a step that changes nothing hands the same allocation on, so
+    /// the next step finds it under the same key.
+    steps: HashMap<StepKey, (Shared, Shared), BuildHasherDefault<IntHasher>>,
+    /// Transformed value → the prefilter slots that may match it, as
+    /// (offset, length) in `arena` (the prefilter is the same for every
+    /// chain, so the chain part of the key is always 0).
     bits: Map<(u32, u32)>,
     /// The bit sets of `bits`, one after the other (one buffer, not one
     /// allocation per value).
@@ -65,7 +50,22 @@ pub(super) struct TransformCache {
     unions: HashMap<(u32, usize), Vec<u64>, BuildHasherDefault<IntHasher>>,
 }
 
+/// Entries reserved up front: a small request fills about this many, and
+/// growing a map from empty rehashes it several times.
+const INITIAL_ENTRIES: usize = 128;
+
 impl TransformCache {
+    pub fn new() -> Self {
+        TransformCache {
+            map: HashMap::with_capacity_and_hasher(INITIAL_ENTRIES, Default::default()),
+            steps: HashMap::with_capacity_and_hasher(INITIAL_ENTRIES, Default::default()),
+            bits: HashMap::with_capacity_and_hasher(INITIAL_ENTRIES, Default::default()),
+            arena: Vec::with_capacity(INITIAL_ENTRIES),
+            scratch: Vec::new(),
+            unions: HashMap::with_capacity_and_hasher(32, Default::default()),
+        }
+    }
+
     pub fn get(&self, chain: u32, input: &Shared) -> Option<&Shared> {
         let (ptr, len) = input.identity();
         self.map.get(&(chain, ptr, len)).map(|(_, out)| out)
@@ -79,15 +79,29 @@ impl TransformCache {
         self.map.insert((chain, ptr, len), (input.clone(), output));
     }
 
-    pub fn bits(&self, chain: u32, value: &Shared) -> Option<&[u64]> {
+    pub fn step(&self, transform: usize, input: &Shared) -> Option<&Shared> {
+        let (ptr, len) = input.identity();
+        self.steps.get(&(transform, ptr, len)).map(|(_, out)| out)
+    }
+
+    pub fn insert_step(&mut self, transform: usize, input: &Shared, output: Shared) {
+        if self.steps.len() >= MAX_ENTRIES {
+            return;
+        }
+        let (ptr, len) = input.identity();
+        self.steps
+            .insert((transform, ptr, len), (input.clone(), output));
+    }
+
+    pub fn bits(&self, value: &Shared) -> Option<&[u64]> {
         let (ptr, len) = value.identity();
         self.bits
-            .get(&(chain, ptr, len))
+            .get(&(0, ptr, len))
             .map(|(_, (at, n))| &self.arena[*at as usize..(*at + *n) as usize])
     }
 
     /// Scans `value` with `filter` and remembers the bit set.
-    pub fn scan_bits(&mut self, chain: u32, value: &Shared, filter: &ChainFilter) -> &[u64] {
+    pub fn scan_bits(&mut self, value: &Shared, filter: &Prefilter) -> &[u64] {
         if self.bits.len() >= MAX_ENTRIES || self.arena.len() > u32::MAX as usize / 2 {
             self.scratch.clear();
             filter.scan_into(value, &mut self.scratch);
@@ -98,7 +112,7 @@ impl TransformCache {
         let n = self.arena.len() - at;
         let (ptr, len) = value.identity();
         self.bits
-            .insert((chain, ptr, len), (value.clone(), (at as u32, n as u32)));
+            .insert((0, ptr, len), (value.clone(), (at as u32, n as u32)));
         &self.arena[at..]
     }
 

@@ -90,6 +90,11 @@ impl Store {
         with_lower(key, |k| self.values.get(k))
     }
 
+    /// The value under a key that is already lower case (no conversion).
+    pub fn get_lowercase(&self, key: &str) -> Option<&Bytes> {
+        self.values.get(key)
+    }
+
     /// The stored key and value.
     pub fn entry(&self, key: &str) -> Option<(&Arc<str>, &Bytes)> {
         with_lower(key, |k| self.values.get_key_value(k))
@@ -105,7 +110,8 @@ impl Store {
             self.values.get_mut(k).map(|slot| *slot = value.clone())
         });
         if found.is_none() {
-            self.values.insert(lower(key).into_owned().into(), value);
+            // One allocation for the key (not a String and then an Arc).
+            self.values.insert(Arc::from(&*lower(key)), value);
         }
     }
 

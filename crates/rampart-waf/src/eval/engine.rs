@@ -6,13 +6,21 @@
 //! as soon as that value matched — before later chain links are evaluated,
 //! because CRS chains read what earlier links wrote (`tx.header_name_*`).
 
+use std::borrow::Cow;
+
+use crate::compile::fast::{compare, to_int, TxCompare};
 use crate::compile::prefilter::slot_set;
 use crate::compile::{CompiledRule, Disruptive, Entry};
 use crate::parser::{Action, AllowScope, EngineMode, Phase, Variable};
+use crate::transform::Transformation;
 
 use super::data::Bytes;
 use super::vars::{request_fixed, Shared, Value};
 use super::{Intervention, MatchedRule, Transaction};
+
+/// Values shorter than this are not remembered by the transformation step
+/// cache when a step leaves them unchanged.
+const SHORT_VALUE: usize = 256;
 
 /// How a rule's evaluation changes the flow of its phase.
 enum Flow {
@@ -81,7 +89,8 @@ impl<'r> Transaction<'r> {
     /// Evaluates a rule and its chain; runs its actions on a full match.
     fn eval_rule(&mut self, rule: &'r CompiledRule) -> Flow {
         self.current = Some(rule);
-        self.matched_vars = Default::default();
+        // Cleared, not replaced: keeps the buffer for the next rule.
+        self.matched_vars.entries.clear();
         for link in rule.links() {
             if !self.eval_link(rule, link) {
                 self.current = None;
@@ -102,6 +111,12 @@ impl<'r> Transaction<'r> {
             }
             return hit;
         }
+        if let Some(plan) = &link.tx_compare {
+            // Unless a run-time target exclusion could name this TX key.
+            if !self.excludes_at_run_time(head, Variable::Tx) {
+                return self.eval_tx_compare(link, plan);
+            }
+        }
         if self.link_rejected(link) {
             return false;
         }
@@ -121,6 +136,38 @@ impl<'r> Transaction<'r> {
         any
     }
 
+    /// A `[&]TX:key "@cmp N"` link without building a value list: what the
+    /// general path does for that shape, with the key and number prepared.
+    fn eval_tx_compare(&mut self, link: &CompiledRule, plan: &TxCompare) -> bool {
+        let stored = self.tx.get_lowercase(&plan.key);
+        let value: Bytes = match (plan.count, stored) {
+            (true, found) => {
+                let n = i64::from(found.is_some());
+                if compare(plan.cmp, n, plan.rhs) == link.negated {
+                    return false;
+                }
+                Bytes::from(if found.is_some() {
+                    &b"1"[..]
+                } else {
+                    &b"0"[..]
+                })
+            }
+            // No value: nothing for the operator to inspect, negated or not.
+            (false, None) => return false,
+            (false, Some(v)) => {
+                if compare(plan.cmp, to_int(v), plan.rhs) == link.negated {
+                    return false;
+                }
+                v.clone()
+            }
+        };
+        self.matched_vars
+            .push_shared(plan.name.clone(), value.clone());
+        self.matched_var = Some((plan.name.clone(), value));
+        self.run_effects(link);
+        true
+    }
+
     /// Transforms `raw` and runs the operator; the matched (transformed)
     /// value on success. With `multiMatch` every intermediate form is tried.
     fn test_value(&mut self, link: &CompiledRule, raw: &Shared) -> Option<Shared> {
@@ -128,11 +175,13 @@ impl<'r> Transaction<'r> {
             if self.operator_matches(link, raw) {
                 return Some(raw.clone());
             }
-            let mut current: Vec<u8> = raw.to_vec();
+            let mut current = raw.clone();
             for t in &link.transforms {
-                let next = t.apply(&current).into_owned();
-                if next != current && self.operator_matches(link, &next) {
-                    return Some(next.into());
+                let next = self.transform_step(t, current.clone());
+                // An unchanged value comes back as the same allocation.
+                let changed = next.identity() != current.identity() && next[..] != current[..];
+                if changed && self.operator_matches(link, &next) {
+                    return Some(next);
                 }
                 current = next;
             }
@@ -230,21 +279,21 @@ impl<'r> Transaction<'r> {
         union
     }
 
-    /// Runs `f` on the prefilter bits of `chain` for `value` (one scan per
-    /// chain and value, cached).
+    /// Runs `f` on the prefilter bits of `value` (one scan per value, cached;
+    /// `chain` only decides whether there is a filter at all).
     fn with_bits<T>(&mut self, chain: u32, value: &Shared, f: impl FnOnce(&[u64]) -> T) -> T {
         let rules = self.rules;
-        if let Some(bits) = self.cache.bits(chain, value) {
+        if let Some(bits) = self.cache.bits(value) {
             return f(bits);
         }
         match rules.chain_filter(chain) {
-            Some(filter) => f(self.cache.scan_bits(chain, value, filter)),
+            Some(filter) => f(self.cache.scan_bits(value, filter)),
             None => f(&[]),
         }
     }
 
     /// Whether the link's prefilter lets `value` through (one scan per
-    /// chain and value, cached).
+    /// value, cached).
     fn may_match(&mut self, link: &CompiledRule, slot: u32, value: &Shared) -> bool {
         if self.rules.chain_filter(link.chain_key).is_none() {
             return true;
@@ -268,19 +317,42 @@ impl<'r> Transaction<'r> {
         if let Some(hit) = self.cache.get(chain, raw) {
             return hit.clone();
         }
-        let mut value: Option<Vec<u8>> = None;
+        let mut value = raw.clone();
         for t in self.rules.transform_chain(chain) {
-            let input: &[u8] = value.as_deref().unwrap_or(raw);
-            if let std::borrow::Cow::Owned(v) = t.apply(input) {
-                value = Some(v);
+            value = self.transform_step(t, value);
+        }
+        self.cache.insert(chain, raw, value.clone());
+        value
+    }
+
+    /// One transformation of a chain, cached per transformation and input
+    /// (see `TransformCache::step`); an unchanged value is handed on as the
+    /// same allocation.
+    fn transform_step(&mut self, t: &'static Transformation, input: Shared) -> Shared {
+        let key = t as *const Transformation as usize;
+        if let Some(hit) = self.cache.step(key, &input) {
+            return hit.clone();
+        }
+        let out = match t.apply(&input) {
+            Cow::Borrowed(same) if same.len() == input.len() => None,
+            Cow::Borrowed(part) => Some(Shared::from(part.to_vec())),
+            Cow::Owned(v) if v[..] == input[..] => None,
+            Cow::Owned(v) => Some(Shared::from(v)),
+        };
+        match out {
+            Some(changed) => {
+                self.cache.insert_step(key, &input, changed.clone());
+                changed
+            }
+            // Finding a short value unchanged again is cheaper than
+            // remembering it (a request with thousands of arguments would
+            // otherwise fill the cache with identities).
+            None if input.len() < SHORT_VALUE => input,
+            None => {
+                self.cache.insert_step(key, &input, input.clone());
+                input
             }
         }
-        let out = match value {
-            Some(v) if v[..] != raw[..] => Shared::from(v),
-            _ => raw.clone(),
-        };
-        self.cache.insert(chain, raw, out.clone());
-        out
     }
 
     fn record_match(&mut self, value: &Value, matched: Shared) {

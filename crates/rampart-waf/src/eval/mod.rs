@@ -146,7 +146,7 @@ impl<'r> Transaction<'r> {
             phase_done: 0,
             allowed_through: 0,
             highest_severity: 255,
-            cache: Default::default(),
+            cache: cache::TransformCache::new(),
             scalar_cache: RefCell::new(Vec::new()),
             values_buf: Vec::new(),
             union_buf: Vec::new(),

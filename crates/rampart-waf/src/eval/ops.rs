@@ -3,7 +3,8 @@
 
 use std::net::IpAddr;
 
-use crate::compile::{Arg, Cidr, Cmp, CompiledOp, CompiledRule};
+use crate::compile::fast::compare;
+use crate::compile::{Arg, Cidr, CompiledOp, CompiledRule};
 
 use super::setvar::to_int;
 use super::Transaction;
@@ -84,10 +85,7 @@ impl<'r> Transaction<'r> {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return Some(0);
-    }
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 /// `@containsWord`: the argument bounded by non-word characters or edges.
@@ -108,16 +106,6 @@ fn contains_word(value: &[u8], word: &[u8]) -> bool {
         start = at + 1;
     }
     false
-}
-
-fn compare(cmp: Cmp, a: i64, b: i64) -> bool {
-    match cmp {
-        Cmp::Eq => a == b,
-        Cmp::Ge => a >= b,
-        Cmp::Gt => a > b,
-        Cmp::Le => a <= b,
-        Cmp::Lt => a < b,
-    }
 }
 
 fn ip_match(cidrs: &[Cidr], value: &[u8]) -> bool {

@@ -12,21 +12,7 @@ use crate::parser::{
 use super::data::{Bytes, Store};
 use super::{TargetScope, Transaction};
 
-/// ModSecurity reads numbers like `atoi`: optional sign, leading digits,
-/// anything else (including an empty value) is 0.
-pub(super) fn to_int(bytes: &[u8]) -> i64 {
-    let text = String::from_utf8_lossy(bytes);
-    let t = text.trim_start();
-    let (sign, digits) = match t.as_bytes().first() {
-        Some(b'-') => (-1, &t[1..]),
-        Some(b'+') => (1, &t[1..]),
-        _ => (1, t),
-    };
-    let end = digits
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(digits.len());
-    digits[..end].parse::<i64>().map(|n| sign * n).unwrap_or(0)
-}
+pub(super) use crate::compile::fast::to_int;
 
 impl<'r> Transaction<'r> {
     fn store_mut(&mut self, c: Collection) -> &mut Store {

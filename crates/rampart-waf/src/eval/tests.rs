@@ -150,3 +150,49 @@ fn pm_and_libinjection() {
     assert_eq!(ids(&get(&set, "/?a=1'+or+'1'='1")), [2]);
     assert_eq!(ids(&get(&set, "/?a=<script>alert(1)</script>")), [3]);
 }
+
+/// `[&]TX:key "@cmp N"` links take a shortcut; what they do must not change.
+#[test]
+fn tx_comparisons_match_like_any_rule() {
+    let set = rules(
+        "SecAction \"id:1,phase:1,pass,nolog,setvar:tx.level=2\"\n\
+         SecRule TX:LEVEL \"@lt 1\" \"id:2,phase:1,pass,skipAfter:END\"\n\
+         SecRule TX:LEVEL \"@lt 3\" \"id:3,phase:1,pass,msg:'%{MATCHED_VAR_NAME}=%{MATCHED_VAR}',skipAfter:END\"\n\
+         SecAction \"id:4,phase:1,pass\"\n\
+         SecMarker END\n\
+         SecRule &TX:missing \"@eq 0\" \"id:5,phase:1,pass,msg:'%{MATCHED_VAR_NAME}=%{MATCHED_VAR}'\"\n\
+         SecRule TX:missing \"!@eq 1\" \"id:6,phase:1,pass\"\n\
+         SecRule TX:level \"!@gt 5\" \"id:7,phase:1,pass,setvar:tx.seen=1\"\n\
+         SecRule TX:seen \"@eq 1\" \"id:8,phase:1,pass\"",
+    );
+    let tx = get(&set, "/");
+    // A missing TX value gives the operator nothing, negated or not (6).
+    assert_eq!(ids(&tx), [1, 3, 5, 7, 8]);
+    let msgs: Vec<&str> = tx.matched_rules().iter().map(|m| m.msg.as_str()).collect();
+    assert_eq!(msgs[1], "TX:level=2");
+    assert_eq!(msgs[2], "TX=0");
+}
+
+/// A run-time target exclusion of TX still applies to a planned link.
+#[test]
+fn tx_comparison_honours_run_time_exclusions() {
+    let set = rules(
+        "SecAction \"id:1,phase:1,pass,nolog,setvar:tx.level=2,ctl:ruleRemoveTargetById=2;TX:level\"\n\
+         SecRule TX:level \"@eq 2\" \"id:2,phase:1,pass\"\n\
+         SecRule TX:level \"@eq 2\" \"id:3,phase:1,pass\"",
+    );
+    assert_eq!(ids(&get(&set, "/")), [1, 3]);
+}
+
+/// `multiMatch` tests every intermediate form, through the step cache.
+#[test]
+fn multi_match_sees_intermediate_values() {
+    let set = rules(
+        "SecRule ARGS \"@streq %41\" \"id:1,phase:1,pass,multiMatch,t:urlDecode,t:lowercase\"\n\
+         SecRule ARGS \"@streq A\" \"id:2,phase:1,pass,multiMatch,t:urlDecode,t:lowercase\"\n\
+         SecRule ARGS \"@streq a\" \"id:3,phase:1,pass,multiMatch,t:urlDecode,t:lowercase\"",
+    );
+    // The argument is "%41" once the query string is parsed.
+    assert_eq!(ids(&get(&set, "/?q=%2541")), [1, 2, 3]);
+    assert_eq!(ids(&get(&set, "/?q=%41")), [2, 3]);
+}

@@ -154,6 +154,17 @@ impl<'r> Transaction<'r> {
         }
     }
 
+    /// True when some `ctl:ruleRemoveTarget*` for `head` names `var`.
+    pub(super) fn excludes_at_run_time(&self, head: &CompiledRule, var: Variable) -> bool {
+        self.ov.removed_targets.iter().any(|(scope, targets)| {
+            targets.iter().any(|t| t.variable == var)
+                && match scope {
+                    TargetScope::Ids(ranges) => ranges.iter().any(|r| r.contains(head.id)),
+                    TargetScope::Tag(tag) => head.has_tag(tag),
+                }
+        })
+    }
+
     fn runtime_exclusions(&self, head: &CompiledRule) -> Vec<&Target> {
         if self.ov.removed_targets.is_empty() {
             return Vec::new();
@@ -185,7 +196,7 @@ impl<'r> Transaction<'r> {
             Selector::Key(k) => k.eq_ignore_ascii_case(key),
             Selector::Regex(r) => self
                 .rules
-                .dynamic_regex(r, true)
+                .selector_regex(r)
                 .is_some_and(|re| re.is_match(key.as_bytes())),
             Selector::XPath(_) => true,
         }

@@ -44,6 +44,9 @@ pub fn url_decode_uni(input: &[u8]) -> Cow<'_, [u8]> {
 }
 
 fn url_decode_impl(input: &[u8], unicode: bool) -> Cow<'_, [u8]> {
+    if memchr::memchr2(b'%', b'+', input).is_none() {
+        return Cow::Borrowed(input);
+    }
     let mut out = Output::new(input);
     let mut i = 0;
     while i < input.len() {
@@ -123,6 +126,9 @@ pub fn hex_decode(input: &[u8]) -> Cow<'_, [u8]> {
 /// `0x` without at least one complete digit pair is kept verbatim, as is a
 /// trailing odd digit.
 pub fn sql_hex_decode(input: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr2(b'x', b'X', input).is_none() {
+        return Cow::Borrowed(input);
+    }
     let mut out = Output::new(input);
     let mut i = 0;
     while i < input.len() {
@@ -231,6 +237,9 @@ pub(super) fn decode_backslash_escapes(
     input: &[u8],
     escape: fn(&[u8], usize) -> (u8, usize),
 ) -> Cow<'_, [u8]> {
+    if memchr::memchr(b'\\', input).is_none() {
+        return Cow::Borrowed(input);
+    }
     let mut out = Output::new(input);
     let mut i = 0;
     while i < input.len() {
@@ -295,6 +304,9 @@ pub(crate) fn simple_escape(c: u8) -> Option<u8> {
 /// copied byte for byte; ModSecurity drops or duplicates some of those
 /// bytes, and keeping them hides nothing from later operators.
 pub fn utf8_to_unicode(input: &[u8]) -> Cow<'_, [u8]> {
+    if input.is_ascii() {
+        return Cow::Borrowed(input);
+    }
     let mut out = Output::new(input);
     let mut i = 0;
     while i < input.len() {

@@ -9,6 +9,15 @@
 
 use std::borrow::Cow;
 
+/// True when no byte of `input` satisfies `special`: a transformation that
+/// only ever changes such bytes leaves the input as it is. One tight scan
+/// is much cheaper than pushing every byte through an [`Output`], and most
+/// values a WAF sees contain nothing to decode.
+#[inline]
+pub(crate) fn none_special(input: &[u8], special: impl Fn(u8) -> bool) -> bool {
+    !input.iter().any(|&b| special(b))
+}
+
 /// Output under construction; borrowed from `src` until it diverges.
 pub(crate) struct Output<'a> {
     src: &'a [u8],

@@ -28,10 +28,11 @@ pub fn normalise_path_win(input: &[u8]) -> Cow<'_, [u8]> {
 }
 
 fn normalise(input: &[u8], windows: bool) -> Cow<'_, [u8]> {
-    if input.is_empty() {
+    let is_sep = |b: u8| b == b'/' || (windows && b == b'\\');
+    // One segment and nothing to resolve: rendered as it came.
+    if input.is_empty() || (!input.iter().any(|&b| is_sep(b)) && input != b"." && input != b"..") {
         return Cow::Borrowed(input);
     }
-    let is_sep = |b: u8| b == b'/' || (windows && b == b'\\');
     let absolute = is_sep(input[0]);
     let trailing = is_sep(input[input.len() - 1]);
 

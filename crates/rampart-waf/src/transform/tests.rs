@@ -663,3 +663,55 @@ fn chain_applies_in_order_like_crs_942100() {
     ));
     assert_eq!(apply_chain(&[], b"x").as_ref(), b"x");
 }
+
+/// The fast paths return the input itself when it holds nothing the
+/// transformation changes, and never skip input that does need work.
+#[test]
+fn fast_paths_keep_plain_input_and_still_decode() {
+    let plain: &[u8] = b"books_page-2.html";
+    for name in [
+        "lowercase",
+        "urlDecode",
+        "urlDecodeUni",
+        "htmlEntityDecode",
+        "jsDecode",
+        "cssDecode",
+        "escapeSeqDecode",
+        "utf8toUnicode",
+        "removeNulls",
+        "replaceNulls",
+        "removeWhitespace",
+        "compressWhitespace",
+        "cmdLine",
+        "replaceComments",
+        "sqlHexDecode",
+        "normalizePath",
+        "normalizePathWin",
+    ] {
+        let t = lookup(name).unwrap();
+        assert!(
+            matches!(t.apply(plain), Cow::Borrowed(out) if out == plain),
+            "{name} changed or copied a plain value"
+        );
+    }
+    let cases: [(&str, &[u8], &[u8]); 10] = [
+        ("lowercase", b"aB", b"ab"),
+        ("urlDecode", b"a+b", b"a b"),
+        ("htmlEntityDecode", b"&lt;", b"<"),
+        ("jsDecode", b"\\x41", b"A"),
+        ("cssDecode", b"\\41 x", b"Ax"),
+        ("utf8toUnicode", "é".as_bytes(), b"%u00e9"),
+        ("cmdLine", b"a,b", b"a b"),
+        ("removeComments", b"a#b", b"a"),
+        ("sqlHexDecode", b"0x41", b"A"),
+        ("normalizePath", b"..", b".."),
+    ];
+    for (name, input, want) in cases {
+        assert_eq!(lookup(name).unwrap().apply(input).as_ref(), want, "{name}");
+    }
+    assert_eq!(
+        lookup("normalizePath").unwrap().apply(b"a/./b").as_ref(),
+        b"a/b"
+    );
+    assert_eq!(lookup("uppercase").unwrap().apply(b"AB").as_ref(), b"AB");
+}

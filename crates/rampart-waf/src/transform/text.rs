@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use super::output::Output;
+use super::output::{none_special, Output};
 
 /// The byte value of a non-breaking space in Latin-1.
 const NBSP: u8 = 0xa0;
@@ -42,16 +42,25 @@ pub fn none(input: &[u8]) -> Cow<'_, [u8]> {
 
 /// `t:lowercase`: ASCII lowercase (bytes >= 0x80 untouched, as in C `tolower`).
 pub fn lowercase(input: &[u8]) -> Cow<'_, [u8]> {
+    if none_special(input, |b| b.is_ascii_uppercase()) {
+        return Cow::Borrowed(input);
+    }
     map_bytes(input, |b| b.to_ascii_lowercase())
 }
 
 /// `t:uppercase`: ASCII uppercase.
 pub fn uppercase(input: &[u8]) -> Cow<'_, [u8]> {
+    if none_special(input, |b| b.is_ascii_lowercase()) {
+        return Cow::Borrowed(input);
+    }
     map_bytes(input, |b| b.to_ascii_uppercase())
 }
 
 /// `t:compressWhitespace`: every run of whitespace becomes a single space.
 pub fn compress_whitespace(input: &[u8]) -> Cow<'_, [u8]> {
+    if none_special(input, is_c_space) {
+        return Cow::Borrowed(input);
+    }
     let mut out = Output::new(input);
     let mut in_space = false;
     for &b in input {
@@ -70,6 +79,9 @@ pub fn compress_whitespace(input: &[u8]) -> Cow<'_, [u8]> {
 
 /// `t:removeWhitespace`: drops whitespace and non-breaking spaces (0xA0).
 pub fn remove_whitespace(input: &[u8]) -> Cow<'_, [u8]> {
+    if none_special(input, |b| is_c_space(b) || b == NBSP) {
+        return Cow::Borrowed(input);
+    }
     filter_bytes(input, |b| !is_c_space(b) && b != NBSP)
 }
 
@@ -106,11 +118,17 @@ pub fn trim(input: &[u8]) -> Cow<'_, [u8]> {
 
 /// `t:removeNulls`: drops NUL bytes.
 pub fn remove_nulls(input: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr(0, input).is_none() {
+        return Cow::Borrowed(input);
+    }
     filter_bytes(input, |b| b != 0)
 }
 
 /// `t:replaceNulls`: replaces NUL bytes with spaces.
 pub fn replace_nulls(input: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr(0, input).is_none() {
+        return Cow::Borrowed(input);
+    }
     map_bytes(input, |b| if b == 0 { b' ' } else { b })
 }
 
@@ -120,6 +138,18 @@ pub fn replace_nulls(input: &[u8]) -> Cow<'_, [u8]> {
 /// into one space; removes a space just before `/` or `(`; lowercases the
 /// rest. Only `\t \r \n` count as whitespace here, exactly as in ModSecurity.
 pub fn cmd_line(input: &[u8]) -> Cow<'_, [u8]> {
+    // Without separators no space is ever written, so `/` and `(` are
+    // copied too: only the deleted bytes and upper case change anything.
+    let special = |b: u8| {
+        b.is_ascii_uppercase()
+            || matches!(
+                b,
+                b'"' | b'\'' | b'\\' | b'^' | b' ' | b',' | b';' | b'\t' | b'\r' | b'\n'
+            )
+    };
+    if none_special(input, special) {
+        return Cow::Borrowed(input);
+    }
     let mut out = Output::new(input);
     let mut after_space = false;
     for &b in input {
@@ -150,6 +180,10 @@ pub fn cmd_line(input: &[u8]) -> Cow<'_, [u8]> {
 /// `t:replaceComments`: each C-style `/* ... */` comment becomes one space;
 /// an unterminated comment also becomes one space. A stray `*/` is kept.
 pub fn replace_comments(input: &[u8]) -> Cow<'_, [u8]> {
+    // Every comment starts with `/`.
+    if memchr::memchr(b'/', input).is_none() {
+        return Cow::Borrowed(input);
+    }
     let mut out = Output::new(input);
     let mut i = 0;
     let mut in_comment = false;
@@ -183,6 +217,10 @@ pub fn replace_comments(input: &[u8]) -> Cow<'_, [u8]> {
 /// without inspecting it (and a NUL when the comment ends the input); we
 /// scan that byte normally instead, which only ever removes more comments.
 pub fn remove_comments(input: &[u8]) -> Cow<'_, [u8]> {
+    // Every marker starts with one of these bytes.
+    if none_special(input, |b| matches!(b, b'/' | b'<' | b'-' | b'#')) {
+        return Cow::Borrowed(input);
+    }
     let mut out = Output::new(input);
     let mut i = 0;
     let mut in_comment = false;
@@ -221,6 +259,9 @@ pub fn remove_comments(input: &[u8]) -> Cow<'_, [u8]> {
 /// (`/*`, `*/`, `<!--`, `-->`, `--`, `#`) but keeps the text between them.
 pub fn remove_comments_char(input: &[u8]) -> Cow<'_, [u8]> {
     const MARKERS: [&[u8]; 6] = [b"/*", b"*/", b"<!--", b"-->", b"--", b"#"];
+    if none_special(input, |b| matches!(b, b'/' | b'*' | b'<' | b'-' | b'#')) {
+        return Cow::Borrowed(input);
+    }
     let mut out = Output::new(input);
     let mut i = 0;
     while i < input.len() {

@@ -13,6 +13,9 @@ use super::text::is_c_space;
 /// Numeric entities keep only the low byte of the value; other named
 /// entities and malformed references are copied unchanged.
 pub fn html_entity_decode(input: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr(b'&', input).is_none() {
+        return Cow::Borrowed(input);
+    }
     let mut out = Output::new(input);
     let mut i = 0;
     while i < input.len() {
@@ -129,6 +132,9 @@ fn js_escape_at(input: &[u8], at: usize) -> (u8, usize) {
 /// `\` + newline is a line continuation (removed), `\c` is `c`, and a
 /// trailing lone `\` is dropped.
 pub fn css_decode(input: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr(b'\\', input).is_none() {
+        return Cow::Borrowed(input);
+    }
     let mut out = Output::new(input);
     let mut i = 0;
     while i < input.len() {
