@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Version};
 use rampart_bot::binding::Binding;
 use rampart_bot::clearance::Clearances;
@@ -95,7 +96,7 @@ fn challenges(c: &mut Criterion) {
                 let s = solve(&p.token, 4);
                 (p.token, s)
             },
-            |(t, s)| black_box(pow.verify(&t, &s, binding)),
+            |(t, s)| black_box(pow.verify(&t, &s, binding).now_or_never()),
             BatchSize::SmallInput,
         )
     });

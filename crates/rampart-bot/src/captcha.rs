@@ -15,8 +15,10 @@
 use std::sync::Arc;
 
 use crate::binding::Binding;
-use crate::crypto::{random_bytes, unix_now, KeyRing, TokenError};
-use crate::replay::{ReplayStore, StoreError};
+use crate::crypto::{random_bytes, unix_now, Key, TokenError};
+use crate::keys::KeyHandle;
+use crate::pow::Redemption;
+use crate::replay::ReplayStore;
 
 const PURPOSE: &str = "cap";
 const PAYLOAD_LEN: usize = 16 + 8 + 16 + 16;
@@ -65,14 +67,12 @@ pub enum CaptchaError {
     WrongAnswer,
     #[error("CAPTCHA image could not be encoded")]
     Encode,
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// Issues and checks CAPTCHAs.
 #[derive(Clone)]
 pub struct CaptchaChallenger {
-    keys: Arc<KeyRing>,
+    keys: KeyHandle,
     replay: Arc<dyn ReplayStore>,
     ttl_secs: u64,
 }
@@ -86,15 +86,20 @@ impl std::fmt::Debug for CaptchaChallenger {
 }
 
 impl CaptchaChallenger {
-    /// `ttl_secs`: time to answer (e.g. 300). Keep it short: the answer
-    /// hash is keyed with the current key, so a key rotation invalidates
-    /// CAPTCHAs in flight.
-    pub fn new(keys: Arc<KeyRing>, replay: Arc<dyn ReplayStore>, ttl_secs: u64) -> Self {
+    /// `ttl_secs`: time to answer (e.g. 300). The answer hash is keyed
+    /// with the key that signs the token, so CAPTCHAs survive a rotation
+    /// like any other token.
+    pub fn new(keys: impl Into<KeyHandle>, replay: Arc<dyn ReplayStore>, ttl_secs: u64) -> Self {
         CaptchaChallenger {
-            keys,
+            keys: keys.into(),
             replay,
             ttl_secs,
         }
+    }
+
+    /// The used-token store this challenger redeems tokens in.
+    pub fn replay_store(&self) -> &dyn ReplayStore {
+        &*self.replay
     }
 
     /// Issues a CAPTCHA of `kind` for `binding`.
@@ -124,13 +129,14 @@ impl CaptchaChallenger {
     fn seal_answer(&self, answer: &str, binding: Binding) -> Captcha {
         let nonce = random_bytes::<16>();
         let expires_at = unix_now() + self.ttl_secs;
+        let ring = self.keys.load();
         let mut payload = [0u8; PAYLOAD_LEN];
         payload[..16].copy_from_slice(&nonce);
         payload[16..24].copy_from_slice(&expires_at.to_be_bytes());
         payload[24..40].copy_from_slice(&binding.0);
-        payload[40..].copy_from_slice(&self.answer_tag(&nonce, answer));
+        payload[40..].copy_from_slice(&answer_tag(ring.current(), &nonce, answer));
         Captcha {
-            token: self.keys.seal(PURPOSE, &payload),
+            token: ring.seal(PURPOSE, &payload),
             expires_at,
             png: None,
             question: None,
@@ -138,11 +144,30 @@ impl CaptchaChallenger {
     }
 
     /// Checks an answer (case-insensitive, spaces ignored); on success the
-    /// CAPTCHA is used up. A wrong answer does not use it up, but every
-    /// check is one request the bot score and rate limits see.
-    pub fn verify(&self, token: &str, answer: &str, binding: Binding) -> Result<(), CaptchaError> {
+    /// CAPTCHA is used up (awaits the replay store; a store failure
+    /// refuses the answer). A wrong answer does not use it up.
+    pub async fn verify(
+        &self,
+        token: &str,
+        answer: &str,
+        binding: Binding,
+    ) -> Result<(), CaptchaError> {
         let now = unix_now();
-        let payload = self.keys.open(PURPOSE, token)?;
+        let redemption = self.check_token(token, binding, now)?;
+        self.check_answer(token, answer)?;
+        Ok(redemption.redeem(&*self.replay, now).await?)
+    }
+
+    /// Signature, expiry and binding of a CAPTCHA token (not the answer):
+    /// what can be checked, and the token used up, before the form body
+    /// with the answer has arrived.
+    pub fn check_token(
+        &self,
+        token: &str,
+        binding: Binding,
+        now: u64,
+    ) -> Result<Redemption, CaptchaError> {
+        let payload = self.keys.load().open(PURPOSE, token)?;
         let payload: [u8; PAYLOAD_LEN] = payload.try_into().map_err(|_| TokenError::Malformed)?;
         let mut exp = [0u8; 8];
         exp.copy_from_slice(&payload[16..24]);
@@ -155,28 +180,38 @@ impl CaptchaChallenger {
         }
         let mut nonce = [0u8; 16];
         nonce.copy_from_slice(&payload[..16]);
-        let normalised = normalise(answer);
-        let tag = self.answer_tag(&nonce, &normalised);
+        Ok(Redemption { nonce, expires_at })
+    }
+
+    /// Whether `answer` is the token's answer (constant time). Does not
+    /// check expiry or binding: see [`CaptchaChallenger::check_token`].
+    pub fn check_answer(&self, token: &str, answer: &str) -> Result<(), CaptchaError> {
+        let ring = self.keys.load();
+        let (payload, key) = ring.open_keyed(PURPOSE, token)?;
+        if payload.len() != PAYLOAD_LEN {
+            return Err(TokenError::Malformed.into());
+        }
+        let mut nonce = [0u8; 16];
+        nonce.copy_from_slice(&payload[..16]);
+        let tag = answer_tag(key, &nonce, &normalise(answer));
         if !constant_time_eq(&tag, &payload[40..]) {
             return Err(CaptchaError::WrongAnswer);
         }
-        if !self.replay.consume(&nonce, expires_at, now)? {
-            return Err(TokenError::Replayed.into());
-        }
         Ok(())
     }
+}
 
-    fn answer_tag(&self, nonce: &[u8; 16], answer: &str) -> [u8; 16] {
-        let mut msg = [0u8; 16 + 32];
-        msg[..16].copy_from_slice(nonce);
-        let a = answer.as_bytes();
-        let n = a.len().min(32);
-        msg[16..16 + n].copy_from_slice(&a[..n]);
-        let full = self.keys.keyed_hash("captcha-answer", &msg[..16 + n]);
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&full[..16]);
-        out
-    }
+/// Keyed hash of a nonce and an answer, with the token's signing key.
+fn answer_tag(key: &Key, nonce: &[u8; 16], answer: &str) -> [u8; 16] {
+    let mut msg = [0u8; 16 + 32];
+    msg[..16].copy_from_slice(nonce);
+    let a = answer.as_bytes();
+    let n = a.len().min(32);
+    msg[16..16 + n].copy_from_slice(&a[..n]);
+    let full = key.keyed_hash("captcha-answer", &msg[..16 + n]);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
 }
 
 fn normalise(answer: &str) -> String {
@@ -336,8 +371,9 @@ fn render_png(answer: &[u8], rng: &mut Rng) -> Result<Vec<u8>, CaptchaError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::crypto::Key;
+    use crate::crypto::{Key, KeyRing};
     use crate::replay::MemoryReplayStore;
+    use futures_util::FutureExt;
 
     fn challenger() -> CaptchaChallenger {
         let keys = Arc::new(KeyRing::new(Key::new("k1", &[3u8; 32]).unwrap()));
@@ -388,12 +424,19 @@ pub(crate) mod tests {
         let (a, op, bb) = (num(words[2]), words[3], num(words[4]));
         let answer = if op == "plus" { a + bb } else { a - bb };
         assert_eq!(
-            c.verify(&cap.token, "99", b()),
+            c.verify(&cap.token, "99", b()).now_or_never().unwrap(),
             Err(CaptchaError::WrongAnswer)
         );
-        assert_eq!(c.verify(&cap.token, &format!(" {answer} "), b()), Ok(()));
         assert_eq!(
-            c.verify(&cap.token, &answer.to_string(), b()),
+            c.verify(&cap.token, &format!(" {answer} "), b())
+                .now_or_never()
+                .unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            c.verify(&cap.token, &answer.to_string(), b())
+                .now_or_never()
+                .unwrap(),
             Err(CaptchaError::Token(TokenError::Replayed))
         );
     }
@@ -402,10 +445,13 @@ pub(crate) mod tests {
     fn image_answers_are_case_insensitive() {
         let c = challenger();
         let cap = c.seal_answer("AMW49", b());
-        assert_eq!(c.verify(&cap.token, "amw 49", b()), Ok(()));
+        assert_eq!(
+            c.verify(&cap.token, "amw 49", b()).now_or_never().unwrap(),
+            Ok(())
+        );
         let cap = c.seal_answer("AMW49", b());
         assert_eq!(
-            c.verify(&cap.token, "AMW48", b()),
+            c.verify(&cap.token, "AMW48", b()).now_or_never().unwrap(),
             Err(CaptchaError::WrongAnswer)
         );
     }

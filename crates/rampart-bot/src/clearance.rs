@@ -7,13 +7,12 @@
 //! loops; a token that is forged, expired, or presented from another network
 //! or program is ignored and the client is challenged afresh.
 
-use std::sync::Arc;
-
 use http::header::{HeaderValue, COOKIE};
 use http::HeaderMap;
 
 use crate::binding::Binding;
-use crate::crypto::{unix_now, KeyRing, TokenError};
+use crate::crypto::{unix_now, TokenError};
+use crate::keys::KeyHandle;
 
 /// Cookie name.
 pub const COOKIE_NAME: &str = "__rampart_clearance";
@@ -25,7 +24,7 @@ const PAYLOAD_LEN: usize = 16 + 8;
 /// Issues and checks clearances.
 #[derive(Clone)]
 pub struct Clearances {
-    keys: Arc<KeyRing>,
+    keys: KeyHandle,
     ttl_secs: u64,
 }
 
@@ -38,9 +37,14 @@ impl std::fmt::Debug for Clearances {
 }
 
 impl Clearances {
-    /// `ttl_secs`: how long a passed challenge counts (e.g. 3600).
-    pub fn new(keys: Arc<KeyRing>, ttl_secs: u64) -> Self {
-        Clearances { keys, ttl_secs }
+    /// `ttl_secs`: how long a passed challenge counts (e.g. 3600). With
+    /// rotating keys keep it at most the rotation period, so a clearance
+    /// never outlives the previous epoch's key.
+    pub fn new(keys: impl Into<KeyHandle>, ttl_secs: u64) -> Self {
+        Clearances {
+            keys: keys.into(),
+            ttl_secs,
+        }
     }
 
     pub fn ttl_secs(&self) -> u64 {
@@ -56,7 +60,7 @@ impl Clearances {
         let mut payload = [0u8; PAYLOAD_LEN];
         payload[..16].copy_from_slice(&binding.0);
         payload[16..].copy_from_slice(&(now + self.ttl_secs).to_be_bytes());
-        self.keys.seal(PURPOSE, &payload)
+        self.keys.load().seal(PURPOSE, &payload)
     }
 
     /// Checks a token; returns its expiry (Unix seconds).
@@ -65,7 +69,7 @@ impl Clearances {
     }
 
     pub fn verify_at(&self, token: &str, binding: Binding, now: u64) -> Result<u64, TokenError> {
-        let payload = self.keys.open(PURPOSE, token)?;
+        let payload = self.keys.load().open(PURPOSE, token)?;
         let payload: [u8; PAYLOAD_LEN] = payload.try_into().map_err(|_| TokenError::Malformed)?;
         let mut exp = [0u8; 8];
         exp.copy_from_slice(&payload[16..]);
@@ -118,7 +122,8 @@ pub fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::Key;
+    use crate::crypto::{Key, KeyRing};
+    use std::sync::Arc;
 
     fn clearances() -> Clearances {
         let keys = Arc::new(KeyRing::new(Key::new("k1", &[5u8; 32]).unwrap()));

@@ -50,6 +50,17 @@ impl Key {
     pub fn id(&self) -> &str {
         &self.id
     }
+
+    /// A keyed hash (HMAC-SHA256) of `value` in `domain` with this key.
+    pub fn keyed_hash(&self, domain: &str, value: &[u8]) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.hmac);
+        ctx.update(domain.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(value);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    }
 }
 
 impl fmt::Debug for Key {
@@ -120,6 +131,12 @@ impl KeyRing {
     /// Checks a token's purpose and signature (constant time) and returns
     /// its payload. Any malformation is reported as [`TokenError`].
     pub fn open(&self, purpose: &str, token: &str) -> Result<Vec<u8>, TokenError> {
+        self.open_keyed(purpose, token).map(|(payload, _)| payload)
+    }
+
+    /// Like [`KeyRing::open`], also returning the key that signed the token
+    /// (for values keyed at issue time, such as CAPTCHA answer hashes).
+    pub fn open_keyed(&self, purpose: &str, token: &str) -> Result<(Vec<u8>, &Key), TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
@@ -137,21 +154,16 @@ impl KeyRing {
             .decode(tag_b64)
             .map_err(|_| TokenError::Malformed)?;
         hmac::verify(&key.hmac, signed.as_bytes(), &tag).map_err(|_| TokenError::BadSignature)?;
-        URL_SAFE_NO_PAD
+        let payload = URL_SAFE_NO_PAD
             .decode(payload_b64)
-            .map_err(|_| TokenError::Malformed)
+            .map_err(|_| TokenError::Malformed)?;
+        Ok((payload, key))
     }
 
     /// A keyed hash (HMAC-SHA256 with the current key) for pseudonymising
     /// values such as usernames before they are used as counter keys.
     pub fn keyed_hash(&self, domain: &str, value: &[u8]) -> [u8; 32] {
-        let mut ctx = hmac::Context::with_key(&self.current.hmac);
-        ctx.update(domain.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(value);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(ctx.sign().as_ref());
-        out
+        self.current.keyed_hash(domain, value)
     }
 }
 
@@ -175,6 +187,10 @@ pub enum TokenError {
     WrongClient,
     #[error("token was already used")]
     Replayed,
+    /// The used-token store could not answer; the token is refused (fail
+    /// closed) and the client must solve a new challenge.
+    #[error("used-token store is unavailable")]
+    StoreUnavailable,
 }
 
 /// Cryptographically secure random bytes.

@@ -4,8 +4,12 @@
 //! Per request, in `request_headers`:
 //! 1. the verify path answers a proof-of-work solution sent in
 //!    `X-Rampart-Puzzle` / `X-Rampart-Solution` (200 + clearance cookie, or
-//!    403); the CAPTCHA path accepts a form POST (answered in
-//!    `request_body`); neither ever reaches the upstream;
+//!    403); the CAPTCHA path takes a form POST whose token is in the URL
+//!    (`?t=`, used up here) and whose answer is checked in `request_body`;
+//!    neither ever reaches the upstream. These two, and requests carrying
+//!    an inline solution, return a pending verdict: they await the
+//!    used-token store (possibly Redis). Every other request is decided at
+//!    once from local state;
 //! 2. trusted API identities (by option) skip challenges;
 //! 3. the request is scored; a valid clearance, or a valid inline solution
 //!    on the request itself (SDK retry), turns a challenge into a pass —
@@ -65,9 +69,13 @@ pub struct BotVerdict {
     pub cleared: bool,
 }
 
+/// A CAPTCHA POST whose token was redeemed, waiting for its body.
 #[derive(Clone)]
 struct CaptchaPost {
     body: Zeroizing<Vec<u8>>,
+    token: String,
+    /// The User-Agent of the POST, for the binding of the clearance.
+    ua: Vec<u8>,
 }
 
 #[derive(Clone)]
@@ -97,27 +105,28 @@ impl BotFilter {
         }
     }
 
-    fn decide(&self, ctx: &mut RequestCtx, head: &RequestHead) -> Decision {
-        let path = head.uri.path();
-        if path == self.kit.endpoints.verify_path {
-            return self.handle_verify(ctx, head);
-        }
-        if path == self.kit.endpoints.captcha_path {
-            return self.start_captcha_post(ctx, head);
-        }
+    /// Scores the request and decides; `inline_ok`: the request carried a
+    /// valid inline solution (already redeemed).
+    fn decide(&self, ctx: &mut RequestCtx, head: &RequestHead, inline_ok: bool) -> Decision {
         let trusted = is_trusted(ctx, &self.options.skip_challenge_for);
         let binding = ChallengeKit::binding(ctx, head);
         let cleared = trusted
+            || inline_ok
             || self
                 .kit
                 .clearances
-                .request_is_cleared(&head.headers, binding)
-            || self.inline_solution(ctx, head);
+                .request_is_cleared(&head.headers, binding);
         let score = self.scorer.score(&ScoreInput {
             client_ip: ctx.client_ip,
             version: head.version,
             headers: &head.headers,
-            ja4: ctx.extensions.get::<Ja4>().map(|j| &*j.0),
+            // The gateway's handshake fingerprint; an extension can stand in
+            // for it (tests, or a fingerprint taken by a TLS terminator).
+            ja4: ctx
+                .peer_tls
+                .as_ref()
+                .and_then(|t| t.ja4.as_deref())
+                .or_else(|| ctx.extensions.get::<Ja4>().map(|j| &*j.0)),
             ip_reputation: ctx.extensions.get::<IpReputation>().map(|r| r.0),
         });
         let action = self.options.policy.action(score.score);
@@ -145,8 +154,8 @@ impl BotFilter {
     }
 
     /// An SDK retrying with the solution on the original request: verify
-    /// it and remember to hand out a clearance on the response.
-    fn inline_solution(&self, ctx: &mut RequestCtx, head: &RequestHead) -> bool {
+    /// and redeem it, and remember to hand out a clearance on the response.
+    async fn inline_solution(&self, ctx: &mut RequestCtx, head: &RequestHead) -> bool {
         let (Some(token), Some(solution)) = (
             header_str(head, PUZZLE_HEADER),
             header_str(head, SOLUTION_HEADER),
@@ -154,7 +163,7 @@ impl BotFilter {
             return false;
         };
         let binding = ChallengeKit::binding(ctx, head);
-        match self.kit.pow.verify(token, solution, binding) {
+        match self.kit.pow.verify(token, solution, binding).await {
             Ok(()) => {
                 let grant = self.kit.grant(ctx, binding);
                 ctx.extensions.insert(PendingGrant(grant));
@@ -167,7 +176,7 @@ impl BotFilter {
         }
     }
 
-    fn handle_verify(&self, ctx: &mut RequestCtx, head: &RequestHead) -> Decision {
+    async fn handle_verify(&self, ctx: &mut RequestCtx, head: &RequestHead) -> Decision {
         if head.method != Method::POST {
             return Decision::deny(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -186,7 +195,7 @@ impl BotFilter {
             );
         };
         let binding = ChallengeKit::binding(ctx, head);
-        if let Err(e) = self.kit.pow.verify(token, solution, binding) {
+        if let Err(e) = self.kit.pow.verify(token, solution, binding).await {
             tracing::debug!(error = %e, "proof-of-work refused");
             return Decision::deny(
                 StatusCode::FORBIDDEN,
@@ -199,7 +208,12 @@ impl BotFilter {
         Decision::Deny(page.into_denial(PASSED, "challenge passed"))
     }
 
-    fn start_captcha_post(&self, ctx: &mut RequestCtx, head: &RequestHead) -> Decision {
+    /// The CAPTCHA form POST, before its body: the token travels in the
+    /// form's action URL (`?t=`), so it is checked and *used up* here,
+    /// where the replay store can be awaited; the body hook then only
+    /// checks the answer. One answer per CAPTCHA: a wrong one gets a fresh
+    /// CAPTCHA.
+    async fn start_captcha_post(&self, ctx: &mut RequestCtx, head: &RequestHead) -> Decision {
         if head.method != Method::POST {
             return Decision::deny(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -214,24 +228,40 @@ impl BotFilter {
                 "the form is empty",
             );
         }
+        let binding = ChallengeKit::binding(ctx, head);
+        let token = query_param(head, "t").unwrap_or("");
+        let now = crate::crypto::unix_now();
+        let checked = match self.kit.captcha.check_token(token, binding, now) {
+            Ok(redemption) => redemption
+                .redeem(self.kit.captcha.replay_store(), now)
+                .await
+                .map_err(Into::into),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = checked {
+            tracing::debug!(error = %e, "CAPTCHA token refused");
+            return Decision::Deny(self.captcha_retry(binding, "/"));
+        }
+        let ua = head
+            .headers
+            .get(http::header::USER_AGENT)
+            .map(|v| v.as_bytes().to_vec())
+            .unwrap_or_default();
         ctx.extensions.insert(CaptchaPost {
             body: Zeroizing::new(Vec::new()),
+            token: token.to_string(),
+            ua,
         });
         Decision::Continue
     }
 
-    fn finish_captcha_post(
-        &self,
-        ctx: &mut RequestCtx,
-        body: &[u8],
-        ua: Option<Vec<u8>>,
-    ) -> Decision {
-        let form = parse_form(body);
+    fn finish_captcha_post(&self, ctx: &mut RequestCtx, post: CaptchaPost) -> Decision {
+        let form = parse_form(&post.body);
         let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        let (token, answer) = (field("token").unwrap_or(""), field("answer").unwrap_or(""));
+        let answer = field("answer").unwrap_or("");
         let return_to = pages::safe_return_path(field("return_to").unwrap_or("/")).to_string();
-        let binding = crate::binding::Binding::new(ctx.client_ip, ua.as_deref().unwrap_or(b""));
-        match self.kit.captcha.verify(token, answer, binding) {
+        let binding = crate::binding::Binding::new(ctx.client_ip, &post.ua);
+        match self.kit.captcha.check_answer(&post.token, answer) {
             Ok(()) => {
                 let grant = self.kit.grant(ctx, binding);
                 let mut page = pages::captcha_passed(grant.set_cookie.clone(), &return_to);
@@ -244,6 +274,30 @@ impl BotFilter {
                 Decision::Deny(self.captcha_retry(binding, &return_to))
             }
         }
+    }
+
+    /// `request_headers` for requests that need the replay store: the
+    /// verify endpoint, the CAPTCHA POST and inline solutions.
+    async fn decide_with_store(&self, ctx: &mut RequestCtx, head: &mut RequestHead) -> Decision {
+        let path = head.uri.path();
+        let decision = if path == self.kit.endpoints.verify_path {
+            self.handle_verify(ctx, head).await
+        } else if path == self.kit.endpoints.captcha_path {
+            self.start_captcha_post(ctx, head).await
+        } else {
+            let inline_ok = self.inline_solution(ctx, head).await;
+            self.decide(ctx, head, inline_ok)
+        };
+        strip_solution_headers(head);
+        decision
+    }
+
+    fn needs_store(&self, head: &RequestHead) -> bool {
+        let path = head.uri.path();
+        path == self.kit.endpoints.verify_path
+            || path == self.kit.endpoints.captcha_path
+            || (head.headers.contains_key(PUZZLE_HEADER)
+                && head.headers.contains_key(SOLUTION_HEADER))
     }
 
     /// The refusal of a wrong CAPTCHA answer: a fresh CAPTCHA page with a
@@ -274,10 +328,6 @@ const PASSED: &str = "bot_challenge_passed";
 const CLEARANCE_HEADER: http::HeaderName =
     http::HeaderName::from_static(crate::clearance::HEADER_NAME);
 
-/// The User-Agent of the CAPTCHA POST, remembered for the body hook.
-#[derive(Clone)]
-struct CaptchaUa(Vec<u8>);
-
 impl Filter for BotFilter {
     fn name(&self) -> &'static str {
         "bot"
@@ -300,18 +350,11 @@ impl Filter for BotFilter {
         ctx: &'a mut RequestCtx,
         head: &'a mut RequestHead,
     ) -> Verdict<'a> {
-        let decision = self.decide(ctx, head);
-        if ctx.extensions.get::<CaptchaPost>().is_some() {
-            let ua = head
-                .headers
-                .get(http::header::USER_AGENT)
-                .map(|v| v.as_bytes().to_vec())
-                .unwrap_or_default();
-            ctx.extensions.insert(CaptchaUa(ua));
+        if self.needs_store(head) {
+            return Verdict::Pending(Box::pin(self.decide_with_store(ctx, head)));
         }
-        // The inline solution headers are for rampart, not the upstream.
-        head.headers.remove(PUZZLE_HEADER);
-        head.headers.remove(SOLUTION_HEADER);
+        let decision = self.decide(ctx, head, false);
+        strip_solution_headers(head);
         Verdict::Ready(decision)
     }
 
@@ -325,13 +368,10 @@ impl Filter for BotFilter {
         if !end && !full {
             return Decision::Continue;
         }
-        let body = ctx
-            .extensions
-            .remove::<CaptchaPost>()
-            .map(|p| p.body)
-            .unwrap_or_default();
-        let ua = ctx.extensions.remove::<CaptchaUa>().map(|u| u.0);
-        self.finish_captcha_post(ctx, &body, ua)
+        match ctx.extensions.remove::<CaptchaPost>() {
+            Some(post) => self.finish_captcha_post(ctx, post),
+            None => Decision::Continue,
+        }
     }
 
     fn response_headers(&self, ctx: &mut RequestCtx, head: &mut ResponseHead) -> Decision {
@@ -357,6 +397,20 @@ impl Filter for BotFilter {
             }
         }
     }
+}
+
+/// The inline solution headers are for rampart, not the upstream.
+fn strip_solution_headers(head: &mut RequestHead) {
+    head.headers.remove(PUZZLE_HEADER);
+    head.headers.remove(SOLUTION_HEADER);
+}
+
+/// The raw value of query parameter `name` (tokens are URL-safe as is).
+fn query_param<'h>(head: &'h RequestHead, name: &str) -> Option<&'h str> {
+    head.uri.query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then_some(v)
+    })
 }
 
 fn header_str<'h>(head: &'h RequestHead, name: &str) -> Option<&'h str> {

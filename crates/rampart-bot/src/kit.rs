@@ -35,6 +35,27 @@ pub struct ChallengeKit {
 }
 
 impl ChallengeKit {
+    /// A kit with the default lifetimes (puzzles 120 s, CAPTCHAs 300 s,
+    /// clearances 3600 s) and endpoints. `keys`: a rotating
+    /// [`KeyHandle`](crate::keys::KeyHandle) (from
+    /// [`EmbeddedKeys`](crate::keys::EmbeddedKeys) or
+    /// [`RedisKeys`](crate::shared::RedisKeys)) or a fixed
+    /// `Arc<KeyRing>`; `replay`: [`MemoryReplayStore`](crate::replay::MemoryReplayStore)
+    /// on one node, [`RedisReplayStore`](crate::shared::RedisReplayStore)
+    /// in a fleet.
+    pub fn new(
+        keys: impl Into<crate::keys::KeyHandle>,
+        replay: std::sync::Arc<dyn crate::replay::ReplayStore>,
+    ) -> Self {
+        let keys = keys.into();
+        ChallengeKit {
+            pow: PowChallenger::new(keys.clone(), replay.clone(), 120),
+            captcha: CaptchaChallenger::new(keys.clone(), replay, 300),
+            clearances: Clearances::new(keys, 3600),
+            endpoints: Endpoints::default(),
+        }
+    }
+
     /// The client's binding: its network prefix and User-Agent.
     pub fn binding(ctx: &RequestCtx, head: &RequestHead) -> Binding {
         let ua = head

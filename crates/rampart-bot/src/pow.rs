@@ -11,8 +11,9 @@
 use std::sync::Arc;
 
 use crate::binding::Binding;
-use crate::crypto::{random_bytes, sha256, unix_now, KeyRing, TokenError};
-use crate::replay::{ReplayStore, StoreError};
+use crate::crypto::{random_bytes, sha256, unix_now, TokenError};
+use crate::keys::KeyHandle;
+use crate::replay::ReplayStore;
 
 const PURPOSE: &str = "pow";
 const PAYLOAD_LEN: usize = 16 + 1 + 8 + 16;
@@ -37,16 +38,38 @@ pub enum PowError {
     InsufficientWork,
     #[error("solution is not a decimal counter")]
     BadSolution,
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// Issues and verifies puzzles.
 #[derive(Clone)]
 pub struct PowChallenger {
-    keys: Arc<KeyRing>,
+    keys: KeyHandle,
     replay: Arc<dyn ReplayStore>,
     ttl_secs: u64,
+}
+
+/// A solution that passed every check but the single-use one: the nonce to
+/// consume in the [`ReplayStore`] and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redemption {
+    pub nonce: [u8; 16],
+    pub expires_at: u64,
+}
+
+impl Redemption {
+    /// Uses the token up: `Ok` the first time, `Replayed` after, the store
+    /// error (fail closed) when the store cannot answer.
+    pub async fn redeem(self, store: &dyn ReplayStore, now: u64) -> Result<(), TokenError> {
+        match store.consume(self.nonce, self.expires_at, now).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(TokenError::Replayed),
+            Err(e) => {
+                crate::shared::record_store_error("replay");
+                tracing::warn!(error = %e, "replay store failed; challenge must be solved again");
+                Err(TokenError::StoreUnavailable)
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for PowChallenger {
@@ -58,13 +81,19 @@ impl std::fmt::Debug for PowChallenger {
 }
 
 impl PowChallenger {
-    /// `ttl_secs`: how long a puzzle may be worked on (e.g. 120).
-    pub fn new(keys: Arc<KeyRing>, replay: Arc<dyn ReplayStore>, ttl_secs: u64) -> Self {
+    /// `ttl_secs`: how long a puzzle may be worked on (e.g. 120). `keys`:
+    /// an `Arc<KeyRing>` (fixed keys) or a rotating [`KeyHandle`].
+    pub fn new(keys: impl Into<KeyHandle>, replay: Arc<dyn ReplayStore>, ttl_secs: u64) -> Self {
         PowChallenger {
-            keys,
+            keys: keys.into(),
             replay,
             ttl_secs,
         }
+    }
+
+    /// The used-token store this challenger redeems solutions in.
+    pub fn replay_store(&self) -> &dyn ReplayStore {
+        &*self.replay
     }
 
     /// A new puzzle for the client with `binding`.
@@ -81,25 +110,44 @@ impl PowChallenger {
         payload[17..25].copy_from_slice(&expires_at.to_be_bytes());
         payload[25..].copy_from_slice(&binding.0);
         Puzzle {
-            token: self.keys.seal(PURPOSE, &payload),
+            token: self.keys.load().seal(PURPOSE, &payload),
             difficulty,
             expires_at,
         }
     }
 
-    /// Checks a solution for `binding`; on success the puzzle is used up.
-    pub fn verify(&self, token: &str, solution: &str, binding: Binding) -> Result<(), PowError> {
-        self.verify_at(token, solution, binding, unix_now())
+    /// Checks a solution for `binding`; on success the puzzle is used up
+    /// (awaits the replay store; a store failure refuses the solution).
+    pub async fn verify(
+        &self,
+        token: &str,
+        solution: &str,
+        binding: Binding,
+    ) -> Result<(), PowError> {
+        self.verify_at(token, solution, binding, unix_now()).await
     }
 
-    pub fn verify_at(
+    pub async fn verify_at(
         &self,
         token: &str,
         solution: &str,
         binding: Binding,
         now: u64,
     ) -> Result<(), PowError> {
-        let payload = self.keys.open(PURPOSE, token)?;
+        let redemption = self.check_at(token, solution, binding, now)?;
+        Ok(redemption.redeem(&*self.replay, now).await?)
+    }
+
+    /// Every check except single use (signature, expiry, binding, work):
+    /// synchronous, no store.
+    pub fn check_at(
+        &self,
+        token: &str,
+        solution: &str,
+        binding: Binding,
+        now: u64,
+    ) -> Result<Redemption, PowError> {
+        let payload = self.keys.load().open(PURPOSE, token)?;
         let payload: [u8; PAYLOAD_LEN] = payload.try_into().map_err(|_| TokenError::Malformed)?;
         let difficulty = payload[16];
         let mut exp = [0u8; 8];
@@ -117,10 +165,7 @@ impl PowChallenger {
         }
         let mut nonce = [0u8; 16];
         nonce.copy_from_slice(&payload[..16]);
-        if !self.replay.consume(&nonce, expires_at, now)? {
-            return Err(TokenError::Replayed.into());
-        }
-        Ok(())
+        Ok(Redemption { nonce, expires_at })
     }
 }
 
@@ -194,8 +239,9 @@ mod itoa_buf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::Key;
+    use crate::crypto::{Key, KeyRing};
     use crate::replay::MemoryReplayStore;
+    use futures_util::FutureExt;
 
     fn challenger() -> PowChallenger {
         let keys = Arc::new(KeyRing::new(Key::new("k1", &[9u8; 32]).unwrap()));
@@ -212,9 +258,12 @@ mod tests {
         let p = c.issue(binding(), 8);
         let s = solve(&p.token, p.difficulty);
         assert!(leading_zero_bits(&work_hash(&p.token, s.parse().unwrap())) >= 8);
-        assert_eq!(c.verify(&p.token, &s, binding()), Ok(()));
         assert_eq!(
-            c.verify(&p.token, &s, binding()),
+            c.verify(&p.token, &s, binding()).now_or_never().unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            c.verify(&p.token, &s, binding()).now_or_never().unwrap(),
             Err(PowError::Token(TokenError::Replayed))
         );
     }
@@ -228,23 +277,36 @@ mod tests {
             .find(|n| leading_zero_bits(&work_hash(&p.token, *n)) < 12)
             .unwrap();
         assert_eq!(
-            c.verify_at(&p.token, &bad.to_string(), binding(), 1001),
+            c.verify_at(&p.token, &bad.to_string(), binding(), 1001)
+                .now_or_never()
+                .unwrap(),
             Err(PowError::InsufficientWork)
         );
         let other = Binding::new("198.51.100.5".parse().unwrap(), b"sdk/1.0");
         assert_eq!(
-            c.verify_at(&p.token, &s, other, 1001),
+            c.verify_at(&p.token, &s, other, 1001)
+                .now_or_never()
+                .unwrap(),
             Err(PowError::Token(TokenError::WrongClient))
         );
         assert_eq!(
-            c.verify_at(&p.token, &s, binding(), 1120),
+            c.verify_at(&p.token, &s, binding(), 1120)
+                .now_or_never()
+                .unwrap(),
             Err(PowError::Token(TokenError::Expired))
         );
         assert_eq!(
-            c.verify_at(&p.token, "12abc", binding(), 1001),
+            c.verify_at(&p.token, "12abc", binding(), 1001)
+                .now_or_never()
+                .unwrap(),
             Err(PowError::BadSolution)
         );
-        assert_eq!(c.verify_at(&p.token, &s, binding(), 1001), Ok(()));
+        assert_eq!(
+            c.verify_at(&p.token, &s, binding(), 1001)
+                .now_or_never()
+                .unwrap(),
+            Ok(())
+        );
     }
 
     #[test]

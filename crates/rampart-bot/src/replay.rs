@@ -2,10 +2,15 @@
 //!
 //! Tokens are HMAC-signed, so the server keeps no state per issued puzzle;
 //! only tokens that were *redeemed* are remembered, until they expire
-//! anyway. The trait is small so the gateway can back it with Redis
-//! (`SET id 1 NX EXAT expires_at`) in a cluster.
+//! anyway. The trait is small and asynchronous so a fleet of gateways can
+//! share one set in Redis ([`crate::shared::RedisReplayStore`]:
+//! `SET id 1 NX EXAT expires_at`). It is only awaited on the verify path
+//! (from `request_headers`, which may return a pending verdict), never on
+//! ordinary traffic.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 
 /// Why the used-token set could not answer.
@@ -17,16 +22,18 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// The answer of a store operation, boxed so the traits stay object-safe.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
 /// Records redeemed token ids.
 ///
-/// Called only on the verify path (once per solved challenge), never on
-/// ordinary traffic, from synchronous filter hooks: an implementation backed
-/// by a network store should use a short timeout. Callers fail closed on
-/// error (the challenge must be solved again).
+/// Awaited only on the verify path (once per solved challenge). A network
+/// implementation must bound its wait (short timeout). Callers fail closed
+/// on error: the challenge must be solved again.
 pub trait ReplayStore: Send + Sync {
-    /// Marks `id` as used until `expires_at` (Unix seconds). Returns
+    /// Marks `id` as used until `expires_at` (Unix seconds). Resolves to
     /// `Ok(true)` the first time, `Ok(false)` for a replay.
-    fn consume(&self, id: &[u8; 16], expires_at: u64, now: u64) -> Result<bool, StoreError>;
+    fn consume(&self, id: [u8; 16], expires_at: u64, now: u64) -> StoreFuture<'_, bool>;
 }
 
 const SHARDS: usize = 16;
@@ -57,7 +64,19 @@ impl Default for MemoryReplayStore {
 }
 
 impl ReplayStore for MemoryReplayStore {
-    fn consume(&self, id: &[u8; 16], expires_at: u64, now: u64) -> Result<bool, StoreError> {
+    fn consume(&self, id: [u8; 16], expires_at: u64, now: u64) -> StoreFuture<'_, bool> {
+        Box::pin(std::future::ready(self.consume_now(&id, expires_at, now)))
+    }
+}
+
+impl MemoryReplayStore {
+    /// The synchronous check behind [`ReplayStore::consume`].
+    pub fn consume_now(
+        &self,
+        id: &[u8; 16],
+        expires_at: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
         // Ids are HMAC-derived random nonces, so their first byte spreads
         // evenly over shards and cannot be aimed by a client.
         let shard = &self.shards[id[0] as usize % SHARDS];
@@ -85,9 +104,9 @@ mod tests {
     #[test]
     fn second_use_is_a_replay() {
         let s = MemoryReplayStore::new(100);
-        assert_eq!(s.consume(&[1; 16], 200, 100), Ok(true));
-        assert_eq!(s.consume(&[1; 16], 200, 150), Ok(false));
-        assert_eq!(s.consume(&[2; 16], 200, 150), Ok(true));
+        assert_eq!(s.consume_now(&[1; 16], 200, 100), Ok(true));
+        assert_eq!(s.consume_now(&[1; 16], 200, 150), Ok(false));
+        assert_eq!(s.consume_now(&[2; 16], 200, 150), Ok(true));
     }
 
     #[test]
@@ -95,10 +114,14 @@ mod tests {
         let s = MemoryReplayStore::new(16);
         let mut id = [0u8; 16];
         id[1] = 1;
-        assert_eq!(s.consume(&id, 10, 0), Ok(true));
+        assert_eq!(s.consume_now(&id, 10, 0), Ok(true));
         id[1] = 2;
-        assert_eq!(s.consume(&id, 100, 50), Ok(true), "expired entry purged");
+        assert_eq!(
+            s.consume_now(&id, 100, 50),
+            Ok(true),
+            "expired entry purged"
+        );
         id[1] = 3;
-        assert_eq!(s.consume(&id, 100, 50), Err(StoreError::Full));
+        assert_eq!(s.consume_now(&id, 100, 50), Err(StoreError::Full));
     }
 }

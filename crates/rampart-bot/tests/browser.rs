@@ -40,7 +40,16 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
 const OVERALL: Duration = Duration::from_secs(60);
-const DIFFICULTY: u8 = 10;
+
+/// The puzzle difficulty of these tests: the default policy's lowest band
+/// (what a real browser is asked first), or `RAMPART_BROWSER_POW_BITS` to
+/// measure another difficulty.
+fn difficulty() -> u8 {
+    std::env::var("RAMPART_BROWSER_POW_BITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(Policy::default().min_difficulty)
+}
 
 /// One request as the gateway stand-in handled it.
 #[derive(Debug, Clone)]
@@ -50,6 +59,10 @@ struct ApiHit {
     denied: Option<&'static str>,
     /// The request carried a clearance that verifies for this client.
     cleared: bool,
+    /// When the stand-in answered.
+    at: Instant,
+    /// The proof-of-work counter sent (verify requests): tries made.
+    solution: Option<u64>,
 }
 
 /// The filter as configured for these tests: browsers (even headless ones)
@@ -60,8 +73,8 @@ fn filter(kit: Arc<ChallengeKit>) -> BotFilter {
         policy: Policy {
             challenge_at: 30,
             block_at: 100,
-            min_difficulty: DIFFICULTY,
-            max_difficulty: DIFFICULTY,
+            min_difficulty: difficulty(),
+            max_difficulty: difficulty(),
         },
         ..BotOptions::default()
     };
@@ -139,6 +152,11 @@ async fn handle(
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
+    let solution = head
+        .headers
+        .get("x-rampart-solution")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
     let mut ctx = RequestCtx::new("rid".into(), peer.ip(), peer, Arc::from("test"));
     ctx.has_request_body = !body.is_empty();
     let mut decision = filter.request_headers(&mut ctx, &mut head).resolve().await;
@@ -149,6 +167,8 @@ async fn handle(
         path: head.uri.path().to_string(),
         denied: None,
         cleared: kit.is_cleared(&ctx, &head),
+        at: Instant::now(),
+        solution,
     };
     if let Decision::Deny(denial) = decision {
         let denied = Some(denial.reason);
@@ -388,16 +408,105 @@ async fn headless_chromium_solves_the_pow_page_and_reaches_the_api() {
         let hits = gateway.hits();
         let orders: Vec<_> = hits.iter().filter(|h| h.path == "/api/orders").collect();
         assert_eq!(orders[0].denied, Some("bot_challenge"), "{hits:?}");
-        let verified = hits
+        let verified: Vec<_> = hits
             .iter()
-            .filter(|h| h.denied == Some("bot_challenge_passed"));
-        assert_eq!(verified.count(), 1, "{hits:?}");
+            .filter(|h| h.denied == Some("bot_challenge_passed"))
+            .collect();
+        assert_eq!(verified.len(), 1, "{hits:?}");
+        // Page served → solution posted: load, parse and proof of work.
+        let took = verified[0].at.duration_since(orders[0].at);
+        let tries = verified[0].solution.unwrap_or(0) + 1;
+        eprintln!(
+            "{} bits: challenge page to verified solution in {took:?}, {tries} hashes, \
+             {:.0} hashes/s",
+            difficulty(),
+            tries as f64 / took.as_secs_f64()
+        );
         let api: Vec<_> = orders.iter().filter(|h| h.denied.is_none()).collect();
         assert!(!api.is_empty(), "the API was never reached: {hits:?}");
         assert!(api.iter().all(|h| h.cleared), "{hits:?}");
     })
     .await
     .expect("browser test finished within 60 s");
+}
+
+/// The page's pure-JS SHA-256 against ring's, in Chromium, for every
+/// length of the final block (one- and two-block tails) and counters of 1
+/// to 12 digits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_solver_sha256_matches_the_reference_in_chromium() {
+    let Some(binary) = chromium_path() else {
+        if std::env::var_os("RAMPART_SKIP_BROWSER_TESTS").is_some() {
+            eprintln!("skipped: no chromium");
+            return;
+        }
+        panic!("chromium not found: install it (apt-get install chromium), set CHROMIUM, or set RAMPART_SKIP_BROWSER_TESTS=1");
+    };
+    const ALPHABET: &str =
+        "pow.e42.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const COUNTERS: [u64; 4] = [0, 9, 123_456, 987_654_321_012];
+    tokio::time::timeout(OVERALL, async {
+        let browser = Browser::launch(&binary);
+        let mut cdp = Cdp::connect(&browser.ws_url).await;
+        let target = cdp
+            .call(None, "Target.createTarget", json!({"url": "about:blank"}))
+            .await
+            .unwrap();
+        let attached = cdp
+            .call(
+                None,
+                "Target.attachToTarget",
+                json!({"targetId": target["targetId"], "flatten": true}),
+            )
+            .await
+            .unwrap();
+        let session = attached["sessionId"].as_str().unwrap().to_string();
+        let expression = format!(
+            "(function(){{var A='{ALPHABET}'.repeat(3),out=[];\
+             for(var len=1;len<=150;len++){{var d={{token:A.slice(0,len),difficulty:0}};\
+             {solver}\
+             for(var c of {counters:?}){{tryc(c);var h='';\
+             for(var q=0;q<8;q++){{h+=(H[q]>>>0).toString(16).padStart(8,'0');}}out.push(h);}}}}\
+             return JSON.stringify(out);}})()",
+            solver = rampart_bot::pages::POW_SOLVER_JS,
+            counters = COUNTERS,
+        );
+        let result = cdp
+            .call(
+                Some(&session),
+                "Runtime.evaluate",
+                json!({"expression": expression, "returnByValue": true}),
+            )
+            .await
+            .unwrap();
+        let text = result["result"]["value"]
+            .as_str()
+            .unwrap_or_else(|| panic!("evaluation failed: {result}"));
+        let got: Vec<String> = serde_json::from_str(text).unwrap();
+        let alphabet = ALPHABET.repeat(3);
+        let want: Vec<String> = (1..=150)
+            .flat_map(|len| {
+                let token = &alphabet[..len];
+                COUNTERS.map(|c| {
+                    rampart_bot::crypto::hex(&rampart_bot::crypto::sha256(
+                        format!("{token}:{c}").as_bytes(),
+                    ))
+                })
+            })
+            .collect();
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(
+                g,
+                w,
+                "token length {}, counter {}",
+                i / 4 + 1,
+                COUNTERS[i % 4]
+            );
+        }
+    })
+    .await
+    .expect("finished within 60 s");
 }
 
 // ---------------------------------------------------------------------
@@ -420,7 +529,7 @@ async fn http(addr: SocketAddr, req: Request<Full<Bytes>>) -> Response<Bytes> {
 fn text_captcha(page: &str) -> (String, String) {
     let noscript = &page[page.find("<noscript>").unwrap()..page.find("</noscript>").unwrap()];
     let form = &noscript[noscript.rfind("<form").unwrap()..];
-    let token = between(form, "name=\"token\" value=\"", "\"");
+    let token = between(form, "action=\"/.rampart/challenge/captcha?t=", "\"");
     let question = between(form, "<label for=\"ta\">", "</label>");
     (token.to_string(), question.to_string())
 }
@@ -479,11 +588,8 @@ async fn noscript_captcha_form_post_grants_the_clearance_cookie() {
         let page = std::str::from_utf8(page.body()).unwrap();
         let (token, question) = text_captcha(page);
 
-        let form = format!(
-            "token={token}&answer={}&return_to=%2Faccount",
-            answer(&question)
-        );
-        let post = Request::post("/.rampart/challenge/captcha")
+        let form = format!("answer={}&return_to=%2Faccount", answer(&question));
+        let post = Request::post(format!("/.rampart/challenge/captcha?t={token}"))
             .header("host", "127.0.0.1")
             .header("user-agent", ua)
             .header("content-type", "application/x-www-form-urlencoded")

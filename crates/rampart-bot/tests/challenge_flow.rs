@@ -8,6 +8,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{ctx, head, kit};
+use futures_util::FutureExt;
 use http::{Method, StatusCode};
 use rampart_bot::captcha::CaptchaKind;
 use rampart_bot::pow::solve;
@@ -26,10 +27,15 @@ fn filter() -> BotFilter {
     BotFilter::new(scorer, kit(), BotOptions::default())
 }
 
+/// `request_headers`, resolved: verify endpoints and inline solutions are
+/// pending verdicts (they await the replay store), which the in-memory
+/// store answers at once.
 fn run(f: &BotFilter, c: &mut RequestCtx, h: &mut RequestHead) -> Decision {
     match f.request_headers(c, h) {
         Verdict::Ready(d) => d,
-        Verdict::Pending(_) => panic!("bot filter answers synchronously"),
+        Verdict::Pending(fut) => fut
+            .now_or_never()
+            .expect("the in-memory replay store answers at once"),
     }
 }
 
@@ -228,11 +234,14 @@ fn browser_gets_html_page_with_solver_and_noscript_captcha() {
         "the renderer's no-store only"
     );
     let page = std::str::from_utf8(resp.body()).unwrap();
-    assert!(page.contains("crypto.subtle.digest"));
+    assert!(
+        page.contains("function blk(H,m,o)"),
+        "the pure-JS SHA-256 solver"
+    );
     assert!(page.contains("/.rampart/challenge/verify"));
     assert!(page.contains("\"returnTo\":\"/shop?item=1\""));
     assert!(page.contains("<noscript>") && page.contains("data:image/png;base64,"));
-    assert!(page.contains("method=\"post\" action=\"/.rampart/challenge/captcha\""));
+    assert!(page.contains("method=\"post\" action=\"/.rampart/challenge/captcha?t=cap."));
     assert!(
         !page.contains("http://") && !page.contains("https://"),
         "no external resources"
@@ -262,16 +271,9 @@ fn trusted_api_clients_skip_challenges_but_not_blocks() {
     assert_eq!(denial(run(&f, &mut c, &mut h)).reason, "bot_blocked");
 }
 
-#[test]
-fn captcha_form_post_grants_clearance_once() {
-    let f = filter();
-    let k = kit();
-    let ua = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0";
-    let ip = "192.0.2.80";
-    let binding = rampart_bot::Binding::new(ip.parse().unwrap(), ua.as_bytes());
-    let cap = k.captcha.issue(CaptchaKind::Text, binding).unwrap();
-    let q = cap.question.unwrap();
-    let words: Vec<&str> = q.split(' ').collect();
+/// The answer of a text CAPTCHA question ("What is two plus three?").
+fn solve_text(question: &str) -> usize {
+    let words: Vec<&str> = question.split(' ').collect();
     let n = |w: &str| {
         [
             "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
@@ -281,36 +283,55 @@ fn captcha_form_post_grants_clearance_once() {
         .position(|x| *x == w.trim_end_matches('?'))
         .unwrap()
     };
-    let answer = if words[3] == "plus" {
+    if words[3] == "plus" {
         n(words[2]) + n(words[4])
     } else {
         n(words[2]) - n(words[4])
-    };
-    let post = |answer: String| {
+    }
+}
+
+#[test]
+fn captcha_form_post_grants_clearance_once() {
+    let f = filter();
+    let k = kit();
+    let ua = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0";
+    let ip = "192.0.2.80";
+    let binding = rampart_bot::Binding::new(ip.parse().unwrap(), ua.as_bytes());
+    // POSTs the form of CAPTCHA `token` (in the action URL) with `answer`:
+    // the decision of the headers hook, then of the body hook if reached.
+    let post = |token: &str, answer: String| {
         let mut c = ctx(ip);
         c.has_request_body = true;
         let mut h = head(
             Method::POST,
-            "/.rampart/challenge/captcha",
+            &format!("/.rampart/challenge/captcha?t={token}"),
             &[
                 ("user-agent", ua),
                 ("content-type", "application/x-www-form-urlencoded"),
             ],
         );
-        assert!(matches!(run(&f, &mut c, &mut h), Decision::Continue));
-        let body = format!("token={}&answer={answer}&return_to=%2Fcart", cap.token);
-        (f.request_body(&mut c, &Bytes::from(body), true), c)
+        let d = run(&f, &mut c, &mut h);
+        if !matches!(d, Decision::Continue) {
+            return d;
+        }
+        let body = format!("answer={answer}&return_to=%2Fcart");
+        f.request_body(&mut c, &Bytes::from(body), true)
     };
-    let (wrong, _) = post("999".into());
-    let wrong = denial(wrong);
+    let first = k.captcha.issue(CaptchaKind::Text, binding).unwrap();
+    let wrong = denial(post(&first.token, "999".into()));
     assert_eq!(wrong.reason, "bot_captcha_failed");
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
     let (content_type, retry) = page(&wrong);
     assert_eq!(content_type, "text/html; charset=utf-8");
     let retry = std::str::from_utf8(retry).unwrap();
     assert!(retry.contains("not right") && retry.contains("data:image/png;base64,"));
-    let (ok, _) = post(answer.to_string());
-    let d = denial(ok);
+    let answer = solve_text(first.question.as_deref().unwrap());
+    let burnt = denial(post(&first.token, answer.to_string()));
+    assert_eq!(burnt.reason, "bot_captcha_failed", "one answer per CAPTCHA");
+
+    let cap = k.captcha.issue(CaptchaKind::Text, binding).unwrap();
+    let answer = solve_text(cap.question.as_deref().unwrap());
+    let d = denial(post(&cap.token, answer.to_string()));
     assert_eq!(d.status, StatusCode::SEE_OTHER);
     assert_eq!(d.reason, "bot_challenge_passed");
     let resp = render_as(&d, "rid", true);
@@ -321,8 +342,10 @@ fn captcha_form_post_grants_clearance_once() {
         .starts_with("__rampart_clearance="));
     assert!(resp.headers().contains_key("x-rampart-clearance"));
     assert!(resp.body().is_empty(), "a redirect, not a problem document");
-    let (again, _) = post(answer.to_string());
+    let again = post(&cap.token, answer.to_string());
     assert_eq!(denial(again).reason, "bot_captcha_failed", "single use");
+    let none = post("", answer.to_string());
+    assert_eq!(denial(none).reason, "bot_captcha_failed", "token required");
 }
 
 #[test]
@@ -334,5 +357,10 @@ fn image_captcha_answer_is_case_insensitive_via_library() {
     let b = rampart_bot::Binding::new("192.0.2.90".parse().unwrap(), b"ua");
     let cap = k.captcha.issue(CaptchaKind::Image, b).unwrap();
     assert!(cap.png.as_ref().unwrap().starts_with(b"\x89PNG"));
-    assert!(k.captcha.verify(&cap.token, "aaaaa", b).is_err());
+    assert!(k
+        .captcha
+        .verify(&cap.token, "aaaaa", b)
+        .now_or_never()
+        .unwrap()
+        .is_err());
 }

@@ -52,6 +52,9 @@ pub struct RequestCtx {
     pub has_request_body: bool,
     /// Who the client is, once an authentication filter has verified it.
     pub identity: Option<crate::identity::Identity>,
+    /// The connection's TLS facts (client certificate, JA4), on TLS
+    /// connections.
+    pub peer_tls: Option<Arc<crate::peer_tls::PeerTls>>,
 }
 
 impl RequestCtx {
@@ -76,6 +79,7 @@ impl RequestCtx {
             extensions: http::Extensions::new(),
             has_request_body: false,
             identity: None,
+            peer_tls: None,
         }
     }
 

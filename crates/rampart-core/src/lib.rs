@@ -13,6 +13,7 @@ pub mod events;
 pub mod filter;
 pub mod identity;
 pub mod ipset;
+pub mod peer_tls;
 pub mod reason;
 pub mod respond;
 
@@ -22,4 +23,5 @@ pub use events::{EventRecord, EventSink};
 pub use filter::{BodyInterest, Filter, RequestHead, ResponseHead, Verdict};
 pub use identity::{AuthMethod, Identity};
 pub use ipset::IpSet;
+pub use peer_tls::{CertName, ClientCert, PeerTls};
 pub use reason::Reason;

@@ -13,12 +13,26 @@
 //!   many addresses — answered by *protecting* the username (a challenge for
 //!   anyone logging in as it), never by locking the real user out;
 //! * `login_global_failure_spike`: failures per minute far above their EWMA
-//!   baseline — thresholds are halved while it lasts.
+//!   baseline — thresholds are halved while it lasts (per node).
+//!
+//! Counting is asynchronous and its conclusions are *marks*: when a count
+//! crosses a threshold the guard sets a mark (`blk:<ip>`, `prot:<user>`,
+//! `chl:users:<ip>`, `chl:ratio:<ip>`, `chl:net:<prefix>`) in the
+//! [`CounterStore`], and every decision reads marks from the store's local
+//! mirror, so filter hooks never wait on the network. With the in-memory
+//! store the counting finishes inline and the attempt that crosses a
+//! threshold is judged by it; with a shared store the counting runs in a
+//! bounded background task and takes effect from the next attempt (on
+//! every node, once the mark has propagated).
 
 use std::fmt::Write as _;
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use ring::hmac;
 
@@ -116,6 +130,10 @@ pub struct GuardOptions {
     pub breached: Option<(BreachedPasswords, BreachedAction)>,
     /// Minimum dataset count for a password to count as breached (1).
     pub breached_min_count: u64,
+    /// Background counting tasks allowed in flight (shared stores only)
+    /// before new updates are dropped and counted as
+    /// `rampart_bot_store_errors_total{kind="overloaded"}` (256).
+    pub max_background_tasks: usize,
 }
 
 impl Default for GuardOptions {
@@ -129,6 +147,7 @@ impl Default for GuardOptions {
             protect_secs: 3600,
             breached: None,
             breached_min_count: 1,
+            max_background_tasks: 256,
         }
     }
 }
@@ -171,6 +190,11 @@ struct GlobalRate {
 
 /// The guard. One per protected login route.
 pub struct LoginGuard {
+    inner: Arc<Inner>,
+    tasks: Arc<Semaphore>,
+}
+
+struct Inner {
     options: GuardOptions,
     store: Arc<dyn CounterStore>,
     user_key: hmac::Key,
@@ -180,13 +204,22 @@ pub struct LoginGuard {
 impl std::fmt::Debug for LoginGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoginGuard")
-            .field("options", &self.options)
+            .field("options", &self.inner.options)
             .finish_non_exhaustive()
     }
 }
 
 /// EWMA weight of the newest minute in the global baseline.
 const EWMA_ALPHA: f64 = 0.2;
+/// Longest life of one background counting task.
+const TASK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What one round of counting concluded (inline runs only).
+#[derive(Debug, Default)]
+struct Detection {
+    block: Option<&'static str>,
+    signals: Vec<&'static str>,
+}
 
 impl LoginGuard {
     /// `username_secret`: key for hashing usernames (≥ 32 random bytes,
@@ -196,30 +229,40 @@ impl LoginGuard {
         store: Arc<dyn CounterStore>,
         username_secret: &[u8],
     ) -> Self {
+        let tasks = Arc::new(Semaphore::new(options.max_background_tasks.max(1)));
         LoginGuard {
-            options,
-            store,
-            user_key: hmac::Key::new(hmac::HMAC_SHA256, username_secret),
-            global: Mutex::new(GlobalRate::default()),
+            inner: Arc::new(Inner {
+                options,
+                store,
+                user_key: hmac::Key::new(hmac::HMAC_SHA256, username_secret),
+                global: Mutex::new(GlobalRate::default()),
+            }),
+            tasks,
         }
     }
 
     pub fn options(&self) -> &GuardOptions {
-        &self.options
+        &self.inner.options
     }
 
     /// Keyed hash of a username (trimmed, lowercased).
     pub fn user_key(&self, username: &str) -> UserKey {
         let normalised = username.trim().to_lowercase();
-        let tag = hmac::sign(&self.user_key, normalised.as_bytes());
+        let tag = hmac::sign(&self.inner.user_key, normalised.as_bytes());
         UserKey(hex(&tag.as_ref()[..16]))
     }
 
     /// Before the body: is the source blocked, and how long should it wait?
+    /// Local state only.
     pub fn pre_check(&self, ip: IpAddr, now: u64) -> PreCheck {
         let ip = canonical(ip);
-        let blocked = self.marked(&format!("blk:{ip}"), now);
-        let failures = self.get(&format!("ip:{ip}:fail"), self.options.window_secs, now);
+        let store = &self.inner.store;
+        let blocked = store.is_marked(&format!("blk:{ip}"), now);
+        let failures = store.peek(
+            &format!("ip:{ip}:fail"),
+            self.inner.options.window_secs,
+            now,
+        );
         PreCheck {
             blocked,
             delay: self.delay_for(failures),
@@ -227,7 +270,7 @@ impl LoginGuard {
     }
 
     fn delay_for(&self, failures: u64) -> Duration {
-        let d = &self.options.delay;
+        let d = &self.inner.options.delay;
         if failures < d.after_failures {
             return Duration::ZERO;
         }
@@ -237,6 +280,7 @@ impl LoginGuard {
 
     /// Records an attempt and decides. `cleared`: the client holds a valid
     /// clearance (passed a challenge), so challenges are not repeated.
+    /// Never waits on the network (see the module notes).
     pub fn on_attempt(
         &self,
         ip: IpAddr,
@@ -246,51 +290,34 @@ impl LoginGuard {
         now: u64,
     ) -> AttemptVerdict {
         let ip = canonical(ip);
-        let w = self.options.window_secs;
         let mut signals = Vec::new();
-        let spike = self.global_spike(now);
+        let spike = self.inner.global_spike(now);
         if spike {
             signals.push("login_global_failure_spike");
         }
-        let t = self.effective_thresholds(spike);
-        let attempts = self.incr(&format!("ip:{ip}:att"), w, now);
-        let distinct_users = self.distinct(&format!("ip:{ip}:users"), user_member(user), w, now);
-        self.distinct(
-            &format!("user:{}:ips", user.0),
-            mix64(ip_member(ip)),
-            self.options.username_window_secs,
-            now,
-        );
-        let successes = self.get(&format!("ip:{ip}:ok"), w, now);
-        let subnet_failures = self.get(&subnet_key(ip), w, now);
-        let protected = self.marked(&format!("prot:{}", user.0), now);
-
-        let mut block = None;
+        let counting = self
+            .inner
+            .clone()
+            .count_attempt(ip, user.clone(), spike, now);
+        let fresh = self.run(counting).unwrap_or_default();
+        let mut block = fresh.block;
+        for s in fresh.signals {
+            push_unique(&mut signals, s);
+        }
+        let store = &self.inner.store;
+        if store.is_marked(&format!("blk:{ip}"), now) && block.is_none() {
+            push_unique(&mut signals, "login_source_blocked");
+            block = Some("login_source_blocked");
+        }
         let mut challenge = None;
-        if distinct_users >= t.ip_distinct_users_block {
-            signals.push("login_many_usernames");
-            block = Some("login_many_usernames");
-            self.set_mark(&format!("blk:{ip}"), now + self.options.block_secs);
-        } else if distinct_users >= t.ip_distinct_users_challenge {
-            signals.push("login_many_usernames");
-            challenge = challenge.or(Some("login_many_usernames"));
-        }
-        if attempts >= t.low_success_min_attempts
-            && (successes as f64) < t.low_success_ratio * attempts as f64
-        {
-            signals.push("login_low_success");
-            challenge = challenge.or(Some("login_low_success"));
-        }
-        if subnet_failures >= t.subnet_failures_challenge {
-            signals.push("login_subnet_failures");
-            challenge = challenge.or(Some("login_subnet_failures"));
-        }
-        if protected {
-            signals.push("login_username_protected");
-            challenge = challenge.or(Some("login_username_protected"));
+        for (key, reason) in challenge_marks(ip, user) {
+            if store.is_marked(&key, now) {
+                push_unique(&mut signals, reason);
+                challenge = challenge.or(Some(reason));
+            }
         }
         let breached = self.breached_count(password);
-        if let (Some(_), Some((_, action))) = (breached, &self.options.breached) {
+        if let (Some(_), Some((_, action))) = (breached, &self.inner.options.breached) {
             signals.push("breached_password");
             match action {
                 BreachedAction::Block => block = block.or(Some("breached_password")),
@@ -311,9 +338,9 @@ impl LoginGuard {
     }
 
     fn breached_count(&self, password: Option<&[u8]>) -> Option<u64> {
-        let (set, _) = self.options.breached.as_ref()?;
+        let (set, _) = self.inner.options.breached.as_ref()?;
         match set.count(password?) {
-            Ok(n) if n >= self.options.breached_min_count.max(1) => Some(n),
+            Ok(n) if n >= self.inner.options.breached_min_count.max(1) => Some(n),
             Ok(_) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "breached-password lookup failed");
@@ -323,27 +350,148 @@ impl LoginGuard {
     }
 
     /// Records the outcome of an attempt (from the upstream's answer).
+    /// Never waits on the network.
     pub fn on_outcome(&self, ip: IpAddr, user: &UserKey, success: bool, now: u64) {
         let ip = canonical(ip);
+        if !success {
+            self.inner.record_global_failure(now);
+        }
+        let counting = self
+            .inner
+            .clone()
+            .count_outcome(ip, user.clone(), success, now);
+        self.run(counting);
+    }
+
+    /// Whether this minute's failures (on this node) are far above the
+    /// baseline.
+    pub fn global_spike(&self, now: u64) -> bool {
+        self.inner.global_spike(now)
+    }
+
+    /// Runs `work` inline when it completes at once (in-memory store), else
+    /// as a background task (bounded in number and time). Returns its
+    /// output only when it ran inline.
+    fn run<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> Option<T> {
+        let mut work = Box::pin(work);
+        if let Poll::Ready(out) = work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            return Some(out);
+        }
+        let (Ok(permit), Ok(runtime)) = (
+            self.tasks.clone().try_acquire_owned(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            crate::shared::record_store_error("overloaded");
+            return None;
+        };
+        runtime.spawn(async move {
+            let _permit = permit;
+            if tokio::time::timeout(TASK_TIMEOUT, work).await.is_err() {
+                crate::shared::record_store_error("counter");
+            }
+        });
+        None
+    }
+}
+
+/// Marks that turn an attempt into a challenge, with their reasons, in
+/// order of precedence.
+fn challenge_marks(ip: IpAddr, user: &UserKey) -> [(String, &'static str); 4] {
+    [
+        (format!("chl:users:{ip}"), "login_many_usernames"),
+        (format!("chl:ratio:{ip}"), "login_low_success"),
+        (format!("chl:{}", subnet_id(ip)), "login_subnet_failures"),
+        (format!("prot:{}", user.0), "login_username_protected"),
+    ]
+}
+
+fn push_unique(signals: &mut Vec<&'static str>, s: &'static str) {
+    if !signals.contains(&s) {
+        signals.push(s);
+    }
+}
+
+impl Inner {
+    /// Counts an attempt and sets the marks its counts call for.
+    async fn count_attempt(
+        self: Arc<Self>,
+        ip: IpAddr,
+        user: UserKey,
+        spike: bool,
+        now: u64,
+    ) -> Detection {
         let w = self.options.window_secs;
+        let t = self.effective_thresholds(spike);
+        let store = &self.store;
+        let (attempts, distinct_users, ips, successes, subnet_failures) = tokio::join!(
+            store.incr(format!("ip:{ip}:att"), 1, w, now),
+            store.add_distinct(format!("ip:{ip}:users"), user_member(&user), w, now),
+            store.add_distinct(
+                format!("user:{}:ips", user.0),
+                mix64(ip_member(ip)),
+                self.options.username_window_secs,
+                now,
+            ),
+            store.get(format!("ip:{ip}:ok"), w, now),
+            store.get(format!("{}:fail", subnet_id(ip)), w, now),
+        );
+        let _ = or_zero(ips);
+        let (attempts, distinct_users) = (or_zero(attempts), or_zero(distinct_users));
+        let (successes, subnet_failures) = (or_zero(successes), or_zero(subnet_failures));
+        let window_end = (now / w.max(1) + 1) * w.max(1);
+        let mut d = Detection::default();
+        if distinct_users >= t.ip_distinct_users_block {
+            d.signals.push("login_many_usernames");
+            d.block = Some("login_many_usernames");
+            self.set_mark(format!("blk:{ip}"), now + self.options.block_secs)
+                .await;
+        } else if distinct_users >= t.ip_distinct_users_challenge {
+            d.signals.push("login_many_usernames");
+            self.set_mark(format!("chl:users:{ip}"), window_end).await;
+        }
+        if attempts >= t.low_success_min_attempts
+            && (successes as f64) < t.low_success_ratio * attempts as f64
+        {
+            d.signals.push("login_low_success");
+            self.set_mark(format!("chl:ratio:{ip}"), window_end).await;
+        }
+        if subnet_failures >= t.subnet_failures_challenge {
+            d.signals.push("login_subnet_failures");
+            self.set_mark(format!("chl:{}", subnet_id(ip)), window_end)
+                .await;
+        }
+        d
+    }
+
+    /// Counts an outcome and sets the marks its counts call for.
+    async fn count_outcome(self: Arc<Self>, ip: IpAddr, user: UserKey, success: bool, now: u64) {
+        let w = self.options.window_secs;
+        let store = &self.store;
         if success {
-            self.incr(&format!("ip:{ip}:ok"), w, now);
+            let _ = or_zero(store.incr(format!("ip:{ip}:ok"), 1, w, now).await);
             return;
         }
-        let ip_failures = self.incr(&format!("ip:{ip}:fail"), w, now);
-        self.incr(&subnet_key(ip), w, now);
-        self.record_global_failure(now);
-        let spike = self.global_spike(now);
-        let t = self.effective_thresholds(spike);
-        if ip_failures >= t.ip_failures_block {
-            self.set_mark(&format!("blk:{ip}"), now + self.options.block_secs);
-        }
         let uw = self.options.username_window_secs;
-        let user_failures = self.incr(&format!("user:{}:fail", user.0), uw, now);
-        if user_failures >= t.username_failures_protect {
-            let ips = self.get_distinct(&format!("user:{}:ips", user.0), uw, now);
+        let (ip_failures, subnet, user_failures) = tokio::join!(
+            store.incr(format!("ip:{ip}:fail"), 1, w, now),
+            store.incr(format!("{}:fail", subnet_id(ip)), 1, w, now),
+            store.incr(format!("user:{}:fail", user.0), 1, uw, now),
+        );
+        let _ = or_zero(subnet);
+        let t = self.effective_thresholds(self.global_spike(now));
+        if or_zero(ip_failures) >= t.ip_failures_block {
+            self.set_mark(format!("blk:{ip}"), now + self.options.block_secs)
+                .await;
+        }
+        if or_zero(user_failures) >= t.username_failures_protect {
+            let ips = or_zero(
+                store
+                    .count_distinct(format!("user:{}:ips", user.0), uw, now)
+                    .await,
+            );
             if ips >= t.username_distinct_ips_protect {
-                self.set_mark(&format!("prot:{}", user.0), now + self.options.protect_secs);
+                self.set_mark(format!("prot:{}", user.0), now + self.options.protect_secs)
+                    .await;
             }
         }
     }
@@ -367,8 +515,7 @@ impl LoginGuard {
         g.count += 1;
     }
 
-    /// Whether this minute's failures are far above the baseline.
-    pub fn global_spike(&self, now: u64) -> bool {
+    fn global_spike(&self, now: u64) -> bool {
         let mut g = self.global.lock().unwrap_or_else(|p| p.into_inner());
         roll_minutes(&mut g, now / 60);
         let t = &self.options.thresholds;
@@ -376,36 +523,21 @@ impl LoginGuard {
             && g.count as f64 > t.global_spike_factor * g.baseline
     }
 
-    fn incr(&self, key: &str, window: u64, now: u64) -> u64 {
-        self.store.incr(key, 1, window, now).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "login guard counter store failed");
-            0
-        })
-    }
-
-    fn get(&self, key: &str, window: u64, now: u64) -> u64 {
-        self.store.get(key, window, now).unwrap_or(0)
-    }
-
-    fn distinct(&self, key: &str, member: u64, window: u64, now: u64) -> u64 {
-        self.store
-            .add_distinct(key, member, window, now)
-            .unwrap_or(0)
-    }
-
-    fn get_distinct(&self, key: &str, window: u64, now: u64) -> u64 {
-        self.store.count_distinct(key, window, now).unwrap_or(0)
-    }
-
-    fn marked(&self, key: &str, now: u64) -> bool {
-        self.store.is_marked(key, now).unwrap_or(false)
-    }
-
-    fn set_mark(&self, key: &str, until: u64) {
-        if let Err(e) = self.store.mark(key, until) {
-            tracing::warn!(error = %e, "login guard could not set a mark");
+    async fn set_mark(&self, key: String, until: u64) {
+        if let Err(e) = self.store.mark(key, until).await {
+            crate::shared::record_store_error("mark");
+            tracing::warn!(error = %e, "login guard could not share a mark");
         }
     }
+}
+
+/// A counter's value, or 0 when the store failed (counting fails open).
+fn or_zero(r: Result<u64, crate::replay::StoreError>) -> u64 {
+    r.unwrap_or_else(|e| {
+        crate::shared::record_store_error("counter");
+        tracing::debug!(error = %e, "login guard counter store failed");
+        0
+    })
 }
 
 fn roll_minutes(g: &mut GlobalRate, minute: u64) {
@@ -423,12 +555,12 @@ fn roll_minutes(g: &mut GlobalRate, minute: u64) {
     }
 }
 
-fn subnet_key(ip: IpAddr) -> String {
+/// `net:<prefix hex>`: the /24 (/64) of `ip`.
+fn subnet_id(ip: IpAddr) -> String {
     let mut s = String::from("net:");
     for b in ip_prefix(ip) {
         let _ = write!(s, "{b:02x}");
     }
-    s.push_str(":fail");
     s
 }
 

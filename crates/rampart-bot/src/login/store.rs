@@ -1,5 +1,6 @@
-//! Counters and marks behind a small trait, so the gateway can share them
-//! across nodes (Redis: `INCR`+`EXPIRE`, `PFADD`/`PFCOUNT`, `SET EX`).
+//! Counters and marks behind a small trait, so a fleet of gateways can share
+//! them ([`crate::shared::RedisCounterStore`]: `INCRBY`, `PFADD`/`PFCOUNT`,
+//! marks with `SET EXAT` mirrored locally on every node).
 //!
 //! Counters are fixed windows: the window id is part of the key, so an old
 //! window simply stops being read and expires.
@@ -7,36 +8,47 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::replay::StoreError;
+use crate::replay::{StoreError, StoreFuture};
 
 /// Shared state of the login guard. Keys are short ASCII strings built by
 /// the guard (`ip:...`, `user:<keyed hash>`, ...), never raw usernames.
 ///
-/// Methods are synchronous because the filter hooks that call them are;
-/// a network-backed implementation should use short timeouts (the guard
-/// treats errors as "no data" and lets the login through: failing open on
-/// the counting side avoids locking every user out when the store is down).
+/// Counter updates and reads are asynchronous: the guard runs them inline
+/// when the store answers at once (memory) and otherwise in a bounded
+/// background task, so synchronous filter hooks never wait on a network.
+/// Marks are read synchronously from a local mirror ([`is_marked`]), which
+/// a shared implementation keeps in step with the other nodes. The guard
+/// treats errors as "no data" and lets the login through (counting fails
+/// open: a store outage must not lock every user out).
+///
+/// [`is_marked`]: CounterStore::is_marked
 pub trait CounterStore: Send + Sync {
     /// Adds `by` to the counter `key` in the window of `window_secs`
-    /// containing `now`; returns the new value.
-    fn incr(&self, key: &str, by: u64, window_secs: u64, now: u64) -> Result<u64, StoreError>;
+    /// containing `now`; resolves to the new value.
+    fn incr(&self, key: String, by: u64, window_secs: u64, now: u64) -> StoreFuture<'_, u64>;
     /// Current value of the counter (0 if absent).
-    fn get(&self, key: &str, window_secs: u64, now: u64) -> Result<u64, StoreError>;
+    fn get(&self, key: String, window_secs: u64, now: u64) -> StoreFuture<'_, u64>;
     /// Adds `member` to the distinct-count set `key` for this window and
-    /// returns the estimated number of distinct members.
+    /// resolves to the estimated number of distinct members.
     fn add_distinct(
         &self,
-        key: &str,
+        key: String,
         member: u64,
         window_secs: u64,
         now: u64,
-    ) -> Result<u64, StoreError>;
+    ) -> StoreFuture<'_, u64>;
     /// Estimated distinct members of `key` in this window (0 if absent).
-    fn count_distinct(&self, key: &str, window_secs: u64, now: u64) -> Result<u64, StoreError>;
-    /// Sets a mark (block, protection) until `until` (Unix seconds).
-    fn mark(&self, key: &str, until: u64) -> Result<(), StoreError>;
-    /// Whether the mark is set and unexpired.
-    fn is_marked(&self, key: &str, now: u64) -> Result<bool, StoreError>;
+    fn count_distinct(&self, key: String, window_secs: u64, now: u64) -> StoreFuture<'_, u64>;
+    /// Sets a mark (block, protection) until `until` (Unix seconds), on
+    /// this node at once and on the others as soon as the store can.
+    fn mark(&self, key: String, until: u64) -> StoreFuture<'_, ()>;
+    /// Whether the mark is set and unexpired, as known on this node now
+    /// (synchronous, no network).
+    fn is_marked(&self, key: &str, now: u64) -> bool;
+    /// The counter's value as last known on this node (synchronous, no
+    /// network): exact in memory, the fleet-wide value as of this node's
+    /// last update for a shared store.
+    fn peek(&self, key: &str, window_secs: u64, now: u64) -> u64;
 }
 
 /// HyperLogLog with 64 registers (~13% standard error): 64 bytes per set,
@@ -129,10 +141,11 @@ impl Default for MemoryCounterStore {
     }
 }
 
-impl CounterStore for MemoryCounterStore {
-    fn incr(&self, key: &str, by: u64, window_secs: u64, now: u64) -> Result<u64, StoreError> {
+impl MemoryCounterStore {
+    /// Synchronous [`CounterStore::incr`].
+    pub fn incr_now(&self, key: &str, by: u64, window_secs: u64, now: u64) -> u64 {
         let w = now / window_secs.max(1);
-        Ok(self.with_shard(key, |map| {
+        self.with_shard(key, |map| {
             self.make_room(map, key, now, window_secs);
             let slot = map.entry(key.to_string()).or_insert(Slot::Counter {
                 window: w,
@@ -151,26 +164,22 @@ impl CounterStore for MemoryCounterStore {
                     by
                 }
             }
-        }))
+        })
     }
 
-    fn get(&self, key: &str, window_secs: u64, now: u64) -> Result<u64, StoreError> {
+    /// Synchronous [`CounterStore::get`].
+    pub fn get_now(&self, key: &str, window_secs: u64, now: u64) -> u64 {
         let w = now / window_secs.max(1);
-        Ok(self.with_shard(key, |map| match map.get(key) {
+        self.with_shard(key, |map| match map.get(key) {
             Some(Slot::Counter { window, value }) if *window == w => *value,
             _ => 0,
-        }))
+        })
     }
 
-    fn add_distinct(
-        &self,
-        key: &str,
-        member: u64,
-        window_secs: u64,
-        now: u64,
-    ) -> Result<u64, StoreError> {
+    /// Synchronous [`CounterStore::add_distinct`].
+    pub fn add_distinct_now(&self, key: &str, member: u64, window_secs: u64, now: u64) -> u64 {
         let w = now / window_secs.max(1);
-        Ok(self.with_shard(key, |map| {
+        self.with_shard(key, |map| {
             self.make_room(map, key, now, window_secs);
             let slot = map.entry(key.to_string()).or_insert(Slot::Distinct {
                 window: w,
@@ -189,31 +198,88 @@ impl CounterStore for MemoryCounterStore {
                 }
                 _ => 0,
             }
-        }))
+        })
     }
 
-    fn count_distinct(&self, key: &str, window_secs: u64, now: u64) -> Result<u64, StoreError> {
+    /// Synchronous [`CounterStore::count_distinct`].
+    pub fn count_distinct_now(&self, key: &str, window_secs: u64, now: u64) -> u64 {
         let w = now / window_secs.max(1);
-        Ok(self.with_shard(key, |map| match map.get(key) {
+        self.with_shard(key, |map| match map.get(key) {
             Some(Slot::Distinct { window, hll }) if *window == w => hll.count(),
             _ => 0,
-        }))
+        })
     }
 
-    fn mark(&self, key: &str, until: u64) -> Result<(), StoreError> {
+    /// Synchronous [`CounterStore::mark`]. A later `until` wins, so a
+    /// mark heard twice (own write, then pub/sub) is not shortened.
+    pub fn mark_now(&self, key: &str, until: u64) {
         self.with_shard(key, |map| {
             self.make_room(map, key, 0, 1);
+            let until = match map.get(key) {
+                Some(Slot::Mark { until: old }) => until.max(*old),
+                _ => until,
+            };
             map.insert(key.to_string(), Slot::Mark { until });
         });
-        Ok(())
     }
 
-    fn is_marked(&self, key: &str, now: u64) -> Result<bool, StoreError> {
-        Ok(self.with_shard(
+    /// Sets a counter to a value learnt from a shared store.
+    pub fn set_now(&self, key: &str, value: u64, window_secs: u64, now: u64) {
+        let w = now / window_secs.max(1);
+        self.with_shard(key, |map| {
+            self.make_room(map, key, now, window_secs);
+            map.insert(key.to_string(), Slot::Counter { window: w, value });
+        });
+    }
+
+    /// Synchronous [`CounterStore::is_marked`].
+    pub fn is_marked_now(&self, key: &str, now: u64) -> bool {
+        self.with_shard(
             key,
             |map| matches!(map.get(key), Some(Slot::Mark { until }) if *until > now),
-        ))
+        )
     }
+}
+
+impl CounterStore for MemoryCounterStore {
+    fn incr(&self, key: String, by: u64, window_secs: u64, now: u64) -> StoreFuture<'_, u64> {
+        ready(Ok(self.incr_now(&key, by, window_secs, now)))
+    }
+
+    fn get(&self, key: String, window_secs: u64, now: u64) -> StoreFuture<'_, u64> {
+        ready(Ok(self.get_now(&key, window_secs, now)))
+    }
+
+    fn add_distinct(
+        &self,
+        key: String,
+        member: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> StoreFuture<'_, u64> {
+        ready(Ok(self.add_distinct_now(&key, member, window_secs, now)))
+    }
+
+    fn count_distinct(&self, key: String, window_secs: u64, now: u64) -> StoreFuture<'_, u64> {
+        ready(Ok(self.count_distinct_now(&key, window_secs, now)))
+    }
+
+    fn mark(&self, key: String, until: u64) -> StoreFuture<'_, ()> {
+        self.mark_now(&key, until);
+        ready(Ok(()))
+    }
+
+    fn is_marked(&self, key: &str, now: u64) -> bool {
+        self.is_marked_now(key, now)
+    }
+
+    fn peek(&self, key: &str, window_secs: u64, now: u64) -> u64 {
+        self.get_now(key, window_secs, now)
+    }
+}
+
+fn ready<'a, T: Send + 'a>(v: Result<T, StoreError>) -> StoreFuture<'a, T> {
+    Box::pin(std::future::ready(v))
 }
 
 /// A well-mixed 64-bit hash (SplitMix64 finaliser) for HLL members.
@@ -230,11 +296,11 @@ mod tests {
     #[test]
     fn counters_are_per_window() {
         let s = MemoryCounterStore::new(1000);
-        assert_eq!(s.incr("k", 1, 60, 0).unwrap(), 1);
-        assert_eq!(s.incr("k", 2, 60, 59).unwrap(), 3);
-        assert_eq!(s.get("k", 60, 59).unwrap(), 3);
-        assert_eq!(s.get("k", 60, 60).unwrap(), 0);
-        assert_eq!(s.incr("k", 1, 60, 61).unwrap(), 1);
+        assert_eq!(s.incr_now("k", 1, 60, 0), 1);
+        assert_eq!(s.incr_now("k", 2, 60, 59), 3);
+        assert_eq!(s.get_now("k", 60, 59), 3);
+        assert_eq!(s.get_now("k", 60, 60), 0);
+        assert_eq!(s.incr_now("k", 1, 60, 61), 1);
     }
 
     #[test]
@@ -254,17 +320,17 @@ mod tests {
     #[test]
     fn marks_expire() {
         let s = MemoryCounterStore::new(1000);
-        s.mark("block:x", 100).unwrap();
-        assert!(s.is_marked("block:x", 99).unwrap());
-        assert!(!s.is_marked("block:x", 100).unwrap());
-        assert!(!s.is_marked("block:y", 0).unwrap());
+        s.mark_now("block:x", 100);
+        assert!(s.is_marked_now("block:x", 99));
+        assert!(!s.is_marked_now("block:x", 100));
+        assert!(!s.is_marked_now("block:y", 0));
     }
 
     #[test]
     fn store_is_bounded() {
         let s = MemoryCounterStore::new(64);
         for i in 0..10_000 {
-            s.incr(&format!("k{i}"), 1, 60, 0).unwrap();
+            s.incr_now(&format!("k{i}"), 1, 60, 0);
         }
         let total: usize = s.shards.iter().map(|m| m.lock().unwrap().len()).sum();
         assert!(total <= 128, "{total}");

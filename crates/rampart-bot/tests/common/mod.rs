@@ -5,10 +5,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use http::{HeaderValue, Method, Request};
-use rampart_bot::captcha::CaptchaChallenger;
-use rampart_bot::clearance::Clearances;
-use rampart_bot::pages::Endpoints;
-use rampart_bot::pow::PowChallenger;
 use rampart_bot::replay::MemoryReplayStore;
 use rampart_bot::{ChallengeKit, Key, KeyRing};
 use rampart_core::{RequestCtx, RequestHead};
@@ -16,12 +12,7 @@ use rampart_core::{RequestCtx, RequestHead};
 pub fn kit() -> Arc<ChallengeKit> {
     let keys = Arc::new(KeyRing::new(Key::new("k1", &[42u8; 32]).unwrap()));
     let replay = Arc::new(MemoryReplayStore::new(10_000));
-    Arc::new(ChallengeKit {
-        pow: PowChallenger::new(keys.clone(), replay.clone(), 120),
-        captcha: CaptchaChallenger::new(keys.clone(), replay, 300),
-        clearances: Clearances::new(keys, 3600),
-        endpoints: Endpoints::default(),
-    })
+    Arc::new(ChallengeKit::new(keys, replay))
 }
 
 pub fn ctx(ip: &str) -> RequestCtx {
