@@ -7,6 +7,7 @@ pub mod ip_list;
 pub mod reputation;
 pub mod request_limits;
 pub mod spec_policy;
+pub mod step_up;
 pub mod waf;
 
 use rampart_config::FilterMode;

@@ -49,18 +49,20 @@ pub struct VerifiedKey {
     pub tier: Option<Arc<str>>,
     /// The key's scopes, or the consumer's when the key sets none.
     pub scopes: Arc<[String]>,
-    /// The key's quota (tier name or limit string); `None` = consumer tier.
+    /// The quota tier this key counts under; `None`: its consumer's tier.
     pub rate_limit: Option<Arc<str>>,
     pub env: KeyEnv,
 }
 
 impl VerifiedKey {
-    /// The request identity the auth filter sets.
+    /// The request identity the auth filter sets. A key's `rate_limit`
+    /// names the quota tier its requests count under, overriding the
+    /// consumer's tier: that is how one key gets its own quota.
     pub fn identity(&self) -> rampart_core::Identity {
         rampart_core::Identity {
             method: rampart_core::AuthMethod::ApiKey,
             consumer_id: self.consumer_id.clone(),
-            tier: self.tier.clone(),
+            tier: self.rate_limit.clone().or_else(|| self.tier.clone()),
             scopes: self.scopes.clone(),
             key_id: Some(self.key_id.clone()),
             claims: None,
@@ -174,6 +176,33 @@ impl Keyring {
                 .unwrap_or_else(|| consumer.scopes.clone()),
             rate_limit: key.rate_limit.clone(),
             env: key.env,
+        })
+    }
+
+    /// The identity of an active consumer for a credential verified
+    /// elsewhere (a client certificate naming it). Reads the cache only.
+    /// `Unknown` when no such consumer exists.
+    pub fn consumer_identity(
+        &self,
+        consumer_id: &str,
+        client_ip: IpAddr,
+        method: rampart_core::AuthMethod,
+    ) -> std::result::Result<rampart_core::Identity, KeyError> {
+        let consumer = self
+            .inner
+            .read_cache()
+            .consumers
+            .get(consumer_id)
+            .cloned()
+            .ok_or(KeyError::Unknown)?;
+        check_consumer(&consumer, client_ip)?;
+        Ok(rampart_core::Identity {
+            method,
+            consumer_id: consumer.id.clone(),
+            tier: consumer.tier.clone(),
+            scopes: consumer.scopes.clone(),
+            key_id: None,
+            claims: None,
         })
     }
 

@@ -5,6 +5,8 @@
 //!   a grace period, immediate revocation, coalesced last-used tracking.
 //! - [`AdminService`]: admin users (argon2id, TOTP, lockout), admin API
 //!   tokens and dashboard sessions.
+//! - [`ConsumerTotpService`]: consumer TOTP for MFA step-up (enrollment,
+//!   replay-protected verification, lockout), secrets sealed at rest.
 //! - Storage behind one trait per concern ([`store`]): [`SqliteStore`]
 //!   (embedded, crash-safe) and [`RedisStore`] (fleet, with pub/sub cache
 //!   invalidation). The audit log is append-only in both.
@@ -14,11 +16,13 @@
 pub mod admin;
 mod cache;
 pub mod clock;
+pub mod consumer_totp;
 pub mod error;
 pub mod keyformat;
 pub mod keyring;
 pub mod model;
 pub mod redis_store;
+mod seal;
 pub mod secret;
 pub mod sqlite;
 pub mod store;
@@ -29,6 +33,7 @@ pub use admin::{
     TotpEnrollment,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use consumer_totp::{ConsumerTotpOptions, ConsumerTotpService, StepUpOutcome, TotpStatus};
 pub use error::{KeyError, LoginError, StoreError, TokenError};
 pub use keyformat::KeyEnv;
 pub use keyring::{CreatedKey, Keyring, KeyringOptions, VerifiedKey};

@@ -133,6 +133,59 @@ impl fmt::Debug for AdminUser {
     }
 }
 
+/// A TOTP secret encrypted under a key derived from the server secret
+/// (ChaCha20-Poly1305, bound to its consumer id).
+/// The text is not secret on its own, but `Debug` still redacts it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret(pub String);
+
+impl fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealedSecret(<redacted>)")
+    }
+}
+
+/// A consumer's TOTP enrollment for MFA step-up, as stored. Kept apart from
+/// [`Consumer`] so the key cache and consumer listings never carry it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConsumerTotp {
+    pub consumer_id: String,
+    /// Confirmed secret: step-up codes are checked against it.
+    pub secret: Option<SealedSecret>,
+    /// Secret issued by enrollment, waiting for a first valid code.
+    pub pending: Option<SealedSecret>,
+    /// Last accepted time step (replay protection).
+    pub last_step: Option<u64>,
+    /// Wrong codes since the last accepted one.
+    pub failed_attempts: u32,
+    /// Codes are refused unchecked until this unix time.
+    pub locked_until: Option<u64>,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+impl ConsumerTotp {
+    /// Whether step-up codes are required (a secret is confirmed).
+    pub fn enabled(&self) -> bool {
+        self.secret.is_some()
+    }
+}
+
+impl fmt::Debug for ConsumerTotp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsumerTotp")
+            .field("consumer_id", &self.consumer_id)
+            .field("enabled", &self.secret.is_some())
+            .field("pending", &self.pending.is_some())
+            .field("last_step", &self.last_step)
+            .field("failed_attempts", &self.failed_attempts)
+            .field("locked_until", &self.locked_until)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
 /// What an admin API token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -5,10 +5,14 @@
 //! Layout (all under a configurable prefix, default `rampart:`):
 //! `consumer:<id>`, `key:<key_id>` (JSON), `keydigest:<hex>` -> key id,
 //! `keyusage` hash (key id -> "secs ip"), `admin:<name>`, `token:<hex>`,
-//! `session:<hex>` (with a TTL), the sets `consumers`, `keys`, `admins`,
-//! `tokens` indexing them, `audit` (a list) and `audit:seq`. The audit list
-//! is only ever appended to (`RPUSH`); nothing in this crate trims or edits
-//! it. Protect Redis with ACLs so other clients cannot either.
+//! `session:<hex>` (with a TTL), `consumertotp:<id>` (a hash; its replay
+//! and failure counters change only through Lua scripts), the sets
+//! `consumers`, `keys`, `admins`, `tokens` indexing them, `audit` (a list)
+//! and `audit:seq`. The audit list is only ever appended to (`RPUSH`);
+//! nothing in this crate trims or edits it. Protect Redis with ACLs so
+//! other clients cannot either.
+
+mod consumer_totp;
 
 use crate::error::StoreError;
 use crate::model::*;

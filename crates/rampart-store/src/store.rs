@@ -56,6 +56,28 @@ pub trait SessionStore: Send + Sync {
     async fn purge_sessions(&self, now: u64) -> Result<u64>;
 }
 
+/// Consumer TOTP enrollments (MFA step-up). The replay and failure
+/// counters are updated atomically in the store so that several gateway
+/// instances sharing it cannot both accept one code.
+#[async_trait]
+pub trait ConsumerTotpStore: Send + Sync {
+    /// Inserts or replaces a consumer's enrollment (all fields).
+    async fn put_consumer_totp(&self, totp: &ConsumerTotp) -> Result<()>;
+    async fn get_consumer_totp(&self, consumer_id: &str) -> Result<Option<ConsumerTotp>>;
+    /// Removes the enrollment; `false` if there was none.
+    async fn delete_consumer_totp(&self, consumer_id: &str) -> Result<bool>;
+    /// Records `step` as used, atomically, if the enrollment is confirmed and
+    /// `step` is later than the last used one; also clears failures and any
+    /// lockout. `false` = the step was already used (a replay) or the
+    /// enrollment is gone.
+    async fn claim_totp_step(&self, consumer_id: &str, step: u64) -> Result<bool>;
+    /// Counts one wrong code, atomically; returns the new count (0 if the
+    /// enrollment is gone).
+    async fn add_totp_failure(&self, consumer_id: &str) -> Result<u32>;
+    /// Refuses codes until `until` (never shortens an existing lockout).
+    async fn lock_totp(&self, consumer_id: &str, until: u64) -> Result<()>;
+}
+
 /// The fields of an audit event before the store numbers it.
 #[derive(Debug, Clone)]
 pub struct NewAuditEvent<'a> {
@@ -111,7 +133,13 @@ pub enum FeedEvent {
 /// All concerns together, plus fleet invalidation (no-op when embedded).
 #[async_trait]
 pub trait Backend:
-    ConsumerStore + ApiKeyStore + AdminUserStore + AdminTokenStore + SessionStore + AuditLog
+    ConsumerStore
+    + ApiKeyStore
+    + AdminUserStore
+    + AdminTokenStore
+    + SessionStore
+    + AuditLog
+    + ConsumerTotpStore
 {
     /// Tells other instances to reload a record.
     async fn publish(&self, _change: &Invalidation) -> Result<()> {

@@ -1,33 +1,53 @@
-//! The authentication filter: a route requires a credential (an API key
-//! today) and scopes; the verified identity goes into the request context
-//! and, as configured headers, to the upstream.
+//! The authentication filter: a route requires a credential — an API key,
+//! a JWT or a verified client certificate, as its `methods` allow — and
+//! scopes; the verified identity goes into the request context and, as
+//! configured headers, to the upstream.
 //!
 //! Missing or invalid credentials get 401 with `WWW-Authenticate`; valid
-//! ones without the required scopes get 403. A key sent in the URL query is
-//! refused (it leaks into logs, proxies and browser history) unless the
-//! route allows it. Client-sent copies of the identity headers are always
-//! stripped, so the upstream can trust them.
+//! ones without the required scopes get 403. A credential sent in the URL
+//! query is refused (it leaks into logs, proxies and browser history) unless
+//! the route allows it. Client-sent copies of the identity headers are always
+//! stripped, so the upstream can trust them. An explicit credential (key or
+//! token) takes precedence over the connection's client certificate.
+
+mod credential;
+mod mtls;
 
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue, StatusCode};
-use rampart_core::{Decision, Denial, Filter, Mode, RequestCtx, RequestHead, Verdict};
+use rampart_core::{
+    CertName, Decision, Denial, Filter, Identity, Mode, RequestCtx, RequestHead, Verdict,
+};
+use rampart_jwt::{JwtError, Verifier};
 use rampart_store::Keyring;
+
+pub use credential::{Locations, Presented};
 
 pub const AUTH_REQUIRED: &str = "auth_required";
 pub const CREDENTIAL_IN_QUERY: &str = "credential_in_query";
 pub const INSUFFICIENT_SCOPE: &str = "insufficient_scope";
+pub const JWT_ISSUER_NOT_ALLOWED: &str = "jwt_issuer_not_allowed";
+
+/// JWT verification for a route.
+pub struct JwtAuth {
+    pub verifier: Arc<Verifier>,
+    /// Issuers accepted on this route; empty: all the verifier knows.
+    pub issuers: Vec<String>,
+}
 
 pub struct AuthOptions {
     pub mode: Mode,
-    /// `None` only where no store was opened (`rampart check`): every
-    /// request is then refused with 503.
+    /// `None` only where no store was opened (`rampart check`): API keys and
+    /// certificates are then refused with 503.
     pub keyring: Option<Arc<Keyring>>,
-    /// Header carrying the key besides `Authorization: Bearer`.
-    pub key_header: HeaderName,
-    /// Query parameter names refused (or accepted, with `allow_query`).
-    pub query_params: Vec<String>,
-    pub allow_query: bool,
+    /// Where credentials are read, and which kinds (keys, JWTs) count.
+    pub locations: Locations,
+    /// Set when the route accepts JWTs.
+    pub jwt: Option<JwtAuth>,
+    /// Set when the route accepts client certificates: the certificate
+    /// names tried in order as the consumer id.
+    pub mtls: Option<Vec<CertName>>,
     /// Every scope listed is required.
     pub scopes: Vec<String>,
     /// Headers set for the upstream (and stripped from the client's request).
@@ -47,10 +67,14 @@ impl AuthFilter {
         AuthFilter(options)
     }
 
-    fn unauthorized(reason: &'static str, detail: &'static str, error: Option<&str>) -> Decision {
-        let challenge = match error {
-            Some(e) => format!("Bearer realm=\"rampart\", error=\"{e}\""),
-            None => "Bearer realm=\"rampart\"".to_string(),
+    /// The 401 challenge: `Bearer` when the route takes keys or tokens,
+    /// `ClientCertificate` when a certificate is the only way in.
+    fn unauthorized(&self, reason: &'static str, detail: &'static str, error: Option<&str>) -> Decision {
+        let bearer = self.0.locations.api_keys || self.0.locations.jwt;
+        let challenge = match (bearer, error) {
+            (false, _) => "ClientCertificate realm=\"rampart\"".to_string(),
+            (true, Some(e)) => format!("Bearer realm=\"rampart\", error=\"{e}\""),
+            (true, None) => "Bearer realm=\"rampart\"".to_string(),
         };
         let value = HeaderValue::try_from(challenge).unwrap_or(HeaderValue::from_static("Bearer"));
         Decision::Deny(
@@ -59,48 +83,112 @@ impl AuthFilter {
         )
     }
 
-    /// The key as presented: bearer token, key header, or (when allowed) query.
-    fn presented<'h>(
-        &self,
-        head: &'h RequestHead,
-    ) -> Result<Option<std::borrow::Cow<'h, str>>, Decision> {
-        let o = &self.0;
-        if let Some(v) = head
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-        {
-            if let Some(token) = v
-                .strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-            {
-                return Ok(Some(token.trim().into()));
-            }
-        }
-        if let Some(v) = head
-            .headers
-            .get(&o.key_header)
-            .and_then(|v| v.to_str().ok())
-        {
-            return Ok(Some(v.trim().into()));
-        }
-        let Some(query) = head.uri.query() else {
-            return Ok(None);
-        };
-        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-            if o.query_params.iter().any(|p| p.eq_ignore_ascii_case(&k)) {
-                if !o.allow_query {
-                    return Err(Decision::deny(
-                        StatusCode::BAD_REQUEST,
-                        CREDENTIAL_IN_QUERY,
-                        "credentials in the URL leak into logs and browser history; send the key in the Authorization header",
-                    ));
-                }
-                return Ok(Some(v.into_owned().into()));
-            }
-        }
-        Ok(None)
+    fn store_unavailable() -> Decision {
+        Decision::deny(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "identity_store_unavailable",
+            "credentials cannot be checked right now",
+        )
     }
+
+    fn verify_key(&self, ctx: &RequestCtx, key: &str) -> Result<Identity, Decision> {
+        let Some(keyring) = &self.0.keyring else {
+            return Err(Self::store_unavailable());
+        };
+        keyring
+            .verify(key, ctx.client_ip.to_canonical())
+            .map(|v| v.identity())
+            .map_err(|e| {
+                self.unauthorized(e.reason_code(), "the API key was not accepted", Some("invalid_token"))
+            })
+    }
+
+    async fn verify_jwt(&self, token: &str) -> Result<Identity, Decision> {
+        let Some(jwt) = &self.0.jwt else {
+            return Err(self.unauthorized(AUTH_REQUIRED, "this route does not accept tokens", None));
+        };
+        match jwt.verifier.verify(token).await {
+            Ok(v) if jwt.issuers.is_empty() || jwt.issuers.iter().any(|i| **i == *v.issuer) => {
+                Ok(v.identity)
+            }
+            Ok(_) => Err(self.unauthorized(
+                JWT_ISSUER_NOT_ALLOWED,
+                "tokens from this issuer are not accepted on this route",
+                Some("invalid_token"),
+            )),
+            Err(e) => Err(jwt_refusal(e)),
+        }
+    }
+
+    /// The identity of the connection's client certificate, if the route
+    /// takes certificates and the connection presented a verified one.
+    fn certificate_identity(&self, ctx: &RequestCtx) -> Option<Result<Identity, Decision>> {
+        let order = self.0.mtls.as_ref()?;
+        let cert = ctx.peer_tls.as_ref()?.client_cert.as_ref()?;
+        let Some(keyring) = &self.0.keyring else {
+            return Some(Err(Self::store_unavailable()));
+        };
+        Some(
+            mtls::identity(keyring, cert, order, ctx.client_ip.to_canonical())
+                .map_err(|(reason, detail)| self.unauthorized(reason, detail, None)),
+        )
+    }
+
+    /// Admits (or refuses) a verified identity: scopes, then the headers.
+    fn admit(&self, ctx: &mut RequestCtx, head: &mut RequestHead, identity: Identity) -> Decision {
+        let o = &self.0;
+        if let Some(missing) = o.scopes.iter().find(|s| !identity.has_scope(s)) {
+            let detail = format!("the credential lacks the scope {missing:?} this route requires");
+            ctx.identity = Some(identity);
+            let value =
+                HeaderValue::from_static("Bearer realm=\"rampart\", error=\"insufficient_scope\"");
+            return Decision::Deny(
+                Denial::new(StatusCode::FORBIDDEN, INSUFFICIENT_SCOPE, detail)
+                    .with_header(http::header::WWW_AUTHENTICATE, value),
+            );
+        }
+        if o.hide_credentials {
+            self.hide(head);
+        }
+        if let Ok(v) = HeaderValue::try_from(identity.consumer_id.as_ref()) {
+            head.headers.insert(o.consumer_header.clone(), v);
+        }
+        if let Ok(v) = HeaderValue::try_from(identity.scopes.join(" ")) {
+            head.headers.insert(o.scopes_header.clone(), v);
+        }
+        ctx.identity = Some(identity);
+        Decision::Continue
+    }
+
+    /// Removes the credentials this route reads from the forwarded request.
+    fn hide(&self, head: &mut RequestHead) {
+        let l = &self.0.locations;
+        head.headers.remove(http::header::AUTHORIZATION);
+        if l.api_keys {
+            head.headers.remove(&l.key_header);
+        }
+        if let Some(h) = &l.jwt_header {
+            head.headers.remove(h);
+        }
+        // A JWT cookie stays: removing one cookie means rewriting the
+        // Cookie header, and the upstream's own session cookies live there.
+    }
+}
+
+/// The refusal of a token: the library's status, reason and challenge.
+fn jwt_refusal(e: JwtError) -> Decision {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let detail: &'static str = match e {
+        JwtError::JwksUnavailable => "token signing keys are temporarily unavailable",
+        _ => "the token was not accepted",
+    };
+    let mut denial = Denial::new(status, e.reason(), detail);
+    if status == StatusCode::UNAUTHORIZED {
+        if let Ok(v) = HeaderValue::try_from(e.www_authenticate(Some("rampart"))) {
+            denial = denial.with_header(http::header::WWW_AUTHENTICATE, v);
+        }
+    }
+    Decision::Deny(denial)
 }
 
 impl Filter for AuthFilter {
@@ -120,57 +208,30 @@ impl Filter for AuthFilter {
         let o = &self.0;
         head.headers.remove(&o.consumer_header);
         head.headers.remove(&o.scopes_header);
-        let presented = match self.presented(head) {
-            Ok(Some(k)) => k.into_owned(),
-            Ok(None) if o.optional => return Verdict::Ready(Decision::Continue),
-            Ok(None) => {
-                return Verdict::Ready(Self::unauthorized(
-                    AUTH_REQUIRED,
-                    "this route needs an API key",
-                    None,
-                ))
-            }
+        let presented = match o.locations.find(head) {
+            Ok(p) => p,
             Err(d) => return Verdict::Ready(d),
         };
-        let Some(keyring) = &o.keyring else {
-            return Verdict::Ready(Decision::deny(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "identity_store_unavailable",
-                "credentials cannot be checked right now",
-            ));
-        };
-        let verified = match keyring.verify(&presented, ctx.client_ip.to_canonical()) {
-            Ok(v) => v,
-            Err(e) => {
-                return Verdict::Ready(Self::unauthorized(
-                    e.reason_code(),
-                    "the API key was not accepted",
-                    Some("invalid_token"),
-                ))
+        let verified = match presented {
+            Some(Presented::ApiKey(key)) => self.verify_key(ctx, &key),
+            Some(Presented::Jwt(token)) => {
+                let token = token.into_owned();
+                return Verdict::Pending(Box::pin(async move {
+                    match self.verify_jwt(&token).await {
+                        Ok(identity) => self.admit(ctx, head, identity),
+                        Err(d) => d,
+                    }
+                }));
             }
+            None => match self.certificate_identity(ctx) {
+                Some(result) => result,
+                None if o.optional => return Verdict::Ready(Decision::Continue),
+                None => Err(self.unauthorized(AUTH_REQUIRED, "this route needs credentials", None)),
+            },
         };
-        let identity = verified.identity();
-        if let Some(missing) = o.scopes.iter().find(|s| !identity.has_scope(s)) {
-            let detail = format!("the API key lacks the scope {missing:?} this route requires");
-            ctx.identity = Some(identity);
-            let value =
-                HeaderValue::from_static("Bearer realm=\"rampart\", error=\"insufficient_scope\"");
-            return Verdict::Ready(Decision::Deny(
-                Denial::new(StatusCode::FORBIDDEN, INSUFFICIENT_SCOPE, detail)
-                    .with_header(http::header::WWW_AUTHENTICATE, value),
-            ));
-        }
-        if o.hide_credentials {
-            head.headers.remove(http::header::AUTHORIZATION);
-            head.headers.remove(&o.key_header);
-        }
-        if let Ok(v) = HeaderValue::try_from(identity.consumer_id.as_ref()) {
-            head.headers.insert(o.consumer_header.clone(), v);
-        }
-        if let Ok(v) = HeaderValue::try_from(identity.scopes.join(" ")) {
-            head.headers.insert(o.scopes_header.clone(), v);
-        }
-        ctx.identity = Some(identity);
-        Verdict::Ready(Decision::Continue)
+        Verdict::Ready(match verified {
+            Ok(identity) => self.admit(ctx, head, identity),
+            Err(d) => d,
+        })
     }
 }

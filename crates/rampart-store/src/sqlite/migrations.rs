@@ -9,10 +9,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 /// Migrations in order; a migration is never edited once released, only
 /// followed by a new one.
-const MIGRATIONS: &[(u32, &str)] = &[(1, V1)];
+const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2)];
 
 /// The schema version this binary writes.
-pub const LATEST: u32 = 1;
+pub const LATEST: u32 = 2;
 
 const V1: &str = r#"
 CREATE TABLE consumers (
@@ -56,6 +56,22 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+"#;
+
+/// Consumer TOTP for MFA step-up. Secrets are sealed (encrypted) text;
+/// the counters are columns so replay and failure updates are single
+/// conditional statements.
+const V2: &str = r#"
+CREATE TABLE consumer_totp (
+    consumer_id     TEXT PRIMARY KEY,
+    secret          TEXT,
+    pending         TEXT,
+    last_step       INTEGER,
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    locked_until    INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
 "#;
 
 /// Applies every migration newer than the database's version; returns the

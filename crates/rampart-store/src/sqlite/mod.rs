@@ -6,6 +6,7 @@
 //! and await the answer, so the runtime never blocks on disk I/O. Reads on
 //! the request path come from the in-memory caches, not from here.
 
+mod consumer_totp;
 pub mod migrations;
 
 use crate::error::StoreError;

@@ -1,0 +1,190 @@
+//! Finding the credential a request presents, and telling API keys from
+//! JWTs: `Authorization: Bearer` carries either (an API key starts with the
+//! `rk_` prefix, a JWT has three dot-separated parts); the key header only
+//! keys; the JWT header or cookie only tokens; the URL query either, and
+//! only where the route allows it.
+
+use std::borrow::Cow;
+
+use http::{HeaderName, StatusCode};
+use rampart_core::{Decision, RequestHead};
+
+use super::CREDENTIAL_IN_QUERY;
+
+/// A credential as presented, not yet verified.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Presented<'h> {
+    ApiKey(Cow<'h, str>),
+    Jwt(Cow<'h, str>),
+}
+
+/// Where a route looks for credentials.
+pub struct Locations {
+    pub api_keys: bool,
+    pub jwt: bool,
+    /// Header carrying an API key besides `Authorization: Bearer`.
+    pub key_header: HeaderName,
+    /// Header / cookie carrying a bare JWT.
+    pub jwt_header: Option<HeaderName>,
+    pub jwt_cookie: Option<String>,
+    /// Query parameter names that carry credentials.
+    pub query_params: Vec<String>,
+    pub allow_query: bool,
+}
+
+impl Locations {
+    /// The request's credential, if any. A credential in the query is
+    /// refused (400 `credential_in_query`) unless allowed, even when a
+    /// header credential is present too: the URL has leaked it already.
+    pub fn find<'h>(&self, head: &'h RequestHead) -> Result<Option<Presented<'h>>, Decision> {
+        let query = self.query_credential(head)?;
+        if let Some(token) = bearer(head) {
+            return Ok(self.classify(token.into()));
+        }
+        if self.api_keys {
+            if let Some(v) = header_str(head, &self.key_header) {
+                return Ok(Some(Presented::ApiKey(v.into())));
+            }
+        }
+        if self.jwt {
+            if let Some(v) = self.jwt_header.as_ref().and_then(|h| header_str(head, h)) {
+                return Ok(Some(Presented::Jwt(v.into())));
+            }
+            if let Some(v) = self.jwt_cookie.as_deref().and_then(|c| cookie(head, c)) {
+                return Ok(Some(Presented::Jwt(v.into())));
+            }
+        }
+        Ok(query.and_then(|q| self.classify(q.into())))
+    }
+
+    /// An allowed query credential, or the refusal of a forbidden one.
+    fn query_credential(&self, head: &RequestHead) -> Result<Option<String>, Decision> {
+        let Some(query) = head.uri.query() else {
+            return Ok(None);
+        };
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            if self.query_params.iter().any(|p| p.eq_ignore_ascii_case(&k)) {
+                if !self.allow_query {
+                    return Err(Decision::deny(
+                        StatusCode::BAD_REQUEST,
+                        CREDENTIAL_IN_QUERY,
+                        "credentials in the URL leak into logs and browser history; send them in the Authorization header",
+                    ));
+                }
+                return Ok(Some(v.into_owned()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// API key or JWT, by shape, among the methods the route accepts.
+    fn classify<'h>(&self, token: Cow<'h, str>) -> Option<Presented<'h>> {
+        let looks_like_key = token.starts_with("rk_");
+        let looks_like_jwt = token.bytes().filter(|b| *b == b'.').count() == 2;
+        match (self.api_keys, self.jwt) {
+            (true, true) if looks_like_jwt && !looks_like_key => Some(Presented::Jwt(token)),
+            (true, _) => Some(Presented::ApiKey(token)),
+            (false, true) => Some(Presented::Jwt(token)),
+            (false, false) => None,
+        }
+    }
+}
+
+fn header_str<'h>(head: &'h RequestHead, name: &HeaderName) -> Option<&'h str> {
+    let v = head.headers.get(name)?.to_str().ok()?.trim();
+    (!v.is_empty()).then_some(v)
+}
+
+fn bearer(head: &RequestHead) -> Option<&str> {
+    let v = header_str(head, &http::header::AUTHORIZATION)?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn cookie<'h>(head: &'h RequestHead, name: &str) -> Option<&'h str> {
+    head.headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(uri: &str, headers: &[(&str, &str)]) -> RequestHead {
+        let mut b = http::Request::builder().uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn both() -> Locations {
+        Locations {
+            api_keys: true,
+            jwt: true,
+            key_header: HeaderName::from_static("x-api-key"),
+            jwt_header: Some(HeaderName::from_static("x-access-token")),
+            jwt_cookie: Some("session_jwt".into()),
+            query_params: vec!["api_key".into(), "access_token".into()],
+            allow_query: false,
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_are_told_apart_by_shape() {
+        let l = both();
+        let key = head("/", &[("authorization", "Bearer rk_live_abc")]);
+        assert_eq!(l.find(&key).unwrap(), Some(Presented::ApiKey("rk_live_abc".into())));
+        let jwt = head("/", &[("authorization", "bearer aaa.bbb.ccc")]);
+        assert_eq!(l.find(&jwt).unwrap(), Some(Presented::Jwt("aaa.bbb.ccc".into())));
+    }
+
+    #[test]
+    fn a_route_with_one_method_reads_bearer_as_that_method() {
+        let mut l = both();
+        l.api_keys = false;
+        let h = head("/", &[("authorization", "Bearer rk_live_abc")]);
+        assert_eq!(l.find(&h).unwrap(), Some(Presented::Jwt("rk_live_abc".into())));
+        l.jwt = false;
+        assert_eq!(l.find(&h).unwrap(), None);
+    }
+
+    #[test]
+    fn jwt_header_and_cookie() {
+        let l = both();
+        let h = head("/", &[("x-access-token", "a.b.c")]);
+        assert_eq!(l.find(&h).unwrap(), Some(Presented::Jwt("a.b.c".into())));
+        let c = head("/", &[("cookie", "theme=dark; session_jwt=x.y.z")]);
+        assert_eq!(l.find(&c).unwrap(), Some(Presented::Jwt("x.y.z".into())));
+    }
+
+    #[test]
+    fn query_credentials_are_refused_unless_allowed() {
+        let mut l = both();
+        let h = head(
+            "/?access_token=a.b.c",
+            &[("authorization", "Bearer rk_live_abc")],
+        );
+        assert!(matches!(l.find(&h), Err(Decision::Deny(_))));
+        l.allow_query = true;
+        let q = head("/?access_token=a.b.c", &[]);
+        assert_eq!(l.find(&q).unwrap(), Some(Presented::Jwt("a.b.c".into())));
+    }
+
+    #[test]
+    fn other_schemes_are_not_credentials() {
+        let l = both();
+        let h = head("/", &[("authorization", "Basic dXNlcjpwYXNz")]);
+        assert_eq!(l.find(&h).unwrap(), None);
+    }
+}
