@@ -1,9 +1,16 @@
 //! Header handling for a correct proxy: hop-by-hop removal, the forwarding
 //! headers, the client address behind trusted proxies, and request ids.
+//!
+//! Everything here runs for every request, so values that do not change
+//! within a connection (the peer's `X-Forwarded-For`, the `Forwarded`
+//! element for a given Host) are built once and cloned (a reference count,
+//! no copy), and request ids are written into a per-thread arena.
 
-use std::fmt::Write as _;
+use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use rampart_core::IpSet;
 
@@ -15,69 +22,119 @@ pub static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// Hop-by-hop header names present in a map, as bits (see [`hop_bit`]).
+mod hop {
+    pub const CONNECTION: u16 = 1;
+    pub const UPGRADE: u16 = 1 << 1;
+    pub const TE: u16 = 1 << 2;
+    pub const TRAILER: u16 = 1 << 3;
+    pub const TRANSFER_ENCODING: u16 = 1 << 4;
+    pub const PROXY_AUTHORIZATION: u16 = 1 << 5;
+    pub const KEEP_ALIVE: u16 = 1 << 6;
+    pub const PROXY_CONNECTION: u16 = 1 << 7;
+    /// Not hop-by-hop itself: a field named `close`, which `Connection:
+    /// close` would name (RFC 9110 reserves the name; seen only in attacks).
+    pub const CLOSE_FIELD: u16 = 1 << 8;
+}
+
+/// Which hop-by-hop name (RFC 9110 §7.6.1) `name` is, as a [`hop`] bit.
+fn hop_bit(name: &HeaderName) -> u16 {
+    // Standard names compare as enum tags; only custom names compare bytes.
+    if name == header::CONNECTION {
+        hop::CONNECTION
+    } else if name == header::UPGRADE {
+        hop::UPGRADE
+    } else if name == header::TE {
+        hop::TE
+    } else if name == header::TRAILER {
+        hop::TRAILER
+    } else if name == header::TRANSFER_ENCODING {
+        hop::TRANSFER_ENCODING
+    } else if name == header::PROXY_AUTHORIZATION {
+        hop::PROXY_AUTHORIZATION
+    } else if name == KEEP_ALIVE {
+        hop::KEEP_ALIVE
+    } else if name == PROXY_CONNECTION {
+        hop::PROXY_CONNECTION
+    } else if name.as_str() == "close" {
+        hop::CLOSE_FIELD
+    } else {
+        0
+    }
+}
+
 /// Removes hop-by-hop headers (RFC 9110 §7.6.1), including any named in
 /// `Connection`. When `keep_upgrade` is set (a WebSocket handshake), the
 /// `Connection: upgrade` and `Upgrade` pair survives.
 pub fn remove_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
-    // Most messages carry none: one pass over the names instead of a
-    // dozen hashed removals.
-    if !h.keys().any(is_hop_by_hop) {
+    // One pass over the names finds what is there; only that is removed
+    // (most messages carry none, or just `Connection: keep-alive`).
+    let present = h.keys().fold(0, |bits, name| bits | hop_bit(name));
+    if present & !hop::CLOSE_FIELD == 0 {
         return;
     }
-    // Names listed in Connection are hop-by-hop too. Collect first: removing
-    // while iterating the same map is not possible.
-    let mut listed: Vec<HeaderName> = Vec::new();
-    for v in h.get_all(header::CONNECTION) {
-        if let Ok(v) = v.to_str() {
-            for name in v.split(',') {
-                let name = name.trim();
-                if keep_upgrade && name.eq_ignore_ascii_case("upgrade") {
-                    continue;
-                }
-                if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
-                    listed.push(n);
-                }
+    if present & hop::CONNECTION != 0 {
+        remove_connection_listed(h, keep_upgrade, present);
+    }
+    // Hashed removals only for the names that are there.
+    let remove = |h: &mut HeaderMap, bit: u16, name: &HeaderName| {
+        if present & bit != 0 {
+            h.remove(name);
+        }
+    };
+    if !keep_upgrade {
+        remove(&mut *h, hop::CONNECTION, &header::CONNECTION);
+        remove(&mut *h, hop::UPGRADE, &header::UPGRADE);
+    }
+    remove(&mut *h, hop::KEEP_ALIVE, &KEEP_ALIVE);
+    remove(&mut *h, hop::PROXY_CONNECTION, &PROXY_CONNECTION);
+    remove(
+        &mut *h,
+        hop::PROXY_AUTHORIZATION,
+        &header::PROXY_AUTHORIZATION,
+    );
+    if present & hop::TE != 0 {
+        // `TE: trailers` is the one TE value HTTP/2 allows end to end, and
+        // gRPC needs it; every other transfer coding is hop-by-hop.
+        let wants_trailers = h
+            .get_all(header::TE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+            });
+        h.remove(header::TE);
+        if wants_trailers {
+            h.insert(header::TE, HeaderValue::from_static("trailers"));
+        }
+    }
+    remove(&mut *h, hop::TRAILER, &header::TRAILER);
+    remove(&mut *h, hop::TRANSFER_ENCODING, &header::TRANSFER_ENCODING);
+}
+
+/// Removes the headers that `Connection` names. `keep-alive` is left to the
+/// caller (it is hop-by-hop anyway) and `close` names a field only when one
+/// by that name is `present`.
+fn remove_connection_listed(h: &mut HeaderMap, keep_upgrade: bool, present: u16) {
+    // The values are cloned (reference counts) so the map can be changed
+    // while their tokens are read; a second value is rare.
+    let mut values = h.get_all(header::CONNECTION).iter();
+    let first = values.next().cloned();
+    let more: Vec<HeaderValue> = values.cloned().collect();
+    for v in first.iter().chain(more.iter()) {
+        let Ok(v) = v.to_str() else { continue };
+        for name in v.split(',').map(str::trim) {
+            let skip = name.is_empty()
+                || name.eq_ignore_ascii_case("keep-alive")
+                || (name.eq_ignore_ascii_case("close") && present & hop::CLOSE_FIELD == 0)
+                || (keep_upgrade && name.eq_ignore_ascii_case("upgrade"));
+            if !skip {
+                // An invalid name matches no header: nothing is removed.
+                h.remove(name);
             }
         }
     }
-    for n in listed {
-        h.remove(n);
-    }
-    if !keep_upgrade {
-        h.remove(header::CONNECTION);
-        h.remove(header::UPGRADE);
-    }
-    h.remove(&KEEP_ALIVE);
-    h.remove(&PROXY_CONNECTION);
-    h.remove(header::PROXY_AUTHORIZATION);
-    // `TE: trailers` is the one TE value HTTP/2 allows end to end, and gRPC
-    // needs it; every other transfer coding is hop-by-hop.
-    let wants_trailers = h
-        .get_all(header::TE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        });
-    h.remove(header::TE);
-    if wants_trailers {
-        h.insert(header::TE, HeaderValue::from_static("trailers"));
-    }
-    h.remove(header::TRAILER);
-    h.remove(header::TRANSFER_ENCODING);
-}
-
-/// Whether a header name is hop-by-hop by definition (RFC 9110 §7.6.1).
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::UPGRADE
-        || name == header::TE
-        || name == header::TRAILER
-        || name == header::TRANSFER_ENCODING
-        || name == header::PROXY_AUTHORIZATION
-        || name == KEEP_ALIVE
-        || name == PROXY_CONNECTION
 }
 
 /// The client's address: the peer, unless the peer is a trusted proxy, in
@@ -109,25 +166,97 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &IpSet) -> IpAd
     candidate
 }
 
-/// A peer address with its text form, formatted once per connection rather
-/// than once per request.
-#[derive(Debug, Clone)]
+/// A peer address with its forwarding values, made once per connection
+/// rather than once per request.
+#[derive(Debug)]
 pub struct PeerAddr {
     pub ip: IpAddr,
-    text: String,
+    /// The address as text; also the whole `X-Forwarded-For` from an
+    /// untrusted peer.
+    xff: HeaderValue,
+    /// This peer's last `Forwarded` element (requests on one connection
+    /// nearly always carry the same Host).
+    forwarded: Mutex<Option<ForwardedElement>>,
+}
+
+/// One `Forwarded` element and what it was made from.
+#[derive(Debug)]
+struct ForwardedElement {
+    tls: bool,
+    host: Option<Bytes>,
+    value: HeaderValue,
 }
 
 impl PeerAddr {
     pub fn new(ip: IpAddr) -> Self {
         let ip = ip.to_canonical();
+        // An address formats as ASCII digits, dots and colons: always valid.
+        let xff = HeaderValue::try_from(ip.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         PeerAddr {
             ip,
-            text: ip.to_string(),
+            xff,
+            forwarded: Mutex::new(None),
         }
+    }
+
+    fn text(&self) -> &str {
+        self.xff.to_str().unwrap_or("unknown")
+    }
+
+    /// This peer's `Forwarded` element for one request, from the cache when
+    /// the connection's previous request had the same Host.
+    fn forwarded(&self, tls: bool, host: Option<&HeaderValue>) -> Option<HeaderValue> {
+        let host = host.map(HeaderValue::as_bytes);
+        let Ok(mut cached) = self.forwarded.lock() else {
+            return self.forwarded_element(tls, host);
+        };
+        if let Some(c) = cached.as_ref() {
+            if c.tls == tls && c.host.as_deref() == host {
+                return Some(c.value.clone());
+            }
+        }
+        let value = self.forwarded_element(tls, host)?;
+        *cached = Some(ForwardedElement {
+            tls,
+            host: host.map(Bytes::copy_from_slice),
+            value: value.clone(),
+        });
+        Some(value)
+    }
+
+    /// `for=…;proto=…[;host="…"]` (RFC 7239).
+    fn forwarded_element(&self, tls: bool, host: Option<&[u8]>) -> Option<HeaderValue> {
+        let mut fwd = String::with_capacity(64);
+        match self.ip {
+            IpAddr::V4(_) => {
+                fwd.push_str("for=");
+                fwd.push_str(self.text());
+            }
+            IpAddr::V6(_) => {
+                fwd.push_str("for=\"[");
+                fwd.push_str(self.text());
+                fwd.push_str("]\"");
+            }
+        }
+        fwd.push_str(";proto=");
+        fwd.push_str(if tls { "https" } else { "http" });
+        // Only a plain token-safe host goes into the quoted-string.
+        let safe = |h: &&[u8]| {
+            h.iter()
+                .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
+        };
+        if let Some(host) = host.filter(safe).and_then(|h| std::str::from_utf8(h).ok()) {
+            fwd.push_str(";host=\"");
+            fwd.push_str(host);
+            fwd.push('"');
+        }
+        HeaderValue::try_from(fwd).ok()
     }
 }
 
-/// Sets `X-Forwarded-For/-Proto/-Host` and `Forwarded` for the upstream.
+/// Sets `X-Forwarded-For/-Proto/-Host` and `Forwarded` for the upstream;
+/// `host` is the request's Host (or HTTP/2 authority).
 ///
 /// From a trusted proxy the existing chain is extended; from anyone else
 /// client-supplied forwarding headers are replaced, so they cannot be spoofed.
@@ -136,75 +265,51 @@ pub fn set_forwarding(
     peer: &PeerAddr,
     trusted_peer: bool,
     tls: bool,
-    host: Option<&str>,
+    host: Option<&HeaderValue>,
 ) {
-    let proto = if tls { "https" } else { "http" };
-    let mut xff = String::new();
-    if trusted_peer {
-        for v in h.get_all(&X_FORWARDED_FOR) {
-            if let Ok(v) = v.to_str() {
-                if !xff.is_empty() {
-                    xff.push_str(", ");
-                }
-                xff.push_str(v);
-            }
+    let chain = |h: &HeaderMap, name: &HeaderName| trusted_peer && h.contains_key(name);
+    let xff = if chain(&*h, &X_FORWARDED_FOR) {
+        extend_chain(h, &X_FORWARDED_FOR, peer.text())
+    } else {
+        Some(peer.xff.clone())
+    };
+    if let Some(v) = xff {
+        h.insert(X_FORWARDED_FOR.clone(), v);
+    }
+    let own = peer.forwarded(tls, host);
+    let fwd = match own {
+        Some(own) if chain(&*h, &FORWARDED) => {
+            extend_chain(h, &FORWARDED, own.to_str().unwrap_or_default())
         }
-    }
-    if !xff.is_empty() {
-        xff.push_str(", ");
-    }
-    xff.push_str(&peer.text);
-    let mut fwd = String::new();
-    if trusted_peer {
-        for v in h.get_all(&FORWARDED) {
-            if let Ok(v) = v.to_str() {
-                fwd.push_str(v);
-                fwd.push_str(", ");
-            }
-        }
-    }
-    match peer.ip {
-        IpAddr::V4(_) => {
-            fwd.push_str("for=");
-            fwd.push_str(&peer.text);
-        }
-        IpAddr::V6(_) => {
-            fwd.push_str("for=\"[");
-            fwd.push_str(&peer.text);
-            fwd.push_str("]\"");
-        }
-    }
-    fwd.push_str(";proto=");
-    fwd.push_str(proto);
-    if let Some(host) = host.filter(|h| {
-        h.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
-    }) {
-        fwd.push_str(";host=\"");
-        fwd.push_str(host);
-        fwd.push('"');
-    }
-    insert_str(h, &X_FORWARDED_FOR, xff);
-    insert_str(h, &FORWARDED, fwd);
-    if !(trusted_peer && h.contains_key(&X_FORWARDED_PROTO)) {
+        own => own,
+    };
+    match fwd {
+        Some(v) => h.insert(FORWARDED.clone(), v),
+        None => h.remove(&FORWARDED),
+    };
+    if !chain(&*h, &X_FORWARDED_PROTO) {
+        let proto = if tls { "https" } else { "http" };
         h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
     }
-    if !(trusted_peer && h.contains_key(&X_FORWARDED_HOST)) {
-        match host.and_then(|v| HeaderValue::from_str(v).ok()) {
-            Some(v) => {
-                h.insert(X_FORWARDED_HOST.clone(), v);
-            }
-            None => {
-                h.remove(&X_FORWARDED_HOST);
-            }
-        }
+    if !chain(&*h, &X_FORWARDED_HOST) {
+        match host {
+            Some(v) => h.insert(X_FORWARDED_HOST.clone(), v.clone()),
+            None => h.remove(&X_FORWARDED_HOST),
+        };
     }
 }
 
-fn insert_str(h: &mut HeaderMap, name: &HeaderName, value: String) {
-    if let Ok(v) = HeaderValue::try_from(value) {
-        h.insert(name.clone(), v);
+/// The values of `name` joined with `, `, then `last`.
+fn extend_chain(h: &HeaderMap, name: &HeaderName, last: &str) -> Option<HeaderValue> {
+    let mut joined = String::new();
+    for v in h.get_all(name) {
+        if let Ok(v) = v.to_str() {
+            joined.push_str(v);
+            joined.push_str(", ");
+        }
     }
+    joined.push_str(last);
+    HeaderValue::try_from(joined).ok()
 }
 
 /// A request id: the client's `X-Request-Id` when it comes from a trusted
@@ -225,9 +330,45 @@ pub fn request_id(headers: &HeaderMap, trusted_peer: bool) -> String {
 
 /// 128 random bits as 32 hex digits.
 pub fn new_request_id() -> String {
-    let mut s = String::with_capacity(32);
-    let _ = write!(s, "{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-    s
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 32];
+    let random = [fastrand::u64(..), fastrand::u64(..)];
+    let bytes = random.iter().flat_map(|w| w.to_be_bytes());
+    for (pair, byte) in digits.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
+    }
+    String::from_utf8(digits.to_vec()).unwrap_or_default()
+}
+
+/// Bytes per arena chunk: room for 128 request ids.
+const ARENA_CHUNK: usize = 4096;
+/// Longer values are copied on their own rather than into the arena.
+const ARENA_MAX_VALUE: usize = 256;
+
+thread_local! {
+    /// Where [`shared_value`] writes small header values. Values cut from
+    /// one chunk share it, so making one is a copy and a reference count.
+    static ARENA: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// `text` as a header value whose clones share one buffer, mostly without
+/// an allocation of its own (request ids go out to the upstream and back
+/// to the client); `None` if it is not a valid header value.
+pub fn shared_value(text: &str) -> Option<HeaderValue> {
+    if text.len() > ARENA_MAX_VALUE {
+        return HeaderValue::from_str(text).ok();
+    }
+    let bytes = ARENA.with(|arena| {
+        let mut arena = arena.borrow_mut();
+        if arena.capacity() - arena.len() < text.len() {
+            // A fresh chunk; the old one lives on while values use it.
+            *arena = BytesMut::with_capacity(ARENA_CHUNK);
+        }
+        arena.extend_from_slice(text.as_bytes());
+        arena.split().freeze()
+    });
+    HeaderValue::from_maybe_shared(bytes).ok()
 }
 
 #[cfg(test)]
@@ -324,7 +465,7 @@ mod tests {
             &PeerAddr::new("198.51.100.4".parse().unwrap()),
             false,
             false,
-            Some("api.test"),
+            Some(&HeaderValue::from_static("api.test")),
         );
         assert_eq!(h["x-forwarded-for"], "198.51.100.4");
         assert_eq!(h["x-forwarded-proto"], "http");
@@ -346,7 +487,7 @@ mod tests {
             &PeerAddr::new("10.0.0.2".parse().unwrap()),
             true,
             true,
-            Some("a"),
+            Some(&HeaderValue::from_static("a")),
         );
         assert_eq!(h["x-forwarded-for"], "203.0.113.9, 10.0.0.2");
         assert_eq!(
@@ -372,5 +513,94 @@ mod tests {
         let evil = map(&[("x-request-id", "a\"b<script>")]);
         assert_eq!(request_id(&evil, true).len(), 32);
         assert_ne!(new_request_id(), new_request_id());
+        let id = new_request_id();
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    }
+
+    #[test]
+    fn connection_close_and_keep_alive_go_with_connection() {
+        let mut h = map(&[("connection", "keep-alive"), ("x-kept", "1")]);
+        remove_hop_by_hop(&mut h, false);
+        let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-kept"]);
+        // A field named by `Connection: close` goes too; none is made up.
+        let mut h = map(&[("connection", "close, Keep-Alive"), ("close", "x")]);
+        remove_hop_by_hop(&mut h, false);
+        assert!(h.is_empty(), "{h:?}");
+        // Invalid names in Connection are ignored, not a panic.
+        let mut h = map(&[("connection", "a b, ,@@"), ("x-kept", "1")]);
+        remove_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn headers_named_in_several_connection_values_all_go() {
+        let mut h = map(&[
+            ("connection", "x-one"),
+            ("connection", "x-two, upgrade"),
+            ("x-one", "1"),
+            ("x-two", "2"),
+            ("upgrade", "h2c"),
+            ("x-kept", "yes"),
+        ]);
+        remove_hop_by_hop(&mut h, false);
+        let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-kept"]);
+    }
+
+    #[test]
+    fn forwarded_element_follows_host_and_scheme_changes_on_one_connection() {
+        let peer = PeerAddr::new("198.51.100.4".parse().unwrap());
+        let a = HeaderValue::from_static("a.test");
+        let b = HeaderValue::from_static("b.test");
+        let fwd = |tls, host| {
+            let mut h = HeaderMap::new();
+            set_forwarding(&mut h, &peer, false, tls, host);
+            h["forwarded"].to_str().unwrap().to_owned()
+        };
+        assert_eq!(
+            fwd(false, Some(&a)),
+            "for=198.51.100.4;proto=http;host=\"a.test\""
+        );
+        assert_eq!(
+            fwd(false, Some(&a)),
+            "for=198.51.100.4;proto=http;host=\"a.test\""
+        );
+        assert_eq!(
+            fwd(false, Some(&b)),
+            "for=198.51.100.4;proto=http;host=\"b.test\""
+        );
+        assert_eq!(
+            fwd(true, Some(&b)),
+            "for=198.51.100.4;proto=https;host=\"b.test\""
+        );
+        assert_eq!(fwd(true, None), "for=198.51.100.4;proto=https");
+        // A host that would break out of the quoted-string is left out.
+        let evil = HeaderValue::from_static("a\";for=1.2.3.4");
+        assert_eq!(fwd(false, Some(&evil)), "for=198.51.100.4;proto=http");
+    }
+
+    #[test]
+    fn forwarded_host_header_is_dropped_without_a_host() {
+        let mut h = map(&[("x-forwarded-host", "spoofed")]);
+        let peer = PeerAddr::new("198.51.100.4".parse().unwrap());
+        set_forwarding(&mut h, &peer, false, false, None);
+        assert!(!h.contains_key("x-forwarded-host"));
+        assert_eq!(h["x-forwarded-for"], "198.51.100.4");
+    }
+
+    #[test]
+    fn shared_values_keep_their_bytes_across_arena_chunks() {
+        let ids: Vec<String> = (0..300).map(|_| new_request_id()).collect();
+        let values: Vec<HeaderValue> = ids.iter().map(|id| shared_value(id).unwrap()).collect();
+        for (id, v) in ids.iter().zip(&values) {
+            assert_eq!(v.to_str().unwrap(), id);
+            assert_eq!(v.clone(), *v);
+        }
+        let long = "x".repeat(ARENA_MAX_VALUE + 1);
+        assert_eq!(shared_value(&long).unwrap().len(), long.len());
+        assert!(shared_value("bad\nvalue").is_none());
     }
 }

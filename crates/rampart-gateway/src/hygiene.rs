@@ -8,12 +8,20 @@
 //! [`FramingScan`] watches the raw HTTP/1 bytes as hyper reads them, follows
 //! message framing (heads, fixed and chunked bodies), and queues one verdict
 //! per request head; the handler takes the verdict for each request in order.
+//!
+//! The same per-connection state also drives the header-read timeout
+//! (slowloris): [`header_watchdog`] closes an HTTP/1 connection that waits
+//! longer than the timeout for a request head, the way hyper's own
+//! `header_read_timeout` does, but with one timer per connection that is
+//! pushed forward lazily instead of a timer made and cancelled per request.
 
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use http::header::{CONTENT_LENGTH, HOST};
 use http::{HeaderMap, StatusCode, Version};
@@ -32,15 +40,37 @@ pub enum Framing {
     FragmentInTarget,
 }
 
-/// Per-connection verdict queue shared by the IO wrapper and the handler.
-#[derive(Debug, Default)]
-pub struct FramingVerdicts(Mutex<VecDeque<Framing>>);
+/// Per-connection state of an HTTP/1 connection, shared by the IO wrapper
+/// (framing verdicts), the handler (exchanges open) and the header-read
+/// watchdog.
+#[derive(Debug)]
+pub struct FramingVerdicts {
+    queue: Mutex<VecDeque<Framing>>,
+    /// Exchanges handed to the handler and not finished yet.
+    open: AtomicU32,
+    /// When the connection last had no exchange open (its start, or the end
+    /// of the last exchange), in microseconds since `epoch`: the wait for
+    /// the next request head runs from there.
+    idle_since_us: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for FramingVerdicts {
+    fn default() -> Self {
+        FramingVerdicts {
+            queue: Mutex::default(),
+            open: AtomicU32::new(0),
+            idle_since_us: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+}
 
 impl FramingVerdicts {
     /// The verdict for the next request in order (Clean if none was queued,
     /// e.g. after the scan stopped at an upgrade).
     pub fn next(&self) -> Framing {
-        self.0
+        self.queue
             .lock()
             .map(|mut q| q.pop_front())
             .ok()
@@ -49,8 +79,80 @@ impl FramingVerdicts {
     }
 
     fn push(&self, f: Framing) {
-        if let Ok(mut q) = self.0.lock() {
+        if let Ok(mut q) = self.queue.lock() {
             q.push_back(f);
+        }
+    }
+
+    /// Notes that the handler took a request: no head is awaited until the
+    /// returned guard is closed (or dropped).
+    pub fn exchange_started(self: &Arc<Self>) -> OpenExchange {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        OpenExchange(Some(self.clone()))
+    }
+
+    fn exchange_finished(&self, now: Instant) {
+        let since = now.saturating_duration_since(self.epoch).as_micros();
+        self.idle_since_us
+            .store(u64::try_from(since).unwrap_or(u64::MAX), Ordering::Relaxed);
+        // Saturating, though every decrement follows its own increment.
+        let _ = self
+            .open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(1))
+            });
+    }
+
+    /// When the watchdog must look again, or `None` when the connection has
+    /// awaited a request head for `timeout` already (and must close).
+    pub fn header_deadline(&self, now: Instant, timeout: Duration) -> Option<Instant> {
+        if self.open.load(Ordering::Relaxed) > 0 {
+            // A request is being handled; body and upstream timeouts apply.
+            return Some(now + timeout);
+        }
+        let idle_since = Duration::from_micros(self.idle_since_us.load(Ordering::Relaxed));
+        let deadline = self.epoch + idle_since + timeout;
+        (now < deadline).then_some(deadline)
+    }
+}
+
+/// An exchange in progress on an HTTP/1 connection (see
+/// [`FramingVerdicts::exchange_started`]).
+#[derive(Debug)]
+pub struct OpenExchange(Option<Arc<FramingVerdicts>>);
+
+impl OpenExchange {
+    /// The exchange is over at `now`: the wait for the next head starts.
+    pub fn close(mut self, now: Instant) {
+        if let Some(state) = self.0.take() {
+            state.exchange_finished(now);
+        }
+    }
+}
+
+impl Drop for OpenExchange {
+    fn drop(&mut self) {
+        if let Some(state) = self.0.take() {
+            state.exchange_finished(Instant::now());
+        }
+    }
+}
+
+/// Returns once the connection has waited `timeout` for a request head: at
+/// its start, or since its last exchange finished. The caller then closes
+/// the connection (hyper's header timeout does the same, without a reply).
+///
+/// One timer per connection: while requests keep coming it is only pushed
+/// forward, which tokio does without touching its timer wheel.
+pub async fn header_watchdog(state: Arc<FramingVerdicts>, timeout: Duration) {
+    let first = tokio::time::Instant::from_std(state.epoch + timeout);
+    let sleep = tokio::time::sleep_until(first);
+    tokio::pin!(sleep);
+    loop {
+        sleep.as_mut().await;
+        match state.header_deadline(Instant::now(), timeout) {
+            Some(next) => sleep.as_mut().reset(tokio::time::Instant::from_std(next)),
+            None => return,
         }
     }
 }
@@ -140,6 +242,16 @@ impl FramingScan {
             Some(i) => (&data[..i], &data[i + 1..], true),
             None => (data, &data[data.len()..], false),
         };
+        if complete && self.line.is_empty() {
+            // The whole line arrived in this read (the usual case): read it
+            // in place instead of copying it into `line`.
+            if part.len() > MAX_LINE {
+                self.state = State::Stopped;
+                return rest;
+            }
+            self.on_line(part.strip_suffix(b"\r").unwrap_or(part));
+            return rest;
+        }
         if self.line.len() + part.len() > MAX_LINE {
             self.state = State::Stopped;
             return rest;
@@ -333,9 +445,11 @@ pub fn check(
         }
         Framing::Clean => {}
     }
-    let mut lengths = headers.get_all(CONTENT_LENGTH).iter();
-    if let Some(first) = lengths.next() {
-        if lengths.next().is_some() {
+    // One pass over the headers gathers what the checks below need, instead
+    // of a hashed lookup per check.
+    let head = HeadFacts::of(headers);
+    if let Some(first) = head.first_length {
+        if head.lengths > 1 {
             return bad(
                 codes::DUPLICATE_LENGTH,
                 "request has more than one Content-Length",
@@ -364,11 +478,7 @@ pub fn check(
             "request has too many headers",
         ));
     }
-    let size: usize = headers
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
-    if size > limits.max_header_bytes {
+    if head.size > limits.max_header_bytes {
         return Err(Denial::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             codes::HEADERS_TOO_LARGE,
@@ -387,18 +497,49 @@ pub fn check(
             "CONNECT tunnels are not supported",
         ));
     }
-    if version == Version::HTTP_11 && !headers.contains_key(HOST) {
+    if version == Version::HTTP_11 && head.hosts == 0 {
         return bad(codes::MISSING_HOST, "HTTP/1.1 request without Host");
     }
-    if headers.get_all(HOST).iter().count() > 1
-        || headers.get(HOST).is_some_and(|h| !valid_host(h.as_bytes()))
-    {
+    if head.hosts > 1 || head.first_host.is_some_and(|h| !valid_host(h.as_bytes())) {
         return bad(
             codes::INVALID_HOST,
             "the Host header is not a valid host[:port]",
         );
     }
     Ok(())
+}
+
+/// What [`check`] needs from the headers, gathered in one pass.
+struct HeadFacts<'h> {
+    /// Bytes as on the wire: name, `: `, value, CRLF.
+    size: usize,
+    lengths: usize,
+    first_length: Option<&'h http::HeaderValue>,
+    hosts: usize,
+    first_host: Option<&'h http::HeaderValue>,
+}
+
+impl<'h> HeadFacts<'h> {
+    fn of(headers: &'h HeaderMap) -> Self {
+        let mut facts = HeadFacts {
+            size: 0,
+            lengths: 0,
+            first_length: None,
+            hosts: 0,
+            first_host: None,
+        };
+        for (name, value) in headers {
+            facts.size += name.as_str().len() + value.len() + 4;
+            if name == CONTENT_LENGTH {
+                facts.lengths += 1;
+                facts.first_length.get_or_insert(value);
+            } else if name == HOST {
+                facts.hosts += 1;
+                facts.first_host.get_or_insert(value);
+            }
+        }
+        facts
+    }
 }
 
 /// A DNS name or IPv4 address (letters, digits, `-`, `.`, `_`) or a
@@ -436,8 +577,52 @@ mod tests {
         for c in chunks {
             s.feed(c);
         }
-        let q = v.0.lock().unwrap();
+        let q = v.queue.lock().unwrap();
         q.iter().copied().collect()
+    }
+
+    #[test]
+    fn header_deadline_runs_from_the_connection_start_or_the_last_exchange() {
+        let state = Arc::new(FramingVerdicts::default());
+        let t = Duration::from_millis(300);
+        let start = state.epoch;
+        // The first head is awaited from the start.
+        assert_eq!(state.header_deadline(start, t), Some(start + t));
+        assert_eq!(state.header_deadline(start + t, t), None);
+        // While an exchange is open (a slow upstream, a long stream), the
+        // header timeout does not run.
+        let open = state.exchange_started();
+        let later = start + Duration::from_secs(10);
+        assert_eq!(state.header_deadline(later, t), Some(later + t));
+        open.close(later);
+        let soon = later + Duration::from_millis(100);
+        assert_eq!(state.header_deadline(soon, t), Some(later + t));
+        assert_eq!(state.header_deadline(later + t, t), None);
+        // Pipelined: a second exchange keeps the connection busy after the first.
+        let (a, b) = (state.exchange_started(), state.exchange_started());
+        a.close(later + t);
+        assert!(state.header_deadline(later + t * 5, t).is_some());
+        // An exchange dropped without `close` (its handler went away) ends too.
+        drop(b);
+        let now = Instant::now();
+        assert!(state.header_deadline(now, t).is_some_and(|d| d > now));
+        assert_eq!(state.header_deadline(now + t * 2, t), None);
+    }
+
+    #[tokio::test]
+    async fn watchdog_fires_on_an_idle_connection_but_not_during_an_exchange() {
+        let state = Arc::new(FramingVerdicts::default());
+        let open = state.exchange_started();
+        let dog = tokio::spawn(header_watchdog(state.clone(), Duration::from_millis(50)));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(!dog.is_finished(), "an open exchange was cut off");
+        let closed = Instant::now();
+        open.close(closed);
+        tokio::time::timeout(Duration::from_secs(2), dog)
+            .await
+            .expect("the watchdog did not fire")
+            .unwrap();
+        assert!(closed.elapsed() >= Duration::from_millis(50));
     }
 
     #[test]
@@ -601,7 +786,7 @@ POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhell
             for chunk in input.chunks(rng.usize(1..64)) {
                 s.feed(chunk);
             }
-            let queued = v.0.lock().unwrap().len();
+            let queued = v.queue.lock().unwrap().len();
             assert!(queued <= input.len(), "more verdicts than bytes");
         }
     }

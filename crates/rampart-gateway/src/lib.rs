@@ -19,6 +19,7 @@ pub mod hold;
 pub mod hygiene;
 pub mod log;
 pub mod metrics_setup;
+pub mod peer_tls;
 pub mod proxy;
 pub mod pump;
 pub mod reputation;

@@ -69,6 +69,9 @@ pub struct Exchange {
     /// Request body bytes counted by a streaming body the handler no longer owns.
     pub bytes_in: Option<Arc<std::sync::atomic::AtomicU64>>,
     pub events: Arc<crate::events::EventHub>,
+    /// The HTTP/1 connection's note that this exchange is open; closed when
+    /// the exchange finishes, which restarts the header-read timeout.
+    pub open: Option<crate::hygiene::OpenExchange>,
 }
 
 impl Exchange {
@@ -109,7 +112,10 @@ impl Exchange {
         if let Some(c) = &self.bytes_in {
             self.ctx.request_body_bytes = c.load(std::sync::atomic::Ordering::Relaxed);
         }
-        let secs = self.ctx.started.elapsed().as_secs_f64();
+        let now = std::time::Instant::now();
+        let secs = now
+            .saturating_duration_since(self.ctx.started)
+            .as_secs_f64();
         if let Some(route) = &self.route {
             for f in route.filters.iter() {
                 f.log(&self.ctx);
@@ -144,6 +150,9 @@ impl Exchange {
         if self.ctx.touched() {
             emit_security_event(&self.ctx, self.status);
             self.events.publish(&self.ctx, self.status);
+        }
+        if let Some(open) = self.open.take() {
+            open.close(now);
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct ConnInfo {
     pub peer_addr: headers::PeerAddr,
     pub listener: Arc<str>,
     pub tls: bool,
+    /// Client certificate and JA4 from the TLS handshake.
+    pub peer_tls: Option<Arc<rampart_core::PeerTls>>,
     /// Raw-byte framing verdicts (HTTP/1 connections only).
     pub framing: Option<Arc<FramingVerdicts>>,
     /// Gateway-wide load figures (shared by all connections).
@@ -63,6 +65,7 @@ pub async fn handle(
         conn.listener.clone(),
     );
     ctx.tls = conn.tls;
+    ctx.peer_tls = conn.peer_tls.clone();
     let mut out = Outcome::new(&parts, &snap, &conn);
 
     if let Err(d) = hygiene::check(
@@ -192,6 +195,8 @@ struct Outcome {
     /// Whether refusals render as HTML (the client prefers it).
     html: bool,
     events: Arc<crate::events::EventHub>,
+    /// Holds off the header-read timeout while the exchange runs (HTTP/1).
+    open: Option<hygiene::OpenExchange>,
 }
 
 impl Outcome {
@@ -212,6 +217,7 @@ impl Outcome {
             bytes_in: None,
             html: rampart_core::respond::prefers_html(&head.headers),
             events: conn.events.clone(),
+            open: conn.framing.as_ref().map(FramingVerdicts::exchange_started),
         }
     }
 
@@ -231,6 +237,7 @@ impl Outcome {
             access_log: self.access_log,
             bytes_in: self.bytes_in,
             events: self.events,
+            open: self.open,
         })
     }
 }
@@ -312,7 +319,9 @@ async fn forward(
         .flatten();
     let key = pool.hash_key(ctx.client_ip, &parts.headers);
     let seen = route.discovery.then(|| crate::discover::Seen::of(&parts));
-    prepare_upstream_request(&ctx, &mut parts, &hop, &route, upgrade);
+    // Made once, sent both ways: to the upstream and back to the client.
+    let request_id = headers::shared_value(&ctx.request_id);
+    prepare_upstream_request(request_id.clone(), &mut parts, &hop, &route, upgrade);
 
     let has_body = !body.is_end_stream();
     let idempotent = matches!(
@@ -327,28 +336,10 @@ async fn forward(
     let started = Instant::now();
 
     let result = if has_body && route.wants_request_body {
-        let hint = body.size_hint();
-        let mut incoming = TimedIncoming::new(body, hop.body_timeout).min_rate(hop.min_body_rate);
-        // The held start of the body is inspected before the upstream is contacted.
-        match crate::pump::hold(&mut ctx, &mut incoming, &route).await {
-            Err(d) => Err(d),
-            Ok(mut held) => {
-                let mut hint = hint;
-                if let Some(len) = crate::pump::replace(&ctx, &parts, &route, &mut held) {
-                    parts.headers.remove(http::header::TRANSFER_ENCODING);
-                    parts
-                        .headers
-                        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
-                    hint = http_body::SizeHint::with_exact(len as u64);
-                }
-                let (tx, rx) = mpsc::channel(8);
-                let req_body = RequestBody::Pumped(rx, hint);
-                let send = send_with_retries(&pool, parts, req_body, key, 0, &mut out);
-                let pump = crate::pump::stream(&mut ctx, held, incoming, &route, tx);
-                let (sent, pumped) = tokio::join!(send, pump);
-                pumped.and(sent)
-            }
-        }
+        // Boxed: only bodies that filters inspect come this way; inline, its
+        // state would make every request's future larger (and its moves).
+        let inspected = send_inspected(&mut ctx, parts, body, &hop, &route, key, &mut out);
+        Box::pin(inspected).await
     } else {
         let req_body = if has_body {
             let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -361,10 +352,11 @@ async fn forward(
         } else {
             RequestBody::Full(None)
         };
-        send_with_retries(&pool, parts, req_body, key, retries, &mut out).await
+        send_with_retries(&pool, Some(parts), Some(req_body), key, retries, &mut out).await
     };
-    out.upstream_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-    hop.conn.load.record_latency(started.elapsed());
+    let upstream_time = started.elapsed();
+    out.upstream_ms = Some(upstream_time.as_secs_f64() * 1000.0);
+    hop.conn.load.record_latency(upstream_time);
 
     let mut resp = match result {
         Ok(r) => r,
@@ -389,7 +381,7 @@ async fn forward(
     }
     let switched = upgrade && resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     headers::remove_hop_by_hop(resp.headers_mut(), switched);
-    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+    if let Some(v) = request_id {
         resp.headers_mut().insert(&X_REQUEST_ID, v);
     }
     if let (true, Some(hsts)) = (ctx.tls, route.hsts.clone()) {
@@ -407,7 +399,15 @@ async fn forward(
     }
     if route.response_hold > 0 && !switched && hold::may_have_body(&out.method, rparts.status) {
         let timeout = pool.read_timeout();
-        return match hold::hold(&mut ctx, &route, rbody, route.response_hold, timeout).await {
+        // Boxed for the same reason as `send_inspected`.
+        let held = Box::pin(hold::hold(
+            &mut ctx,
+            &route,
+            rbody,
+            route.response_hold,
+            timeout,
+        ));
+        return match held.await {
             Held::Refused(d) => deny(ctx, &d, out),
             Held::Complete { body, trailers } => {
                 hold::fix_length(&mut rparts.headers, body.len());
@@ -425,36 +425,70 @@ async fn forward(
     Response::from_parts(rparts, ResponseBody::upstream(rbody, Some(ex)))
 }
 
+/// Sends a request whose body the route's filters inspect: the held start
+/// of the body is judged before the upstream is contacted, the rest is
+/// pumped through the filters while it streams.
+async fn send_inspected(
+    ctx: &mut RequestCtx,
+    mut parts: http::request::Parts,
+    body: Incoming,
+    hop: &Hop<'_>,
+    route: &RouteRuntime,
+    key: Option<u64>,
+    out: &mut Outcome,
+) -> Result<Response<Incoming>, Denial> {
+    let mut hint = body.size_hint();
+    let mut incoming = TimedIncoming::new(body, hop.body_timeout).min_rate(hop.min_body_rate);
+    let mut held = crate::pump::hold(ctx, &mut incoming, route).await?;
+    if let Some(len) = crate::pump::replace(ctx, &parts, route, &mut held) {
+        parts.headers.remove(http::header::TRANSFER_ENCODING);
+        parts
+            .headers
+            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+        hint = http_body::SizeHint::with_exact(len as u64);
+    }
+    let (tx, rx) = mpsc::channel(8);
+    let req_body = RequestBody::Pumped(rx, hint);
+    let send = send_with_retries(&route.pool, Some(parts), Some(req_body), key, 0, out);
+    let pump = crate::pump::stream(ctx, held, incoming, route, tx);
+    let (sent, pumped) = tokio::join!(send, pump);
+    pumped.and(sent)
+}
+
 /// Rewrites headers and URI for the upstream: hop-by-hop headers out,
 /// forwarding headers and request id in, prefix stripped.
 fn prepare_upstream_request(
-    ctx: &RequestCtx,
+    request_id: Option<HeaderValue>,
     parts: &mut http::request::Parts,
     hop: &Hop<'_>,
     route: &RouteRuntime,
     upgrade: bool,
 ) {
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| parts.uri.authority().map(|a| a.to_string()));
+    // The Host value is shared with the request, not copied. Hygiene has
+    // checked it is a plain host[:port]; without one (HTTP/2), the authority.
+    let (host, from_authority) = match parts.headers.get(http::header::HOST) {
+        Some(h) => (Some(h.clone()), false),
+        None => (
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+            true,
+        ),
+    };
     headers::remove_hop_by_hop(&mut parts.headers, upgrade);
     headers::set_forwarding(
         &mut parts.headers,
         &hop.conn.peer_addr,
         hop.trusted_peer,
         hop.conn.tls,
-        host.as_deref(),
+        host.as_ref(),
     );
-    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+    if let Some(v) = request_id {
         parts.headers.insert(&X_REQUEST_ID, v);
     }
-    if parts.headers.get(http::header::HOST).is_none() {
-        if let Some(h) = host.and_then(|h| HeaderValue::try_from(h).ok()) {
-            parts.headers.insert(http::header::HOST, h);
-        }
+    if let (true, Some(h)) = (from_authority, host) {
+        parts.headers.insert(http::header::HOST, h);
     }
     let pq = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
     let new_pq = match route
@@ -475,17 +509,18 @@ fn prepare_upstream_request(
 }
 
 /// Sends to a picked server; retries other servers on failure when allowed.
+/// `head` and `body` are taken by the attempt that sends them (both are
+/// `Some` on entry; options so that no second copy of them is kept).
 async fn send_with_retries(
     pool: &Arc<Pool>,
-    parts: http::request::Parts,
-    body: RequestBody,
+    mut head: Option<http::request::Parts>,
+    mut body: Option<RequestBody>,
     key: Option<u64>,
     retries: u32,
     out: &mut Outcome,
 ) -> Result<Response<Incoming>, Denial> {
-    let deadline = tokio::time::Instant::now() + pool.total_timeout();
-    let mut body = Some(body);
-    let mut head = Some(parts);
+    let mut now = tokio::time::Instant::now();
+    let deadline = now + pool.total_timeout();
     let mut attempt = 0;
     loop {
         let Some(idx) = pool.pick(key) else {
@@ -505,27 +540,26 @@ async fn send_with_retries(
             ));
         };
         let _in_flight = InFlight::new(server);
-        let wait = pool
-            .read_timeout()
-            .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-        let failure = match tokio::time::timeout(wait, pool.send(idx, req)).await {
-            Ok(Ok(resp)) => {
+        let wait_until = (now + pool.read_timeout()).min(deadline);
+        let failure = match pool.send(idx, req, wait_until).await {
+            Ok(resp) => {
                 let bad_gateway = matches!(resp.status().as_u16(), 502..=504);
                 pool.report(idx, !bad_gateway);
                 return Ok(resp);
             }
-            Ok(Err(e)) => classify(&e),
-            Err(_) => Denial::new(
+            Err(e) if e.is_timeout() => Denial::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 codes::UPSTREAM_TIMEOUT,
                 "the upstream server did not answer in time",
             ),
+            Err(e) => classify(&e),
         };
         if failure.reason != codes::BODY_TIMEOUT {
             pool.report(idx, false);
         }
         metrics::counter!("rampart_upstream_failures_total", "upstream" => pool.name.clone(), "reason" => failure.reason).increment(1);
-        if attempt >= retries || tokio::time::Instant::now() >= deadline {
+        now = tokio::time::Instant::now();
+        if attempt >= retries || now >= deadline {
             return Err(failure);
         }
         attempt += 1;

@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
-use crate::hygiene::{FramingVerdicts, ScannedIo};
+use crate::hygiene::{header_watchdog, FramingVerdicts, ScannedIo};
 use crate::proxy::{self, ConnInfo};
 use crate::snapshot::{ListenerRuntime, Snapshot};
 
@@ -206,10 +206,12 @@ async fn serve_connection(
     };
     let shutdown = shared.shutdown.subscribe();
     let Some(acceptor) = listener.tls.clone() else {
-        return serve_http(stream, peer, listener, false, &snap, shared, shutdown).await;
+        let plain = Negotiated::default();
+        return serve_http(stream, peer, listener, plain, &snap, shared, shutdown).await;
     };
-    let handshake = tokio::time::timeout(snap.header_read_timeout, acceptor.accept(stream)).await;
-    let tls = match handshake {
+    let tapped = crate::peer_tls::HelloTap::new(stream);
+    let handshake = tokio::time::timeout(snap.header_read_timeout, acceptor.accept(tapped)).await;
+    let mut tls = match handshake {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             metrics::counter!("rampart_tls_handshake_failures_total", "listener" => name.to_string()).increment(1);
@@ -218,8 +220,22 @@ async fn serve_connection(
         }
         Err(_) => return,
     };
-    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    serve_http(tls, peer, listener, h2, &snap, shared, shutdown).await;
+    let (tap, session) = tls.get_mut();
+    let hello = tap.take();
+    let peer_tls = crate::peer_tls::peer_tls(session, &hello);
+    let negotiated = Negotiated {
+        h2: session.alpn_protocol() == Some(b"h2"),
+        peer_tls: Some(peer_tls),
+    };
+    serve_http(tls, peer, listener, negotiated, &snap, shared, shutdown).await;
+}
+
+/// What the TLS handshake settled (defaults for plain connections).
+#[derive(Default)]
+struct Negotiated {
+    /// ALPN chose HTTP/2.
+    h2: bool,
+    peer_tls: Option<Arc<rampart_core::PeerTls>>,
 }
 
 /// Serves HTTP on an established (plain or TLS) stream.
@@ -227,7 +243,7 @@ async fn serve_http<I>(
     io: I,
     peer: SocketAddr,
     listener: &ListenerRuntime,
-    h2: bool,
+    negotiated: Negotiated,
     snap: &Snapshot,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
@@ -237,6 +253,7 @@ async fn serve_http<I>(
     let tls = listener.tls.is_some();
     // Plain h2c listeners sniff the protocol; everything else is decided.
     let sniff_h2c = listener.h2c && !tls;
+    let h2 = negotiated.h2;
     let h1_only = !h2 && !sniff_h2c;
     let framing = h1_only.then(|| Arc::new(FramingVerdicts::default()));
     let conn = Arc::new(ConnInfo {
@@ -244,6 +261,7 @@ async fn serve_http<I>(
         peer_addr: crate::headers::PeerAddr::new(peer.ip()),
         listener: listener.name.clone(),
         tls,
+        peer_tls: negotiated.peer_tls,
         framing: framing.clone(),
         load: shared.load.clone(),
         events: shared.events.clone(),
@@ -260,8 +278,13 @@ async fn serve_http<I>(
     } else if let Some(framing) = framing {
         let mut b = http1::Builder::new();
         h1_settings(&mut b, snap);
+        let watchdog = header_watchdog(framing.clone(), snap.header_read_timeout);
         let io = TokioIo::new(ScannedIo::new(io, framing));
-        drive!(b.serve_connection(io, svc).with_upgrades(), shutdown);
+        drive!(
+            b.serve_connection(io, svc).with_upgrades(),
+            shutdown,
+            watchdog
+        );
     } else {
         // h2c: sniff the HTTP/2 preface, otherwise HTTP/1.1.
         let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -286,31 +309,46 @@ fn hyper_buf_size(snap: &Snapshot) -> usize {
 }
 
 fn h1_settings(b: &mut http1::Builder, snap: &Snapshot) {
-    b.timer(TokioTimer::new())
-        .header_read_timeout(snap.header_read_timeout)
+    // The header-read timeout is `hygiene::header_watchdog`'s: one timer per
+    // connection rather than hyper's, made and cancelled for every request
+    // (and often waking the event loop to do so, tokio #5207).
+    b.header_read_timeout(None)
         .keep_alive(true)
         .max_headers(snap.limits.max_headers * 2 + 8)
         .max_buf_size(hyper_buf_size(snap));
 }
 
 /// Runs a served connection to its end; on shutdown, asks it to finish its
-/// in-flight requests and close. A macro rather than a function: the three
-/// connection types share `graceful_shutdown` by name, not by trait.
+/// in-flight requests and close. With a watchdog future, the connection is
+/// dropped (closed) as soon as the watchdog returns. A macro rather than a
+/// function: the three connection types share `graceful_shutdown` by name,
+/// not by trait.
 macro_rules! drive {
-    ($conn:expr, $shutdown:expr) => {{
+    ($conn:expr, $shutdown:expr) => {
+        drive!($conn, $shutdown, std::future::pending::<()>())
+    };
+    ($conn:expr, $shutdown:expr, $watchdog:expr) => {{
         let mut shutdown: watch::Receiver<bool> = $shutdown;
         let mut conn = std::pin::pin!($conn);
+        let mut watchdog = std::pin::pin!($watchdog);
         let already = *shutdown.borrow();
         if already {
             conn.as_mut().graceful_shutdown();
         }
-        let finished = tokio::select! {
-            _ = conn.as_mut() => true,
-            _ = shutdown.wait_for(|&s| s) => false,
+        // Biased: the connection, polled on every wake-up, comes first.
+        let draining = tokio::select! {
+            biased;
+            _ = conn.as_mut() => false,
+            _ = watchdog.as_mut() => false,
+            _ = shutdown.wait_for(|&s| s) => true,
         };
-        if !finished {
+        if draining {
             conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+            tokio::select! {
+                biased;
+                _ = conn.as_mut() => {}
+                _ = watchdog.as_mut() => {}
+            }
         }
     }};
 }

@@ -13,9 +13,16 @@
 //! the body has been read, and checkout skips senders that are not ready yet.
 //! That avoids a task or callback per request just to watch for readiness.
 //! TLS and HTTP/2 upstreams stay on the legacy client.
+//!
+//! Each connection also keeps its own response timer. A request pushes its
+//! deadline forward, which tokio does with one atomic store while the timer
+//! is armed; a fresh `tokio::time::timeout` per request would insert into
+//! and remove from the timer wheel every time (and often wake the event
+//! loop to do so, tokio #5207).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use http::uri::Authority;
@@ -24,6 +31,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use thread_local::ThreadLocal;
+use tokio::time::Sleep;
 
 use crate::body::RequestBody;
 
@@ -46,6 +54,9 @@ pub enum Error {
     /// carries the request body's own error (e.g. the client's body timeout).
     #[error("upstream exchange failed: {0}")]
     Request(#[source] hyper::Error),
+    /// No response headers by the deadline.
+    #[error("upstream did not answer in time")]
+    Timeout,
 }
 
 impl Error {
@@ -55,9 +66,26 @@ impl Error {
     }
 }
 
+/// A connection's sender and its response timer, reused request after
+/// request.
+struct Conn {
+    tx: SendRequest<RequestBody>,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Conn {
+    fn new(tx: SendRequest<RequestBody>, deadline: tokio::time::Instant) -> Self {
+        Conn {
+            tx,
+            // Lazy: tokio registers the timer on its first poll.
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
+        }
+    }
+}
+
 /// One idle connection and when it was put back.
 struct Idle {
-    tx: SendRequest<RequestBody>,
+    conn: Conn,
     since: Instant,
 }
 
@@ -99,7 +127,8 @@ impl H1Pool {
     }
 
     /// Sends `req` (origin-form URI) to server `server` at `authority`, on an
-    /// idle connection when one is ready, else on a new one.
+    /// idle connection when one is ready, else on a new one; gives up with
+    /// [`Error::Timeout`] at `deadline` unless the response headers came.
     ///
     /// A request that hyper hands back unsent (the pooled connection turned
     /// out closed before it was written) is sent again on another connection
@@ -110,6 +139,7 @@ impl H1Pool {
         server: usize,
         authority: &Authority,
         mut req: Request<RequestBody>,
+        deadline: tokio::time::Instant,
     ) -> Result<Response<Incoming>, Error> {
         if !req.headers().contains_key(http::header::HOST) {
             // HTTP/1.1 requires Host; the legacy client filled it in likewise.
@@ -125,15 +155,28 @@ impl H1Pool {
                 None
             };
             let reused = pooled.is_some();
-            let mut tx = match pooled {
-                Some(tx) => tx,
-                None => self.connect(authority).await?,
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                // Boxed: the rare connect path would otherwise grow every
+                // request's future (and its moves).
+                None => Box::pin(self.connect(authority, deadline)).await?,
             };
-            match tx.try_send_request(req).await {
+            // The connection's own timer, moved to this request's deadline.
+            // (Inline rather than a method: an `async fn` taking the request
+            // would add a copy of it to every request's future.)
+            conn.timer.as_mut().reset(deadline);
+            let sent = conn.tx.try_send_request(req);
+            let answer = tokio::select! {
+                biased;
+                r = sent => r,
+                // On timeout the connection is dropped with its request.
+                _ = conn.timer.as_mut() => return Err(Error::Timeout),
+            };
+            match answer {
                 Ok(resp) => {
                     // After a switch the connection belongs to the tunnel.
                     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-                        self.checkin(server, tx);
+                        self.checkin(server, conn);
                     }
                     return Ok(resp);
                 }
@@ -150,7 +193,7 @@ impl H1Pool {
 
     /// Takes a ready idle connection to `server`, dropping closed and expired
     /// ones on the way. Connections still busy with a response body stay.
-    fn checkout(&self, server: usize) -> Option<SendRequest<RequestBody>> {
+    fn checkout(&self, server: usize) -> Option<Conn> {
         let mut list = self.local().idle[server].borrow_mut();
         if list.is_empty() {
             return None;
@@ -168,10 +211,10 @@ impl H1Pool {
         let mut i = list.len();
         while i > 0 {
             i -= 1;
-            if list[i].tx.is_closed() {
+            if list[i].conn.tx.is_closed() {
                 list.remove(i);
-            } else if list[i].tx.is_ready() {
-                return list.remove(i).map(|idle| idle.tx);
+            } else if list[i].conn.tx.is_ready() {
+                return list.remove(i).map(|idle| idle.conn);
             }
         }
         None
@@ -179,8 +222,8 @@ impl H1Pool {
 
     /// Puts a connection back; dropped when the list is full (hyper closes it
     /// once its response is done).
-    fn checkin(&self, server: usize, tx: SendRequest<RequestBody>) {
-        if tx.is_closed() {
+    fn checkin(&self, server: usize, conn: Conn) {
+        if conn.tx.is_closed() {
             return;
         }
         let mut list = self.local().idle[server].borrow_mut();
@@ -188,28 +231,36 @@ impl H1Pool {
             return;
         }
         list.push_back(Idle {
-            tx,
+            conn,
             since: Instant::now(),
         });
     }
 
     /// Opens a connection and runs it on the current runtime.
-    async fn connect(&self, authority: &Authority) -> Result<SendRequest<RequestBody>, Error> {
+    async fn connect(
+        &self,
+        authority: &Authority,
+        deadline: tokio::time::Instant,
+    ) -> Result<Conn, Error> {
         // `Authority::host` keeps IPv6 brackets, which address parsing rejects.
         let host = authority
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']');
         let port = authority.port_u16().unwrap_or(80);
-        let stream = match tokio::time::timeout(
+        let connect = tokio::time::timeout(
             self.connect_timeout,
             tokio::net::TcpStream::connect((host, port)),
-        )
-        .await
-        {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(Error::Connect(e)),
-            Err(_) => return Err(Error::ConnectTimeout),
+        );
+        let stream = tokio::select! {
+            biased;
+            r = connect => match r {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(Error::Connect(e)),
+                Err(_) => return Err(Error::ConnectTimeout),
+            },
+            // The whole exchange's deadline may come before the connect timeout.
+            _ = tokio::time::sleep_until(deadline) => return Err(Error::Timeout),
         };
         // Requests are written in one go; Nagle would only delay them.
         let _ = stream.set_nodelay(true);
@@ -223,7 +274,7 @@ impl H1Pool {
                 tracing::debug!(target: "rampart::upstream", error = %e, "upstream connection ended");
             }
         });
-        Ok(tx)
+        Ok(Conn::new(tx, deadline))
     }
 
     /// Idle connections this thread holds for `server` (tests).

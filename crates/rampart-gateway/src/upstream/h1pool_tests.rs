@@ -27,8 +27,10 @@ async fn upstream(delay: Duration) -> (Authority, Arc<AtomicUsize>) {
             let (stream, _) = listener.accept().await.unwrap();
             count.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| async move {
-                    tokio::time::sleep(delay).await;
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| async move {
+                    // `/slow` takes 5 s more, whatever `delay` is.
+                    let slow = req.uri().path() == "/slow";
+                    tokio::time::sleep(delay + Duration::from_secs(5 * u64::from(slow))).await;
                     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -47,10 +49,18 @@ fn get(path: &str) -> Request<RequestBody> {
         .unwrap()
 }
 
+/// A deadline no test reaches.
+fn later() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(30)
+}
+
 /// Sends one request and reads the whole response body, as the proxy does
 /// when it streams the body on to its client.
 async fn fetch(pool: &H1Pool, authority: &Authority) -> Bytes {
-    let resp = pool.send(0, authority, get("/x?y=1")).await.unwrap();
+    let resp = pool
+        .send(0, authority, get("/x?y=1"), later())
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     resp.into_body().collect().await.unwrap().to_bytes()
 }
@@ -138,13 +148,13 @@ async fn unsent_request_on_a_dead_pooled_connection_is_sent_again() {
     let mut conn = Box::pin(conn);
     assert!((&mut conn).now_or_never().is_none());
     assert!(tx.is_ready());
-    pool.checkin(0, tx);
+    pool.checkin(0, Conn::new(tx, later()));
     // A body that the proxy's own retries could not repeat.
     let req = Request::post("/upload")
         .header(http::header::HOST, "example.test")
         .body(RequestBody::full(Bytes::from_static(b"payload")))
         .unwrap();
-    let (resp, ()) = tokio::join!(pool.send(0, &authority, req), async move {
+    let (resp, ()) = tokio::join!(pool.send(0, &authority, req, later()), async move {
         tokio::task::yield_now().await;
         drop(conn);
     });
@@ -162,7 +172,10 @@ async fn refused_connection_is_a_connect_error() {
         .unwrap();
     let authority: Authority = addr.to_string().parse().unwrap();
     let pool = H1Pool::new(1, 8, Duration::from_secs(1));
-    let err = pool.send(0, &authority, get("/")).await.unwrap_err();
+    let err = pool
+        .send(0, &authority, get("/"), later())
+        .await
+        .unwrap_err();
     assert!(err.is_connect(), "{err}");
 }
 
@@ -191,8 +204,40 @@ async fn host_header_is_added_when_missing() {
     let req = Request::get("/p?q=1")
         .body(RequestBody::Full(None))
         .unwrap();
-    pool.send(0, &authority, req).await.unwrap();
+    pool.send(0, &authority, req, later()).await.unwrap();
     let (uri, host) = seen.await.unwrap();
     assert_eq!(uri, "/p?q=1");
     assert_eq!(host.unwrap(), addr.to_string().as_str());
+}
+
+#[tokio::test]
+async fn slow_response_times_out_on_fresh_and_reused_connections() {
+    let (authority, accepted) = upstream(Duration::ZERO).await;
+    let pool = H1Pool::new(1, 8, Duration::from_secs(1));
+    // An exchange with a far deadline leaves a pooled connection whose
+    // timer is armed far ahead.
+    assert_eq!(&fetch(&pool, &authority).await[..], b"ok");
+    assert_eq!(pool.idle_len(0), 1);
+    // Reused with a nearer deadline: the timer is moved back, and holds.
+    let started = std::time::Instant::now();
+    let soon = tokio::time::Instant::now() + Duration::from_millis(200);
+    let err = pool
+        .send(0, &authority, get("/slow"), soon)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err}");
+    assert!(!err.is_connect());
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The timed-out connection is not pooled (its answer would be stale).
+    assert_eq!(pool.idle_len(0), 0);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    // On a fresh connection, a deadline already past.
+    let past = tokio::time::Instant::now();
+    let err = pool
+        .send(0, &authority, get("/slow"), past)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err}");
+    // A later deadline after those is not cut short by them.
+    assert_eq!(&fetch(&pool, &authority).await[..], b"ok");
 }

@@ -8,9 +8,11 @@ pub mod h1pool;
 pub mod health;
 
 use std::cell::Cell;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::future::{Either, TryFutureExt};
 use http::uri::{Authority, Scheme};
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -78,6 +80,11 @@ impl SendError {
             SendError::Legacy(e) => e.is_connect(),
             SendError::Pool(e) => e.is_connect(),
         }
+    }
+
+    /// Whether the response headers did not come by the deadline.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SendError::Pool(h1pool::Error::Timeout))
     }
 
     /// The underlying error, to walk its source chain.
@@ -149,18 +156,28 @@ impl Pool {
 
     /// Sends a request to server `i`: in origin form with a `Host` header for
     /// rampart's pool, in absolute form for the legacy client (see
-    /// [`Pool::origin_form`]).
-    pub async fn send(
+    /// [`Pool::origin_form`]). Without response headers by `deadline`, fails
+    /// with a timeout ([`SendError::is_timeout`]).
+    ///
+    /// Not an `async fn`: that would keep one more copy of the request in
+    /// every request's future, which is moved as a whole.
+    pub fn send(
         &self,
         i: usize,
         req: Request<RequestBody>,
-    ) -> Result<Response<Incoming>, SendError> {
+        deadline: tokio::time::Instant,
+    ) -> impl Future<Output = Result<Response<Incoming>, SendError>> + Send + '_ {
         match &self.h1 {
-            Some(h1) => h1
-                .send(i, &self.servers[i].authority, req)
-                .await
-                .map_err(SendError::Pool),
-            None => self.client().request(req).await.map_err(SendError::Legacy),
+            Some(h1) => Either::Left(
+                h1.send(i, &self.servers[i].authority, req, deadline)
+                    .map_err(SendError::Pool),
+            ),
+            None => Either::Right(async move {
+                match tokio::time::timeout_at(deadline, self.client().request(req)).await {
+                    Ok(r) => r.map_err(SendError::Legacy),
+                    Err(_) => Err(SendError::Pool(h1pool::Error::Timeout)),
+                }
+            }),
         }
     }
 
