@@ -21,7 +21,9 @@
 #   RAMPART_PRELOAD  LD_PRELOAD for rampart only, e.g. an allocator to try
 #                    without rebuilding: /usr/lib/x86_64-linux-gnu/libmimalloc.so.2
 #                    (Debian libmimalloc2.0) or libjemalloc.so.2 (libjemalloc2)
-#   TARGETS          subset/order of: direct nginx rampart   (default all three)
+#   TARGETS          subset/order of: direct nginx rampart rampart-auth
+#                    (default "direct nginx rampart"; rampart-auth is a second
+#                    rampart whose route requires an API key, sent by wrk)
 #   WRK_CPU / SERVER_CPU  CPUs for wrk / servers             (default 0 / 1)
 #   BENCH_NICE       if set, run servers and wrk under `nice -n BENCH_NICE`
 #                    (e.g. -10 as root, on a machine busy with other builds)
@@ -60,6 +62,8 @@ UP_PORT=18090
 NGINX_PORT=18091
 RAMPART_PORT=18092
 ADMIN_PORT=18093
+AUTH_PORT=18096
+AUTH_ADMIN_PORT=18097
 REQ_PATH='/?a=1&b=2&c=3'
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -221,6 +225,9 @@ access_log = false
 [admin]
 listen = "127.0.0.1:$ADMIN_PORT"
 
+[store]
+data_dir = "$TMP/data"
+
 [listeners.bench]
 address = "127.0.0.1:$RAMPART_PORT"
 
@@ -244,12 +251,38 @@ wait_ready nginx "$NGINX_PORT" "$NGINX_PID"
 RUST_LOG=warn LD_PRELOAD=${RAMPART_PRELOAD:-} "${PRIO[@]}" taskset -c "$SERVER_CPU" "$RAMPART_BIN" run --config "$TMP/rampart.toml" >"$TMP/rampart.log" 2>&1 &
 RAMPART_PID=$!; PIDS+=("$RAMPART_PID")
 wait_ready rampart "$RAMPART_PORT" "$RAMPART_PID"
+# rampart-auth: the same route behind `auth = {}`, with a key made through
+# the CLI (admin user and token on the embedded store, then the admin API).
+AUTH_KEY=
+if [[ " $TARGETS " == *" rampart-auth "* ]]; then
+    sed -e "s/127.0.0.1:$ADMIN_PORT/127.0.0.1:$AUTH_ADMIN_PORT/" \
+        -e "s/127.0.0.1:$RAMPART_PORT/127.0.0.1:$AUTH_PORT/" "$TMP/rampart.toml" > "$TMP/rampart-auth.toml"
+    sed -i "s|$TMP/data|$TMP/auth-data|" "$TMP/rampart-auth.toml"
+    printf 'auth = {}\n' >> "$TMP/rampart-auth.toml"
+    printf 'bench-admin-password-0123\n' | "$RAMPART_BIN" admin create-user --config "$TMP/rampart-auth.toml" \
+        bench --password-stdin > /dev/null
+    export RAMPART_ADMIN=http://127.0.0.1:$AUTH_ADMIN_PORT
+    RAMPART_ADMIN_TOKEN=$("$RAMPART_BIN" admin token create --config "$TMP/rampart-auth.toml" \
+        --user bench --scope write | sed -n 's/^token: //p')
+    export RAMPART_ADMIN_TOKEN
+    RUST_LOG=warn "${PRIO[@]}" taskset -c "$SERVER_CPU" "$RAMPART_BIN" run --config "$TMP/rampart-auth.toml" >"$TMP/rampart-auth.log" 2>&1 &
+    AUTH_PID=$!; PIDS+=("$AUTH_PID")
+    wait_ready rampart-auth "$AUTH_PORT" "$AUTH_PID"
+    consumer=$("$RAMPART_BIN" consumers create --name bench --json | sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' | head -1)
+    AUTH_KEY=$("$RAMPART_BIN" keys create --consumer "$consumer" --json | sed -n 's/.*"key": *"\([^"]*\)".*/\1/p' | head -1)
+    [[ $AUTH_KEY == rk_* ]] || die "could not create an API key for rampart-auth"
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $AUTH_KEY" "http://127.0.0.1:$AUTH_PORT/")
+    [[ $code == 200 ]] || die "rampart-auth refused the bench key ($code)"
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$AUTH_PORT/")
+    [[ $code == 401 ]] || die "rampart-auth served a request without a key ($code)"
+fi
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 RAMPART_RSS0=$(rss_kib "$RAMPART_PID")
 
 port_of() {
     case $1 in
         direct) echo "$UP_PORT" ;; nginx) echo "$NGINX_PORT" ;; rampart) echo "$RAMPART_PORT" ;;
+        rampart-auth) echo "$AUTH_PORT" ;;
         *) die "unknown target $1" ;;
     esac
 }
@@ -258,15 +291,18 @@ label_of() {
         direct) echo "upstream direct (nginx \`return 200\`)" ;;
         nginx) echo "nginx $("$NGINX_BIN" -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p') reverse proxy, keep-alive upstream" ;;
         rampart) echo "rampart, routing only ($RAMPART_WORKERS worker$( ((RAMPART_WORKERS > 1)) && echo s)${RAMPART_PRELOAD:+, LD_PRELOAD=$(basename "$RAMPART_PRELOAD")})" ;;
+        rampart-auth) echo "rampart, API key required ($RAMPART_WORKERS worker$( ((RAMPART_WORKERS > 1)) && echo s))" ;;
     esac
 }
 
 # run_wrk TARGET SECONDS OUTFILE
 run_wrk() {
     local port; port=$(port_of "$1")
+    local auth=()
+    [[ $1 == rampart-auth ]] && auth=(-H "Authorization: Bearer $AUTH_KEY")
     # wrk stops by itself after -d; `timeout` is a backstop.
     timeout $(( $2 + 30 )) "${PRIO[@]}" taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d"$2"s --latency \
-        -H 'Host: localhost' "http://127.0.0.1:$port$REQ_PATH" > "$3"
+        -H 'Host: localhost' "${auth[@]}" "http://127.0.0.1:$port$REQ_PATH" > "$3"
 }
 
 # Prints "rps p50_ms p99_ms errors" from one wrk output file.
@@ -375,6 +411,10 @@ if [[ -n "${MR[nginx]:-}" && -n "${MR[rampart]:-}" ]]; then
     echo
     awk -v r="${MR[rampart]}" -v n="${MR[nginx]}" -v rp="${MP99[rampart]}" -v np="${MP99[nginx]}" \
         'BEGIN { printf "rampart/nginx throughput ratio: %.2f, p99 ratio: %.2f\n", r / n, rp / np }'
+fi
+if [[ -n "${MR[rampart-auth]:-}" && -n "${MR[rampart]:-}" ]]; then
+    awk -v a="${MR[rampart-auth]}" -v r="${MR[rampart]}" -v ap="${MP99[rampart-auth]}" -v rp="${MP99[rampart]}" \
+        'BEGIN { printf "rampart with key auth / without: throughput %.2f, p99 %.2f\n", a / r, ap / rp }'
 fi
 
 # --- optional profiles --------------------------------------------------------------

@@ -84,12 +84,28 @@ fn off() -> String {
     "off".into()
 }
 
-/// `auth`: the route requires an API key with these scopes.
+/// `auth`: the route requires a credential (API key, JWT or client
+/// certificate, per `methods`) with these scopes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthPolicy {
     #[serde(default)]
     pub mode: FilterMode,
+    /// Credentials accepted; any one of them is enough.
+    #[serde(default = "crate::identity::default_methods")]
+    pub methods: Vec<crate::identity::AuthMethodName>,
+    /// Issuers (`[[jwt.issuers]].issuer`) whose tokens this route accepts;
+    /// empty: every configured issuer.
+    #[serde(default)]
+    pub jwt_issuers: Vec<String>,
+    /// A header carrying a bare JWT, besides `Authorization: Bearer`.
+    pub jwt_header: Option<String>,
+    /// A cookie carrying a JWT.
+    pub jwt_cookie: Option<String>,
+    /// Client-certificate names tried in order as the consumer id (mTLS);
+    /// the first naming an active consumer wins.
+    #[serde(default = "crate::identity::default_cert_names")]
+    pub mtls_consumer_from: Vec<crate::identity::CertNameConfig>,
     /// Every scope listed is required (403 `insufficient_scope` otherwise).
     #[serde(default)]
     pub scopes: Vec<String>,

@@ -1,6 +1,7 @@
 //! The admin listener (loopback by default, apart from client traffic):
-//! `/healthz`, `/readyz`, Prometheus `/metrics`, and the config endpoints
-//! `GET /admin/status` and `POST /admin/reload`.
+//! `/healthz`, `/readyz`, Prometheus `/metrics`, the operations endpoints
+//! under `/admin/` (authenticated unless the listener is loopback), and the
+//! authenticated REST API under `/api/`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use crate::control::Control;
 pub async fn serve(addr: SocketAddr, control: Arc<Control>) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let app = router(control.clone());
+    let app = router(control.clone(), !addr.ip().is_loopback());
     let mut shutdown = control.gateway.stopped_signal();
     tokio::spawn(async move {
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -34,8 +35,23 @@ pub async fn serve(addr: SocketAddr, control: Arc<Control>) -> std::io::Result<S
     Ok(local)
 }
 
-fn router(control: Arc<Control>) -> Router {
-    ops_router(control.clone()).merge(crate::adminapi::router(api_deps(control)))
+/// On a loopback listener the operations endpoints are open, like SIGHUP
+/// to a local user; on any other address `/admin/*` needs the same admin
+/// token or session as `/api/` (health and metrics stay open for probes
+/// and scrapers).
+fn router(control: Arc<Control>, protect_ops: bool) -> Router {
+    let probes = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(control.clone());
+    let ops = match protect_ops {
+        true => crate::adminapi::protect(ops_router(control.clone()), api_deps(control.clone())),
+        false => ops_router(control.clone()),
+    };
+    probes
+        .merge(ops)
+        .merge(crate::adminapi::router(api_deps(control)))
 }
 
 /// What the authenticated `/api/` needs, from the running gateway.
@@ -47,6 +63,7 @@ fn api_deps(control: Arc<Control>) -> crate::adminapi::AdminDeps {
     crate::adminapi::AdminDeps {
         keyring: identity.as_ref().map(|i| i.keyring.clone()),
         admin: identity.as_ref().map(|i| i.admin.clone()),
+        totp: identity.as_ref().map(|i| i.totp.clone()),
         audit: identity.as_ref().map(|i| i.audit.clone()),
         tracker: services.tracker.clone(),
         events: control.gateway.events().clone(),
@@ -65,13 +82,10 @@ fn api_deps(control: Arc<Control>) -> crate::adminapi::AdminDeps {
     }
 }
 
-/// The operations endpoints (loopback by default, like SIGHUP): health,
-/// metrics, config status and reload, recent events, discovery.
+/// The operations endpoints: config status and reload, recent events,
+/// discovery.
 fn ops_router(control: Arc<Control>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .route("/admin/status", get(status))
         .route("/admin/reload", post(reload))
         .route("/admin/events", get(recent_events))

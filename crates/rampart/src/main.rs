@@ -134,6 +134,18 @@ fn check(path: &std::path::Path) -> ExitCode {
         );
         let workers = rampart_gateway::worker_count(c.server.workers);
         let services = rampart_gateway::services::Services::default();
+        // JWKS sources start their loaders on a runtime; this one is dropped
+        // (and the loaders with it) as soon as the check is done.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                rampart_config::ConfigErrors::from(rampart_config::ConfigError::new(
+                    "",
+                    e.to_string(),
+                ))
+            })?;
+        let _entered = runtime.enter();
         rampart_gateway::snapshot::Snapshot::build(std::sync::Arc::new(loaded), workers, &services)
             .map(|_| summary)
     });

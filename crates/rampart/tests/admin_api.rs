@@ -64,6 +64,7 @@ impl Harness {
         let (keyring, admin, tracker) = (Arc::new(keyring), Arc::new(admin), Arc::new(tracker));
         let deps = AdminDeps {
             keyring: Some(keyring.clone()),
+            totp: None,
             admin: Some(admin.clone()),
             tracker: Some(tracker.clone()),
             audit: Some(store),
@@ -652,6 +653,7 @@ async fn missing_dependencies_answer_503_feature_not_configured() {
         .unwrap();
     let deps = AdminDeps {
         keyring: None,
+        totp: None,
         admin: Some(admin),
         tracker: None,
         audit: None,

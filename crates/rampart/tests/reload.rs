@@ -232,3 +232,60 @@ async fn admin_health_and_metrics() {
     );
     assert!(text.contains("rampart_connections_total"), "{text}");
 }
+
+/// On an admin listener that is not loopback-only, `/admin/*` needs an
+/// admin token like `/api/`; health and metrics stay open for probes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_endpoints_need_a_token_off_loopback() {
+    let up = Upstream::start("up").await;
+    let top = "[admin]\nlisten = \"0.0.0.0:0\"\n";
+    let gw = Gw::start(&format!("{top}{}", config(&up.addr, "/", ""))).await;
+    let port = gw.running.admin.unwrap().port();
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    assert_eq!(get(&url("/healthz")).await.status, 200);
+    assert_eq!(get(&url("/metrics")).await.status, 200);
+    let r = get(&url("/admin/status")).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let reload = |token: Option<String>| {
+        let mut b = req("POST", &url("/admin/reload"));
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        send(b.body(Default::default()).unwrap())
+    };
+    assert_eq!(reload(None).await.status, 401);
+
+    let services = gw.running.gateway.services();
+    let admin = &services.identity.as_ref().expect("identity store").admin;
+    let system = rampart_store::Actor::system();
+    let actor = &system;
+    admin
+        .create_admin("ops", "a long enough admin password", actor)
+        .await
+        .unwrap();
+    let token = |scope| async move {
+        admin
+            .create_token("ops", "t", vec![scope], None, actor)
+            .await
+            .unwrap()
+            .token
+            .expose()
+            .to_string()
+    };
+    let read = token(rampart_store::TokenScope::Read).await;
+    let write = token(rampart_store::TokenScope::Write).await;
+    let r = send(
+        req("GET", &url("/admin/status"))
+            .header("authorization", format!("Bearer {read}"))
+            .body(Default::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        reload(Some(read)).await.status,
+        403,
+        "reload needs a write token"
+    );
+    assert_eq!(reload(Some(write)).await.status, 200);
+}

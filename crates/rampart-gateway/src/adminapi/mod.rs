@@ -16,6 +16,7 @@ mod identity;
 pub mod openapi;
 mod ops;
 pub mod problem;
+mod totp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,8 @@ pub type ReloadFn =
 pub struct AdminDeps {
     pub keyring: Option<Arc<Keyring>>,
     pub admin: Option<Arc<AdminService>>,
+    /// Consumers' TOTP enrollments (MFA step-up).
+    pub totp: Option<Arc<rampart_store::ConsumerTotpService>>,
     pub tracker: Option<Arc<ThreatTracker>>,
     /// The store's audit log: read by `GET /api/audit`, and written for the
     /// actions the store services do not audit themselves (bans, reloads,
@@ -82,10 +85,21 @@ pub fn router(deps: AdminDeps) -> Router {
     build(deps).0
 }
 
+/// Puts `router` behind the API's authentication (admin token or session,
+/// CSRF on mutations), e.g. the operations endpoints on a non-loopback
+/// admin listener.
+pub fn protect(router: Router, deps: AdminDeps) -> Router {
+    router.route_layer(axum::middleware::from_fn_with_state(
+        Arc::new(deps),
+        auth::require_auth,
+    ))
+}
+
 /// Every `(method, path)` the router serves, for docs and tests.
 pub fn routes() -> Vec<(Method, &'static str)> {
     let deps = AdminDeps {
         keyring: None,
+        totp: None,
         admin: None,
         tracker: None,
         audit: None,
@@ -119,10 +133,10 @@ impl Routes {
 
 fn build(deps: AdminDeps) -> (Router, Vec<(Method, &'static str)>) {
     let ctx: Ctx = Arc::new(deps);
-    let protected = ops::routes(identity::routes(Routes {
+    let protected = ops::routes(totp::routes(identity::routes(Routes {
         router: Router::new(),
         seen: Vec::new(),
-    }))
+    })))
     .add(Method::POST, "/api/logout", auth::logout);
     let protected_router = protected
         .router
@@ -165,6 +179,7 @@ mod tests {
     fn merges_into_the_admin_listener_router() {
         let deps = AdminDeps {
             keyring: None,
+            totp: None,
             admin: None,
             tracker: None,
             audit: None,

@@ -115,6 +115,20 @@ fn identity_paths() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
+            "/api/consumers/{id}/totp",
+            json!({
+                "get": with_params(op("A consumer's TOTP enrollment state", "consumers", "200", schema_ref("TotpStatus")), &["ConsumerId"]),
+                "post": with_params(op("Start TOTP enrollment (secret and URI in this response only)", "consumers", "200", schema_ref("TotpEnrollment")), &["ConsumerId"]),
+                "delete": with_params(op("Remove the consumer's TOTP: step-up no longer applies", "consumers", "200", schema_ref("TotpStatus")), &["ConsumerId"]),
+            }),
+        ),
+        (
+            "/api/consumers/{id}/totp/confirm",
+            json!({
+                "post": with_body(with_params(op("Confirm enrollment with a current code", "consumers", "200", schema_ref("TotpStatus")), &["ConsumerId"]), schema_ref("TotpCode")),
+            }),
+        ),
+        (
             "/api/keys",
             json!({
                 "get": with_params(op("List keys", "keys", "200", list_of("ApiKey", "keys")), &["ConsumerFilter"]),
@@ -266,6 +280,13 @@ fn schemas() -> Value {
     json!({
         "Problem": { "type": "object", "required": ["status", "reason", "detail"], "properties": {
             "type": s(), "title": s(), "status": int(), "reason": s(), "detail": s() } },
+        "TotpStatus": { "type": "object", "properties": {
+            "consumer_id": s(), "totp": { "enum": ["not_enrolled", "pending", "enabled"] },
+            "confirmation_pending": { "type": "boolean" } } },
+        "TotpEnrollment": { "type": "object", "properties": {
+            "consumer_id": s(), "secret_base32": s(), "provisioning_uri": s(), "qr": s(),
+            "shown_once": { "type": "boolean" }, "next": s() } },
+        "TotpCode": { "type": "object", "required": ["code"], "properties": { "code": s() } },
         "Consumer": { "type": "object", "properties": {
             "id": s(), "name": s(), "tier": ns(), "scopes": strings(), "metadata": {},
             "allowed_cidrs": strings(), "state": { "enum": ["active", "disabled"] },

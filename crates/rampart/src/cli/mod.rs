@@ -163,6 +163,11 @@ pub enum ConsumersCommand {
     Disable { id: String },
     /// Enable a consumer.
     Enable { id: String },
+    /// TOTP for MFA step-up on sensitive routes (`step_up`).
+    Totp {
+        #[command(subcommand)]
+        command: ConsumerTotpCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -237,6 +242,22 @@ pub enum TokenCommand {
     List,
     /// Revoke a token by id.
     Revoke { token_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConsumerTotpCommand {
+    /// Start enrollment: prints the provisioning URI and a QR code (once).
+    Enroll { id: String },
+    /// Finish enrollment with a current code from the authenticator.
+    Confirm {
+        id: String,
+        #[arg(long)]
+        code: String,
+    },
+    /// Remove the consumer's TOTP.
+    Disable { id: String },
+    /// Show whether the consumer has TOTP.
+    Status { id: String },
 }
 
 /// Runs an operator command and maps the outcome to an exit code.
@@ -380,6 +401,36 @@ async fn consumers(api: &ApiArgs, command: ConsumersCommand) -> anyhow::Result<(
                 )
                 .await?
         }
+        ConsumersCommand::Totp { command } => return consumer_totp(api, &client, command).await,
+    };
+    output::record(api.json, &v);
+    Ok(())
+}
+
+async fn consumer_totp(
+    api: &ApiArgs,
+    client: &AdminClient,
+    command: ConsumerTotpCommand,
+) -> anyhow::Result<()> {
+    let path = |id: &str| format!("/api/consumers/{}/totp", client::encode(id));
+    let v = match command {
+        ConsumerTotpCommand::Enroll { id } => {
+            let v = client.post(&path(&id), json!({})).await?;
+            if !api.json {
+                println!("{}", v["provisioning_uri"].as_str().unwrap_or_default());
+                println!("{}", v["qr"].as_str().unwrap_or_default());
+                eprintln!("scan it now: it is shown only once; then `rampart consumers totp confirm {id} --code <code>`");
+                return Ok(());
+            }
+            v
+        }
+        ConsumerTotpCommand::Confirm { id, code } => {
+            client
+                .post(&format!("{}/confirm", path(&id)), json!({ "code": code }))
+                .await?
+        }
+        ConsumerTotpCommand::Disable { id } => client.delete(&path(&id)).await?,
+        ConsumerTotpCommand::Status { id } => client.get(&path(&id)).await?,
     };
     output::record(api.json, &v);
     Ok(())

@@ -2,6 +2,8 @@
 //! ephemeral loopback ports, with small clients (plain, TLS, raw TCP).
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
