@@ -6,9 +6,11 @@
 //! the result into its runtime snapshot and reports its own errors (bad PEM
 //! files, say) through [`LoadedConfig::annotate`] the same way.
 
+pub mod bot;
 pub mod env;
 pub mod error;
 pub mod exposure;
+pub mod identity;
 pub mod locate;
 pub mod model;
 pub mod traffic;
@@ -17,8 +19,12 @@ pub mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use bot::{BotPolicy, LoginGuardPolicy};
 pub use error::{ConfigError, ConfigErrors};
 pub use exposure::{AuthPolicy, DlpPolicy, OpenApiPolicy};
+pub use identity::{
+    AuthMethodName, CertNameConfig, Jwt, JwtIssuer, NotEnrolledPolicy, StepUpPolicy,
+};
 pub use model::*;
 pub use traffic::{Cluster, LimitConfig, RateLimitPolicy, Reputation, ReputationPolicy};
 pub use units::{Bytes, Dur};
@@ -118,6 +124,9 @@ fn resolve_paths(cfg: &mut Config, dir: &Path) {
         }
     }
     for r in &mut cfg.routes {
+        if let Some(b) = r.login_guard.as_mut().and_then(|l| l.breached.as_mut()) {
+            fix(&mut b.path);
+        }
         if let Some(w) = &mut r.waf {
             if let Some(d) = &mut w.crs_dir {
                 fix(d);

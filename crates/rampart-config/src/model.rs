@@ -28,6 +28,9 @@ pub struct Config {
     pub store: crate::traffic::Store,
     #[serde(default)]
     pub reputation: crate::traffic::Reputation,
+    /// Trusted JWT issuers (routes opt in with `auth.methods`).
+    #[serde(default)]
+    pub jwt: crate::identity::Jwt,
     #[serde(default)]
     pub admin: Admin,
     #[serde(default)]
@@ -376,10 +379,16 @@ pub struct Route {
     pub request_limits: Option<RequestLimitsPolicy>,
     pub waf: Option<WafPolicy>,
     pub auth: Option<crate::exposure::AuthPolicy>,
+    /// TOTP step-up for consumers that enrolled (runs after `auth`).
+    pub step_up: Option<crate::identity::StepUpPolicy>,
     pub rate_limit: Option<crate::traffic::RateLimitPolicy>,
     pub reputation: Option<crate::traffic::ReputationPolicy>,
     pub dlp: Option<crate::exposure::DlpPolicy>,
     pub openapi: Option<crate::exposure::OpenApiPolicy>,
+    /// Bot score, challenges and clearance (after auth and rate limits).
+    pub bot: Option<crate::bot::BotPolicy>,
+    /// Credential-stuffing protection of the route's login endpoint.
+    pub login_guard: Option<crate::bot::LoginGuardPolicy>,
     /// Learn this route's endpoints from its traffic (API discovery).
     #[serde(default)]
     pub discovery: bool,

@@ -243,6 +243,12 @@ fn check_route(r: &Route, cfg: &Config, path: &str, err: &mut impl FnMut(String,
     if let Some(rl) = &r.rate_limit {
         check_rate_limit(rl, &format!("{path}.rate_limit"), err);
     }
+    if let Some(b) = &r.bot {
+        crate::bot::check_bot(b, r, &format!("{path}.bot"), err);
+    }
+    if let Some(l) = &r.login_guard {
+        crate::bot::check_login_guard(l, r, &format!("{path}.login_guard"), err);
+    }
     if let Some(p) = &r.strip_prefix {
         if !p.starts_with('/') {
             err(

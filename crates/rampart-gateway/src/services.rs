@@ -30,6 +30,67 @@ pub struct Services {
     pub rate_local: Arc<LocalStore>,
     /// The Redis rate store and the settings it was made with.
     rate_redis: Mutex<Option<(ClusterKey, Arc<RedisStore>)>>,
+    /// Bot defence's keys and stores, and the `[cluster]` they were made for.
+    bot: Mutex<Option<(Option<ClusterKey>, Arc<BotState>)>>,
+    /// The bot secret of a gateway without an identity store (tests, `check`):
+    /// random, made once per process.
+    bot_fallback_secret: std::sync::OnceLock<BotSecret>,
+}
+
+/// Bot defence's process-wide state: the signing keys (rotated per epoch)
+/// and the stores behind single-use challenges and the login guard. Routes
+/// share it, and reloads keep it while `[cluster]` does not change, so
+/// clearances and counters survive a reload.
+pub struct BotState {
+    pub keys: rampart_bot::KeyHandle,
+    pub replay: Arc<dyn rampart_bot::replay::ReplayStore>,
+    pub counters: Arc<dyn rampart_bot::login::CounterStore>,
+    /// Key of the login guard's username hashes (the same on every node).
+    pub username_secret: BotSecret,
+    /// Background tasks (key refresh, mark sync), stopped with the state.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for BotState {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// 32 secret bytes for bot defence, derived from the server secret so every
+/// node of a fleet (and every restart) agrees. Never shown in `Debug`.
+#[derive(Clone)]
+pub struct BotSecret([u8; 32]);
+
+impl BotSecret {
+    /// Derives the bot secret (and, with `label`, sub-keys) from the
+    /// server secret: `HMAC(server secret, label)`.
+    pub fn derive(secret: &rampart_store::ServerSecret, label: &[u8]) -> BotSecret {
+        BotSecret(secret.digest(label).0)
+    }
+
+    fn random() -> BotSecret {
+        BotSecret(rampart_store::secret::random_bytes::<32>())
+    }
+
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A sub-key for one purpose: `HMAC(self, label)`.
+    fn derive_sub(&self, label: &[u8]) -> [u8; 32] {
+        // 32 bytes always make a valid server secret; the fallback (the
+        // secret itself) is unreachable.
+        rampart_store::ServerSecret::new(&self.0).map_or(self.0, |s| s.digest(label).0)
+    }
+}
+
+impl std::fmt::Debug for BotSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BotSecret(<redacted>)")
+    }
 }
 
 /// The identity store's services, over SQLite or the cluster's Redis.
@@ -38,6 +99,12 @@ pub struct Identity {
     pub keyring: Arc<rampart_store::Keyring>,
     pub admin: Arc<rampart_store::AdminService>,
     pub audit: Arc<dyn rampart_store::store::AuditLog>,
+    /// Consumers' TOTP enrollments, for MFA step-up.
+    pub totp: Arc<rampart_store::ConsumerTotpService>,
+    /// Signs step-up grant cookies (every instance shares the server secret).
+    pub step_up_key: rampart_store::ServerSecret,
+    /// Bot defence's secret, derived from the server secret.
+    pub bot_secret: BotSecret,
 }
 
 impl Identity {
@@ -73,6 +140,7 @@ impl Identity {
                     (store.clone(), store)
                 }
             };
+        let bot_secret = BotSecret::derive(&secret, b"rampart-bot secret v1");
         let keyring = rampart_store::Keyring::open(
             backend.clone(),
             secret.clone(),
@@ -80,6 +148,12 @@ impl Identity {
         )
         .await
         .map_err(|e| format!("store: cannot load API keys: {e}"))?;
+        let totp =
+            rampart_store::ConsumerTotpService::new(backend.clone(), &secret, Default::default())
+                .map_err(|e| format!("store: cannot open consumer TOTP: {e}"))?;
+        let step_up_key =
+            rampart_store::ServerSecret::new(&secret.digest(b"rampart step-up grants v1").0)
+                .map_err(|e| format!("store: step-up key: {e}"))?;
         let admin = rampart_store::AdminService::new(backend, secret, Default::default())
             .await
             .map_err(|e| format!("store: cannot load admin users: {e}"))?;
@@ -87,6 +161,9 @@ impl Identity {
             keyring: Arc::new(keyring),
             admin: Arc::new(admin),
             audit,
+            totp: Arc::new(totp),
+            step_up_key,
+            bot_secret,
         })
     }
 }
@@ -117,6 +194,8 @@ impl Default for Services {
             discovery: Arc::new(rampart_openapi::Discovery::new(Default::default())),
             feeds: Mutex::new(None),
             rate_redis: Mutex::new(None),
+            bot: Mutex::new(None),
+            bot_fallback_secret: std::sync::OnceLock::new(),
         }
     }
 }
@@ -195,6 +274,69 @@ impl Services {
         Ok(store)
     }
 
+    /// Bot defence's keys and stores under this `[cluster]`: Redis-backed
+    /// used-token set and login counters with `redis` set, in memory
+    /// otherwise. Keys are epoch keys derived from the server secret either
+    /// way (a fleet shares that secret already), so no node has to agree on
+    /// keys through Redis. Made once and kept while `[cluster]` is unchanged.
+    pub fn bot_state(&self, cluster: &Cluster) -> Result<Arc<BotState>, String> {
+        let in_runtime = tokio::runtime::Handle::try_current().is_ok();
+        let key = cluster
+            .redis
+            .as_ref()
+            .filter(|_| in_runtime)
+            .map(|url| ClusterKey {
+                url: url.clone(),
+                prefix: format!("{}bot:", cluster.key_prefix),
+                timeout: cluster.timeout.0,
+            });
+        let mut slot = self.bot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, state)) = slot.as_ref() {
+            if *k == key {
+                return Ok(state.clone());
+            }
+        }
+        let secret = self.bot_secret();
+        let keys = rampart_bot::EmbeddedKeys::new(
+            secret.expose(),
+            rampart_bot::RotationOptions::default(),
+        )
+        .map_err(|e| format!("bot defence keys: {e}"))?;
+        let keys = Arc::new(keys);
+        let mut tasks = Vec::new();
+        if in_runtime {
+            tasks.push(keys.clone().spawn_refresher());
+        }
+        let (replay, counters) = match &key {
+            Some(k) => {
+                let ((replay, counters), sync) = redis_bot_stores(k)?;
+                tasks.push(sync);
+                (replay, counters)
+            }
+            None => memory_bot_stores(),
+        };
+        let state = Arc::new(BotState {
+            keys: keys.handle(),
+            replay,
+            counters,
+            username_secret: BotSecret(secret.derive_sub(b"login usernames")),
+            tasks,
+        });
+        *slot = Some((key, state.clone()));
+        Ok(state)
+    }
+
+    /// The identity store's bot secret, or this process's random one.
+    fn bot_secret(&self) -> BotSecret {
+        match &self.identity {
+            Some(id) => id.bot_secret.clone(),
+            None => self
+                .bot_fallback_secret
+                .get_or_init(BotSecret::random)
+                .clone(),
+        }
+    }
+
     /// Periodic housekeeping: idle counters out, size gauges up to date.
     pub async fn upkeep(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -208,4 +350,44 @@ impl Services {
             }
         }
     }
+}
+
+type BotStores = (
+    Arc<dyn rampart_bot::replay::ReplayStore>,
+    Arc<dyn rampart_bot::login::CounterStore>,
+);
+
+/// Bot stores of a single node.
+fn memory_bot_stores() -> BotStores {
+    (
+        Arc::new(rampart_bot::replay::MemoryReplayStore::default()),
+        Arc::new(rampart_bot::login::MemoryCounterStore::new(
+            BOT_COUNTER_CAPACITY,
+        )),
+    )
+}
+
+/// Counters and marks one node keeps in memory (also the Redis store's
+/// local mirror size).
+const BOT_COUNTER_CAPACITY: usize = 200_000;
+
+/// Bot stores shared through the cluster's Redis, and the task keeping the
+/// login guard's marks in sync.
+fn redis_bot_stores(key: &ClusterKey) -> Result<(BotStores, tokio::task::JoinHandle<()>), String> {
+    use futures_util::FutureExt as _;
+    use rampart_bot::shared::{RedisBot, RedisCounterStore, RedisOptions, RedisReplayStore};
+    let mut options = RedisOptions::new(key.url.clone());
+    options.prefix = key.prefix.clone();
+    options.timeout = key.timeout;
+    // `connect` only prepares a lazy, reconnecting connection and never
+    // waits on the network, so it completes on its first poll.
+    let redis = RedisBot::connect(options)
+        .now_or_never()
+        .ok_or_else(|| "cluster.redis: the bot store connection did not start".to_string())?
+        // The error never includes the URL: it may hold a password.
+        .map_err(|e| format!("cannot use the cluster's Redis for bot defence: {e}"))?;
+    let counters = RedisCounterStore::new(redis.clone(), BOT_COUNTER_CAPACITY);
+    let sync = counters.spawn_sync();
+    let counters: Arc<dyn rampart_bot::login::CounterStore> = counters;
+    Ok(((Arc::new(RedisReplayStore::new(redis)), counters), sync))
 }

@@ -126,11 +126,16 @@ impl Snapshot {
         }
         let mut routes = Vec::new();
         let mut rule_sets = HashMap::new();
+        let jwt = crate::build::jwt::verifier(&cfg.jwt).unwrap_or_else(|(path, msg)| {
+            errors.push(err(path, msg));
+            None
+        });
         for (i, r) in cfg.routes.iter().enumerate() {
             let build = Build {
                 services,
                 cluster: &cfg.cluster,
                 config: cfg,
+                jwt: jwt.as_ref(),
             };
             match compile_route(r, &pools, &mut rule_sets, &build) {
                 Ok((m, rt)) => routes.push((r.priority, m, Arc::new(rt))),
@@ -205,6 +210,8 @@ struct Build<'a> {
     services: &'a Services,
     cluster: &'a rampart_config::Cluster,
     config: &'a rampart_config::Config,
+    /// The `[jwt]` verifier, shared by the routes that accept tokens.
+    jwt: Option<&'a Arc<rampart_jwt::Verifier>>,
 }
 
 /// The route's filters in pipeline order (DESIGN.md: ip reputation first,
@@ -227,10 +234,25 @@ fn filters_for(
         filters.push(Arc::new(RequestLimitsFilter::new(p)));
     }
     if let Some(p) = &r.auth {
-        filters.push(Arc::new(crate::build::auth::filter(p, build.services)?));
+        filters.push(Arc::new(crate::build::auth::filter(
+            p,
+            build.services,
+            build.jwt,
+        )?));
+    }
+    if let Some(p) = &r.step_up {
+        filters.push(Arc::new(crate::build::step_up::filter(p, build.services)?));
     }
     if let Some(p) = &r.rate_limit {
         let f = crate::build::ratelimit::filter(p, build.cluster, build.services)?;
+        filters.push(Arc::new(f));
+    }
+    if let Some(p) = &r.bot {
+        let f = crate::build::bot::bot_filter(p, r, build.cluster, build.services)?;
+        filters.push(Arc::new(f));
+    }
+    if let Some(p) = &r.login_guard {
+        let f = crate::build::bot::login_filter(p, r, build.cluster, build.services)?;
         filters.push(Arc::new(f));
     }
     if let Some(p) = &r.waf {

@@ -3,9 +3,12 @@
 //! was expected; the snapshot adds the route's path.
 
 pub mod auth;
+pub mod bot;
 pub mod dlp;
+pub mod jwt;
 pub mod openapi;
 pub mod ratelimit;
+pub mod step_up;
 
 /// A build error: the key under the route, and the message.
 pub type BuildError = (String, String);

@@ -144,9 +144,15 @@ mod tests {
     fn bearer_tokens_are_told_apart_by_shape() {
         let l = both();
         let key = head("/", &[("authorization", "Bearer rk_live_abc")]);
-        assert_eq!(l.find(&key).unwrap(), Some(Presented::ApiKey("rk_live_abc".into())));
+        assert_eq!(
+            l.find(&key).unwrap(),
+            Some(Presented::ApiKey("rk_live_abc".into()))
+        );
         let jwt = head("/", &[("authorization", "bearer aaa.bbb.ccc")]);
-        assert_eq!(l.find(&jwt).unwrap(), Some(Presented::Jwt("aaa.bbb.ccc".into())));
+        assert_eq!(
+            l.find(&jwt).unwrap(),
+            Some(Presented::Jwt("aaa.bbb.ccc".into()))
+        );
     }
 
     #[test]
@@ -154,7 +160,10 @@ mod tests {
         let mut l = both();
         l.api_keys = false;
         let h = head("/", &[("authorization", "Bearer rk_live_abc")]);
-        assert_eq!(l.find(&h).unwrap(), Some(Presented::Jwt("rk_live_abc".into())));
+        assert_eq!(
+            l.find(&h).unwrap(),
+            Some(Presented::Jwt("rk_live_abc".into()))
+        );
         l.jwt = false;
         assert_eq!(l.find(&h).unwrap(), None);
     }

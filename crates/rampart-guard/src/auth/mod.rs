@@ -69,7 +69,12 @@ impl AuthFilter {
 
     /// The 401 challenge: `Bearer` when the route takes keys or tokens,
     /// `ClientCertificate` when a certificate is the only way in.
-    fn unauthorized(&self, reason: &'static str, detail: &'static str, error: Option<&str>) -> Decision {
+    fn unauthorized(
+        &self,
+        reason: &'static str,
+        detail: &'static str,
+        error: Option<&str>,
+    ) -> Decision {
         let bearer = self.0.locations.api_keys || self.0.locations.jwt;
         let challenge = match (bearer, error) {
             (false, _) => "ClientCertificate realm=\"rampart\"".to_string(),
@@ -99,13 +104,21 @@ impl AuthFilter {
             .verify(key, ctx.client_ip.to_canonical())
             .map(|v| v.identity())
             .map_err(|e| {
-                self.unauthorized(e.reason_code(), "the API key was not accepted", Some("invalid_token"))
+                self.unauthorized(
+                    e.reason_code(),
+                    "the API key was not accepted",
+                    Some("invalid_token"),
+                )
             })
     }
 
     async fn verify_jwt(&self, token: &str) -> Result<Identity, Decision> {
         let Some(jwt) = &self.0.jwt else {
-            return Err(self.unauthorized(AUTH_REQUIRED, "this route does not accept tokens", None));
+            return Err(self.unauthorized(
+                AUTH_REQUIRED,
+                "this route does not accept tokens",
+                None,
+            ));
         };
         match jwt.verifier.verify(token).await {
             Ok(v) if jwt.issuers.is_empty() || jwt.issuers.iter().any(|i| **i == *v.issuer) => {

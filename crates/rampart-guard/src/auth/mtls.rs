@@ -25,7 +25,12 @@ pub fn identity(
                 Err(KeyError::Unknown) => continue,
                 // The certificate names a consumer that may not come in:
                 // do not fall through to another name.
-                Err(e) => return Err((e.reason_code(), "the client certificate's consumer is not allowed")),
+                Err(e) => {
+                    return Err((
+                        e.reason_code(),
+                        "the client certificate's consumer is not allowed",
+                    ))
+                }
             }
         }
     }
