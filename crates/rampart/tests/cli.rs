@@ -155,6 +155,8 @@ async fn demo_serves_the_sample_api_through_the_gateway() {
         bin()
             .args(["run", "--config"])
             .arg(&path)
+            // The demo's store folder is relative: keep it in the temp dir.
+            .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
