@@ -153,17 +153,17 @@ for p in $UP_PORT $NGINX_PORT $RAMPART_PORT $ADMIN_PORT 18094 18095; do
 done
 
 # Waits (bounded) until http://127.0.0.1:PORT/ answers 200; fails if PID died.
-wait_ready() {
-    local name=$1 port=$2 pid=$3 code=none
+wait_ready() { # NAME PORT PID [EXPECTED_STATUS, default 200]
+    local name=$1 port=$2 pid=$3 want=${4:-200} code=none
     for _ in $(seq 100); do
         kill -0 "$pid" 2>/dev/null || { tail -n 20 "$TMP/$name.log" >&2 || true; die "$name exited during startup"; }
         code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 -H 'Host: localhost' \
             "http://127.0.0.1:$port$REQ_PATH" || true)
-        [[ $code == 200 ]] && { log "$name ready on 127.0.0.1:$port (pid $pid)"; return 0; }
+        [[ $code == "$want" ]] && { log "$name ready on 127.0.0.1:$port (pid $pid)"; return 0; }
         sleep 0.1
     done
     tail -n 20 "$TMP/$name.log" >&2 || true
-    die "$name did not answer 200 on 127.0.0.1:$port (last status $code)"
+    die "$name did not answer $want on 127.0.0.1:$port (last status $code)"
 }
 
 nginx_common() { # $1 = name
@@ -267,7 +267,7 @@ if [[ " $TARGETS " == *" rampart-auth "* ]]; then
     export RAMPART_ADMIN_TOKEN
     RUST_LOG=warn "${PRIO[@]}" taskset -c "$SERVER_CPU" "$RAMPART_BIN" run --config "$TMP/rampart-auth.toml" >"$TMP/rampart-auth.log" 2>&1 &
     AUTH_PID=$!; PIDS+=("$AUTH_PID")
-    wait_ready rampart-auth "$AUTH_PORT" "$AUTH_PID"
+    wait_ready rampart-auth "$AUTH_PORT" "$AUTH_PID" 401
     consumer=$("$RAMPART_BIN" consumers create --name bench --json | sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' | head -1)
     AUTH_KEY=$("$RAMPART_BIN" keys create --consumer "$consumer" --json | sed -n 's/.*"key": *"\([^"]*\)".*/\1/p' | head -1)
     [[ $AUTH_KEY == rk_* ]] || die "could not create an API key for rampart-auth"

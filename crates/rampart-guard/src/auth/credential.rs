@@ -62,6 +62,9 @@ impl Locations {
         let Some(query) = head.uri.query() else {
             return Ok(None);
         };
+        if !self.may_name_a_credential(query.as_bytes()) {
+            return Ok(None);
+        }
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             if self.query_params.iter().any(|p| p.eq_ignore_ascii_case(&k)) {
                 if !self.allow_query {
@@ -75,6 +78,18 @@ impl Locations {
             }
         }
         Ok(None)
+    }
+
+    /// A cheap pre-check so most queries are not decoded on every request:
+    /// false only when no parameter name occurs literally (any case) and
+    /// nothing is percent- or plus-encoded.
+    fn may_name_a_credential(&self, query: &[u8]) -> bool {
+        query.iter().any(|b| matches!(b, b'%' | b'+'))
+            || self.query_params.iter().any(|p| {
+                query
+                    .windows(p.len())
+                    .any(|w| w.eq_ignore_ascii_case(p.as_bytes()))
+            })
     }
 
     /// API key or JWT, by shape, among the methods the route accepts.
@@ -188,6 +203,15 @@ mod tests {
         l.allow_query = true;
         let q = head("/?access_token=a.b.c", &[]);
         assert_eq!(l.find(&q).unwrap(), Some(Presented::Jwt("a.b.c".into())));
+    }
+
+    #[test]
+    fn encoded_or_differently_cased_names_are_still_found() {
+        let l = both();
+        for uri in ["/?a=1&API_KEY=k", "/?a=1&api%5Fkey=k", "/?x=1&Access_Token=a.b.c"] {
+            assert!(matches!(l.find(&head(uri, &[])), Err(Decision::Deny(_))), "{uri}");
+        }
+        assert_eq!(l.find(&head("/?a=1&b=2&c=3", &[])).unwrap(), None);
     }
 
     #[test]
