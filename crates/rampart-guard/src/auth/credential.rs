@@ -208,8 +208,15 @@ mod tests {
     #[test]
     fn encoded_or_differently_cased_names_are_still_found() {
         let l = both();
-        for uri in ["/?a=1&API_KEY=k", "/?a=1&api%5Fkey=k", "/?x=1&Access_Token=a.b.c"] {
-            assert!(matches!(l.find(&head(uri, &[])), Err(Decision::Deny(_))), "{uri}");
+        for uri in [
+            "/?a=1&API_KEY=k",
+            "/?a=1&api%5Fkey=k",
+            "/?x=1&Access_Token=a.b.c",
+        ] {
+            assert!(
+                matches!(l.find(&head(uri, &[])), Err(Decision::Deny(_))),
+                "{uri}"
+            );
         }
         assert_eq!(l.find(&head("/?a=1&b=2&c=3", &[])).unwrap(), None);
     }
