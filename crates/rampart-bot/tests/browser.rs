@@ -9,23 +9,19 @@
 //! solution, reload, and end up on the API response with the clearance
 //! cookie. The browser is kept off the network except 127.0.0.1.
 //!
-//! Chromium is looked up in `$CHROMIUM`, then `/usr/bin/chromium`,
-//! `chromium`, `chromium-browser` on `PATH`. Set
-//! `RAMPART_SKIP_BROWSER_TESTS=1` to skip the browser test on a machine
-//! without it (CI installs it).
+//! The browser driver is `rampart_testkit::browser`: Chromium is looked up
+//! in `$CHROMIUM`, then `/usr/bin/chromium`, `chromium`, `chromium-browser`
+//! on `PATH`. Set `RAMPART_SKIP_BROWSER_TESTS=1` to skip the browser tests
+//! on a machine without it (never honoured when `CI` is set).
 
 mod common;
 
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -35,9 +31,9 @@ use rampart_bot::ua::UaClassifier;
 use rampart_bot::{BotFilter, BotOptions, ChallengeKit};
 use rampart_core::respond::render_as;
 use rampart_core::{Decision, Filter, RequestCtx};
-use serde_json::{json, Value};
+use rampart_testkit::browser::{browse_until, chromium_or_skip, Browser, Visit};
+use serde_json::json;
 use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::Message;
 
 const OVERALL: Duration = Duration::from_secs(60);
 
@@ -184,210 +180,23 @@ async fn handle(
     Response::from_parts(parts, body)
 }
 
-// ---------------------------------------------------------------------
-// Chromium over the DevTools protocol
-// ---------------------------------------------------------------------
-
-fn chromium_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CHROMIUM") {
-        return Some(PathBuf::from(p));
-    }
-    let fixed = PathBuf::from("/usr/bin/chromium");
-    if fixed.exists() {
-        return Some(fixed);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|dir| [dir.join("chromium"), dir.join("chromium-browser")])
-        .find(|p| p.exists())
-}
-
-/// A headless Chromium, killed on drop.
-struct Browser {
-    child: Child,
-    ws_url: String,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    fn launch(binary: &PathBuf) -> Browser {
-        let profile = tempfile::tempdir().unwrap();
-        let mut child = Command::new(binary)
-            .args([
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-extensions",
-                "--disable-background-networking",
-                "--disable-sync",
-                "--disable-component-update",
-                "--disable-default-apps",
-                "--metrics-recording-only",
-                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-                "--remote-debugging-port=0",
-                "about:blank",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("chromium starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Chromium prints "DevTools listening on ws://..." on stderr; keep
-        // draining stderr afterwards so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("DevTools listening on ") {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        });
-        let mut browser = Browser {
-            child,
-            ws_url: String::new(),
-            _profile: profile,
-        };
-        browser.ws_url = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("chromium announces its DevTools endpoint");
-        browser
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A minimal CDP client: one call at a time, events ignored.
-struct Cdp {
-    ws: Ws,
-    next_id: u64,
-}
-
-impl Cdp {
-    async fn connect(url: &str) -> Cdp {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("DevTools WebSocket");
-        Cdp { ws, next_id: 0 }
-    }
-
-    /// Calls `method`; `Err` carries a CDP error object.
-    async fn call(
-        &mut self,
-        session: Option<&str>,
-        method: &str,
-        params: Value,
-    ) -> Result<Value, Value> {
-        self.next_id += 1;
-        let id = self.next_id;
-        let mut msg = json!({"id": id, "method": method, "params": params});
-        if let Some(s) = session {
-            msg["sessionId"] = json!(s);
-        }
-        self.ws
-            .send(Message::Text(msg.to_string().into()))
-            .await
-            .expect("CDP send");
-        while let Some(frame) = self.ws.next().await {
-            let Message::Text(text) = frame.expect("CDP receive") else {
-                continue;
-            };
-            let v: Value = serde_json::from_str(&text).expect("CDP JSON");
-            if v["id"] == id {
-                return match v.get("error") {
-                    Some(e) => Err(e.clone()),
-                    None => Ok(v["result"].clone()),
-                };
-            }
-        }
-        panic!("DevTools connection closed during {method}");
-    }
-}
-
-/// Navigates a fresh tab to `url` and waits until its text contains
-/// `want`; returns (final text, final path, elapsed, cookies).
-async fn browse_until(
-    cdp: &mut Cdp,
-    url: &str,
-    want: &str,
-) -> (String, String, Duration, Vec<Value>) {
-    let target = cdp
-        .call(None, "Target.createTarget", json!({"url": "about:blank"}))
-        .await
-        .unwrap();
-    let attached = cdp
-        .call(
-            None,
-            "Target.attachToTarget",
-            json!({"targetId": target["targetId"], "flatten": true}),
-        )
-        .await
-        .unwrap();
-    let session = attached["sessionId"].as_str().unwrap().to_string();
-    let s = Some(session.as_str());
-    let started = Instant::now();
-    cdp.call(s, "Page.navigate", json!({"url": url}))
-        .await
-        .unwrap();
-    let expression =
-        "JSON.stringify([location.pathname, document.body ? document.body.innerText : ''])";
-    let (mut text, mut path) = (String::new(), String::new());
-    while started.elapsed() < Duration::from_secs(30) {
-        let evaluated = cdp
-            .call(
-                s,
-                "Runtime.evaluate",
-                json!({"expression": expression, "returnByValue": true}),
-            )
-            .await;
-        // Evaluation fails while a navigation swaps the document: retry.
-        if let Ok(r) = evaluated {
-            if let Some(pair) = r["result"]["value"].as_str() {
-                let pair: (String, String) = serde_json::from_str(pair).unwrap();
-                (path, text) = pair;
-                if text.contains(want) {
-                    break;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let elapsed = started.elapsed();
-    let cookies = cdp
-        .call(s, "Network.getCookies", json!({"urls": [url]}))
-        .await
-        .unwrap();
-    let cookies = cookies["cookies"].as_array().cloned().unwrap_or_default();
-    (text, path, elapsed, cookies)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_chromium_solves_the_pow_page_and_reaches_the_api() {
-    let Some(binary) = chromium_path() else {
-        if std::env::var_os("RAMPART_SKIP_BROWSER_TESTS").is_some() {
-            eprintln!("skipped: no chromium");
-            return;
-        }
-        panic!("chromium not found: install it (apt-get install chromium), set CHROMIUM, or set RAMPART_SKIP_BROWSER_TESTS=1");
+    let Some(binary) = chromium_or_skip() else {
+        return;
     };
     tokio::time::timeout(OVERALL, async {
         let gateway = Gateway::start().await;
         let browser = Browser::launch(&binary);
-        let mut cdp = Cdp::connect(&browser.ws_url).await;
+        let mut cdp = browser.cdp().await;
         let url = gateway.url("/api/orders?page=2");
-        let (text, path, elapsed, cookies) = browse_until(&mut cdp, &url, "\"ok\":true").await;
+        let Visit {
+            text,
+            path,
+            elapsed,
+            cookies,
+            ..
+        } = browse_until(&mut cdp, &url, "\"ok\":true", Duration::from_secs(30)).await;
         eprintln!("challenge → solved → API in {elapsed:?}");
 
         assert!(
@@ -435,32 +244,16 @@ async fn headless_chromium_solves_the_pow_page_and_reaches_the_api() {
 /// to 12 digits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_solver_sha256_matches_the_reference_in_chromium() {
-    let Some(binary) = chromium_path() else {
-        if std::env::var_os("RAMPART_SKIP_BROWSER_TESTS").is_some() {
-            eprintln!("skipped: no chromium");
-            return;
-        }
-        panic!("chromium not found: install it (apt-get install chromium), set CHROMIUM, or set RAMPART_SKIP_BROWSER_TESTS=1");
+    let Some(binary) = chromium_or_skip() else {
+        return;
     };
     const ALPHABET: &str =
         "pow.e42.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     const COUNTERS: [u64; 4] = [0, 9, 123_456, 987_654_321_012];
     tokio::time::timeout(OVERALL, async {
         let browser = Browser::launch(&binary);
-        let mut cdp = Cdp::connect(&browser.ws_url).await;
-        let target = cdp
-            .call(None, "Target.createTarget", json!({"url": "about:blank"}))
-            .await
-            .unwrap();
-        let attached = cdp
-            .call(
-                None,
-                "Target.attachToTarget",
-                json!({"targetId": target["targetId"], "flatten": true}),
-            )
-            .await
-            .unwrap();
-        let session = attached["sessionId"].as_str().unwrap().to_string();
+        let mut cdp = browser.cdp().await;
+        let session = cdp.new_tab().await;
         let expression = format!(
             "(function(){{var A='{ALPHABET}'.repeat(3),out=[];\
              for(var len=1;len<=150;len++){{var d={{token:A.slice(0,len),difficulty:0}};\

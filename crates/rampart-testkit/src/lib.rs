@@ -6,6 +6,8 @@
 //! recovery. `.ci/run` installs `redis-server`; without it the helper panics
 //! with an explanation instead of letting a test pass untested.
 
+pub mod browser;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
