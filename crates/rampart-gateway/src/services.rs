@@ -35,6 +35,10 @@ pub struct Services {
     /// The bot secret of a gateway without an identity store (tests, `check`):
     /// random, made once per process.
     bot_fallback_secret: std::sync::OnceLock<BotSecret>,
+    /// Clearance keys kept in the cluster's Redis (random per epoch, made by
+    /// the first node that needs one), started with the process: the key
+    /// source needs an async start the snapshot build cannot do.
+    bot_redis_keys: Option<(ClusterKey, Arc<rampart_bot::shared::RedisKeys>)>,
 }
 
 /// Bot defence's process-wide state: the signing keys (rotated per epoch)
@@ -196,6 +200,7 @@ impl Default for Services {
             rate_redis: Mutex::new(None),
             bot: Mutex::new(None),
             bot_fallback_secret: std::sync::OnceLock::new(),
+            bot_redis_keys: None,
         }
     }
 }
@@ -208,6 +213,7 @@ impl Services {
         Ok(Services {
             tracker: Some(Arc::new(tracker)),
             auto_ban: cfg.reputation.bans.auto,
+            bot_redis_keys: redis_bot_keys(&cfg.cluster).await,
             ..Services::default()
         })
     }
@@ -297,16 +303,22 @@ impl Services {
             }
         }
         let secret = self.bot_secret();
-        let keys = rampart_bot::EmbeddedKeys::new(
-            secret.expose(),
-            rampart_bot::RotationOptions::default(),
-        )
-        .map_err(|e| format!("bot defence keys: {e}"))?;
-        let keys = Arc::new(keys);
         let mut tasks = Vec::new();
-        if in_runtime {
-            tasks.push(keys.clone().spawn_refresher());
-        }
+        let keys = match (&key, &self.bot_redis_keys) {
+            (Some(k), Some((started_for, redis_keys))) if k == started_for => redis_keys.handle(),
+            _ => {
+                let keys = rampart_bot::EmbeddedKeys::new(
+                    secret.expose(),
+                    rampart_bot::RotationOptions::default(),
+                )
+                .map_err(|e| format!("bot defence keys: {e}"))?;
+                let keys = Arc::new(keys);
+                if in_runtime {
+                    tasks.push(keys.clone().spawn_refresher());
+                }
+                keys.handle()
+            }
+        };
         let (replay, counters) = match &key {
             Some(k) => {
                 let ((replay, counters), sync) = redis_bot_stores(k)?;
@@ -316,7 +328,7 @@ impl Services {
             None => memory_bot_stores(),
         };
         let state = Arc::new(BotState {
-            keys: keys.handle(),
+            keys,
             replay,
             counters,
             username_secret: BotSecret(secret.derive_sub(b"login usernames")),
@@ -373,6 +385,40 @@ const BOT_COUNTER_CAPACITY: usize = 200_000;
 
 /// Bot stores shared through the cluster's Redis, and the task keeping the
 /// login guard's marks in sync.
+/// The cluster's shared clearance keys, or `None` without `[cluster]
+/// redis` or when Redis cannot be reached at start: the node then signs with
+/// keys derived from the server secret (the same on every node that shares
+/// it) and says so.
+async fn redis_bot_keys(
+    cluster: &Cluster,
+) -> Option<(ClusterKey, Arc<rampart_bot::shared::RedisKeys>)> {
+    use rampart_bot::shared::{RedisBot, RedisKeys, RedisOptions};
+    let url = cluster.redis.as_ref()?;
+    let key = ClusterKey {
+        url: url.clone(),
+        prefix: format!("{}bot:", cluster.key_prefix),
+        timeout: cluster.timeout.0,
+    };
+    let mut options = RedisOptions::new(key.url.clone());
+    options.prefix = key.prefix.clone();
+    options.timeout = key.timeout;
+    let started = match RedisBot::connect(options).await {
+        Ok(redis) => RedisKeys::start(redis, rampart_bot::RotationOptions::default()).await,
+        Err(e) => Err(e),
+    };
+    match started {
+        Ok(keys) => {
+            // Detached: it refreshes the keys for as long as the process runs.
+            drop(keys.spawn_refresher());
+            Some((key, keys))
+        }
+        Err(e) => {
+            tracing::warn!(target: "rampart::bot", error = %e, "clearance keys not shared through Redis; using keys derived from the server secret");
+            None
+        }
+    }
+}
+
 fn redis_bot_stores(key: &ClusterKey) -> Result<(BotStores, tokio::task::JoinHandle<()>), String> {
     use futures_util::FutureExt as _;
     use rampart_bot::shared::{RedisBot, RedisCounterStore, RedisOptions, RedisReplayStore};

@@ -688,6 +688,12 @@ async fn a_fleet_shares_clearances_single_use_and_login_blocks_through_redis() {
     );
     let replay = verify(&b, SDK, &puzzle, &solution).await;
     assert_eq!(replay.status, 403, "used on A, refused on B");
+    // The signing keys themselves live in Redis (one per epoch).
+    let keys = redis.command("KEYS *bot:key:*");
+    assert!(
+        keys.contains("bot:key:"),
+        "no clearance key in Redis: {keys}"
+    );
 
     // Node A blocks a stuffing address; node B refuses it too.
     let url = a.url("main", "/login");
