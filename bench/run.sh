@@ -41,6 +41,8 @@
 #   CALLGRIND_OUT    if set, also run a second rampart (ports 18094/18095) under
 #                    valgrind --tool=callgrind, instrumented only during
 #                    CALLGRIND_SECONDS (default 10) of wrk load
+#   CALLGRIND_TARGET rampart (default) or rampart-auth: which config (and, for
+#                    rampart-auth, the API key) the instrumented rampart gets
 #
 # Ports: 18090 upstream, 18091 nginx proxy, 18092 rampart, 18093 rampart admin.
 set -euo pipefail
@@ -492,25 +494,33 @@ fi
 # instrumented only while wrk loads it, so the totals are per-request costs.
 if [[ -n "${CALLGRIND_OUT:-}" ]]; then
     command -v valgrind >/dev/null || apt_install valgrind
-    sed -e "s/127.0.0.1:$RAMPART_PORT/127.0.0.1:18094/" -e "s/127.0.0.1:$ADMIN_PORT/127.0.0.1:18095/" \
-        "$TMP/rampart.toml" > "$TMP/rampart-cg.toml"
+    cg_auth=()
+    if [[ ${CALLGRIND_TARGET:-rampart} == rampart-auth ]]; then
+        [[ -n $AUTH_KEY ]] || die "CALLGRIND_TARGET=rampart-auth needs rampart-auth in TARGETS"
+        sed -e "s/127.0.0.1:$AUTH_PORT/127.0.0.1:18094/" -e "s/127.0.0.1:$AUTH_ADMIN_PORT/127.0.0.1:18095/" \
+            "$TMP/rampart-auth.toml" > "$TMP/rampart-cg.toml"
+        cg_auth=(-H "Authorization: Bearer $AUTH_KEY")
+    else
+        sed -e "s/127.0.0.1:$RAMPART_PORT/127.0.0.1:18094/" -e "s/127.0.0.1:$ADMIN_PORT/127.0.0.1:18095/" \
+            "$TMP/rampart.toml" > "$TMP/rampart-cg.toml"
+    fi
     RUST_LOG=warn taskset -c "$SERVER_CPU" valgrind --tool=callgrind --instr-atstart=no \
         --callgrind-out-file="$CALLGRIND_OUT" "$RAMPART_BIN" run --config "$TMP/rampart-cg.toml" \
         >"$TMP/rampart-cg.log" 2>&1 &
     CG_PID=$!; PIDS+=("$CG_PID")
     cg_ready=0
     for _ in $(seq 300); do # valgrind starts slowly: up to 30 s
-        if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:18094$REQ_PATH"; then cg_ready=1; break; fi
+        if curl -s -o /dev/null --max-time 1 "${cg_auth[@]}" "http://127.0.0.1:18094$REQ_PATH"; then cg_ready=1; break; fi
         kill -0 "$CG_PID" 2>/dev/null || die "rampart under valgrind exited: $(tail -5 "$TMP/rampart-cg.log")"
         sleep 0.1
     done
     (( cg_ready )) || die "rampart under valgrind did not answer on 127.0.0.1:18094"
     # a short un-instrumented warm-up fills the upstream pool
     timeout 30 taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d2s -H 'Host: localhost' \
-        "http://127.0.0.1:18094$REQ_PATH" >/dev/null
+        "${cg_auth[@]}" "http://127.0.0.1:18094$REQ_PATH" >/dev/null
     callgrind_control -i on "$CG_PID" >/dev/null 2>&1
     timeout $(( CALLGRIND_SECONDS + 30 )) taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" \
-        -d"$CALLGRIND_SECONDS"s -H 'Host: localhost' "http://127.0.0.1:18094$REQ_PATH" > "$TMP/callgrind-wrk.txt"
+        -d"$CALLGRIND_SECONDS"s -H 'Host: localhost' "${cg_auth[@]}" "http://127.0.0.1:18094$REQ_PATH" > "$TMP/callgrind-wrk.txt"
     callgrind_control -i off "$CG_PID" >/dev/null 2>&1
     reqs=$(awk '/requests in/ { print $1 }' "$TMP/callgrind-wrk.txt")
     kill -TERM "$CG_PID"

@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+use http::HeaderValue;
+
 /// How the client proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
@@ -57,6 +59,29 @@ impl Identity {
     }
 }
 
+/// The values of the headers that tell the upstream who the client is: the
+/// consumer id and the scopes, space-separated. A value that cannot be a
+/// header is `None` and not sent. Stores render them once per cached
+/// consumer or key, so a request with a known key only clones them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    pub consumer: Option<HeaderValue>,
+    pub scopes: Option<HeaderValue>,
+}
+
+impl IdentityHeaders {
+    pub fn of(consumer_id: &str, scopes: &[String]) -> IdentityHeaders {
+        IdentityHeaders {
+            consumer: HeaderValue::try_from(consumer_id).ok(),
+            scopes: Self::scopes_value(scopes),
+        }
+    }
+
+    pub fn scopes_value(scopes: &[String]) -> Option<HeaderValue> {
+        HeaderValue::try_from(scopes.join(" ")).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +101,16 @@ mod tests {
         assert_eq!(id.claim("missing"), None);
         assert!(id.has_scope("read"));
         assert!(!id.has_scope("write"));
+    }
+
+    #[test]
+    fn identity_headers_render_id_and_scopes() {
+        let scopes = vec!["orders:read".to_string(), "users:write".to_string()];
+        let h = IdentityHeaders::of("acme", &scopes);
+        assert_eq!(h.consumer.unwrap(), "acme");
+        assert_eq!(h.scopes.unwrap(), "orders:read users:write");
+        // A value no header may carry is left out rather than mangled.
+        let h = IdentityHeaders::of("bad\nid", &["x\ny".to_string()]);
+        assert_eq!(h, IdentityHeaders::default());
     }
 }

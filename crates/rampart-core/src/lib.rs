@@ -21,7 +21,7 @@ pub use ctx::{RequestCtx, SecurityEvent};
 pub use decision::{Challenge, Decision, Denial, Mode};
 pub use events::{EventRecord, EventSink};
 pub use filter::{BodyInterest, Filter, RequestHead, ResponseHead, Verdict};
-pub use identity::{AuthMethod, Identity};
+pub use identity::{AuthMethod, Identity, IdentityHeaders};
 pub use ipset::IpSet;
 pub use peer_tls::{CertName, ClientCert, PeerTls};
 pub use reason::Reason;

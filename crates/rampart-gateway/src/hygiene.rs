@@ -328,7 +328,7 @@ impl FramingScan {
     }
 
     fn on_header(&mut self, line: &[u8]) {
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
+        let Some(colon) = memchr::memchr(b':', line) else {
             return;
         };
         let name = &line[..colon];
@@ -344,8 +344,9 @@ impl FramingScan {
     }
 }
 
+/// Vectorised: this runs over every byte a client sends in a head.
 fn memchr_nl(d: &[u8]) -> Option<usize> {
-    d.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', d)
 }
 
 /// Client IO that feeds every byte read to a [`FramingScan`].

@@ -6,10 +6,13 @@
 use crate::keyformat::KeyEnv;
 use crate::model::{ApiKeyRecord, Consumer, ConsumerState};
 use crate::secret::Digest;
+use http::HeaderValue;
 use ipnet::IpNet;
+use rampart_core::IdentityHeaders;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Hashes a [`Digest`] by taking its first 8 bytes.
@@ -49,21 +52,64 @@ pub(crate) struct PendingUsage {
 pub(crate) struct CachedKey {
     pub record: ApiKeyRecord,
     pub key_id: Arc<str>,
-    /// The key's own scopes; `None` = use the consumer's.
-    pub scopes: Option<Arc<[String]>>,
+    /// The key's own scopes and their header value; `None` = use the
+    /// consumer's.
+    pub scopes: Option<(Arc<[String]>, Option<HeaderValue>)>,
     pub rate_limit: Option<Arc<str>>,
     pub env: KeyEnv,
     pub usage: Mutex<PendingUsage>,
+    /// What `usage` last noted, read without its lock.
+    pub noted: UsageMirror,
+}
+
+/// The time and address a key's usage last noted, in atomics: most uses
+/// repeat the last second and address, and then the request path needs
+/// neither the lock nor a write. Updated only under the usage lock; a read
+/// racing an update at worst takes the locked path for nothing, or skips a
+/// note of the same second that the racing writer is making.
+#[derive(Default)]
+pub(crate) struct UsageMirror {
+    at: AtomicU64,
+    ip: [AtomicU64; 2],
+}
+
+impl UsageMirror {
+    pub fn matches(&self, at: u64, ip: IpAddr) -> bool {
+        let [hi, lo] = ip_words(ip);
+        self.at.load(Ordering::Relaxed) == at
+            && self.ip[0].load(Ordering::Relaxed) == hi
+            && self.ip[1].load(Ordering::Relaxed) == lo
+    }
+
+    pub fn set(&self, at: u64, ip: IpAddr) {
+        let [hi, lo] = ip_words(ip);
+        self.ip[0].store(hi, Ordering::Relaxed);
+        self.ip[1].store(lo, Ordering::Relaxed);
+        self.at.store(at, Ordering::Relaxed);
+    }
+}
+
+fn ip_words(ip: IpAddr) -> [u64; 2] {
+    let v6 = match ip {
+        IpAddr::V4(a) => a.to_ipv6_mapped(),
+        IpAddr::V6(a) => a,
+    };
+    let n = u128::from(v6);
+    [(n >> 64) as u64, n as u64]
 }
 
 impl CachedKey {
     pub fn new(record: ApiKeyRecord) -> CachedKey {
         CachedKey {
             key_id: Arc::from(record.key_id.as_str()),
-            scopes: (!record.scopes.is_empty()).then(|| Arc::from(record.scopes.clone())),
+            scopes: (!record.scopes.is_empty()).then(|| {
+                let header = IdentityHeaders::scopes_value(&record.scopes);
+                (Arc::from(record.scopes.clone()), header)
+            }),
             rate_limit: record.rate_limit.as_deref().map(Arc::from),
             env: record.env,
             usage: Mutex::new(PendingUsage::default()),
+            noted: UsageMirror::default(),
             record,
         }
     }
@@ -73,6 +119,8 @@ pub(crate) struct CachedConsumer {
     pub id: Arc<str>,
     pub tier: Option<Arc<str>>,
     pub scopes: Arc<[String]>,
+    /// Its id and scopes as upstream header values, rendered once.
+    pub headers: IdentityHeaders,
     pub allowed_cidrs: Vec<IpNet>,
     pub active: bool,
 }
@@ -83,6 +131,7 @@ impl CachedConsumer {
             id: Arc::from(c.id.as_str()),
             tier: c.tier.as_deref().map(Arc::from),
             scopes: Arc::from(c.scopes.clone()),
+            headers: IdentityHeaders::of(&c.id, &c.scopes),
             allowed_cidrs: c.allowed_cidrs.clone(),
             active: c.state == ConsumerState::Active,
         }

@@ -3,8 +3,11 @@
 //! The secret is 256 random bits written as 43 base62 characters; the
 //! checksum is the CRC32 of `prefix + secret`, written as 6 base62
 //! characters. The fixed prefix lets secret scanners find leaked keys; the
-//! checksum lets the gateway reject typos and garbage without touching the
-//! cache or computing an HMAC. The public key id is the first 8 characters
+//! checksum lets tools and the gateway tell a typo ("malformed") from a key
+//! that was never issued or was deleted ("invalid"). On the request path the
+//! gateway checks only length and prefix before the HMAC lookup ([`shape`]);
+//! a digest found in the cache is a key rampart issued, so its checksum is
+//! known good, and the full [`parse`] runs only to name why a key failed. The public key id is the first 8 characters
 //! of the secret: enough to find a key in logs, far too little to guess it.
 
 use crate::secret::{base62_fixed, is_base62, random_bytes, BASE62_LEN_256};
@@ -57,6 +60,18 @@ pub struct ParsedKey<'a> {
     pub env: KeyEnv,
     /// The public key id (first 8 characters of the secret).
     pub key_id: &'a str,
+}
+
+/// The key id of a presented key that has a key's length and prefix, without
+/// checking its alphabet or checksum: the cheap gate before the HMAC lookup.
+pub fn shape(presented: &str) -> Option<&str> {
+    if presented.len() != KEY_LEN
+        || !(presented.starts_with(KeyEnv::Live.prefix())
+            || presented.starts_with(KeyEnv::Test.prefix()))
+    {
+        return None;
+    }
+    presented.get(PREFIX_LEN..PREFIX_LEN + KEY_ID_LEN)
 }
 
 /// Checks prefix, length, alphabet and checksum. `None` means malformed:

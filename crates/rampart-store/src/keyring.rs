@@ -14,6 +14,7 @@ use crate::keyformat::{self, KeyEnv};
 use crate::model::*;
 use crate::secret::{random_token, SecretString, ServerSecret};
 use crate::store::{Backend, FeedEvent, Invalidation, NewAuditEvent, Result};
+use rampart_core::IdentityHeaders;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
@@ -52,21 +53,50 @@ pub struct VerifiedKey {
     /// The quota tier this key counts under; `None`: its consumer's tier.
     pub rate_limit: Option<Arc<str>>,
     pub env: KeyEnv,
+    /// The consumer and scopes header values for the upstream, rendered
+    /// when the key and consumer were cached rather than per request.
+    pub headers: IdentityHeaders,
 }
 
 impl VerifiedKey {
+    fn of(key: &CachedKey, consumer: &CachedConsumer) -> VerifiedKey {
+        let (scopes, scopes_header) = match &key.scopes {
+            Some((scopes, header)) => (scopes.clone(), header.clone()),
+            None => (consumer.scopes.clone(), consumer.headers.scopes.clone()),
+        };
+        VerifiedKey {
+            key_id: key.key_id.clone(),
+            consumer_id: consumer.id.clone(),
+            tier: consumer.tier.clone(),
+            scopes,
+            rate_limit: key.rate_limit.clone(),
+            env: key.env,
+            headers: IdentityHeaders {
+                consumer: consumer.headers.consumer.clone(),
+                scopes: scopes_header,
+            },
+        }
+    }
+
+    /// [`identity`](Self::identity) and the upstream header values, moved
+    /// out rather than copied: the auth filter's per-request path.
+    pub fn into_identity(self) -> (rampart_core::Identity, IdentityHeaders) {
+        let identity = rampart_core::Identity {
+            method: rampart_core::AuthMethod::ApiKey,
+            consumer_id: self.consumer_id,
+            tier: self.rate_limit.or(self.tier),
+            scopes: self.scopes,
+            key_id: Some(self.key_id),
+            claims: None,
+        };
+        (identity, self.headers)
+    }
+
     /// The request identity the auth filter sets. A key's `rate_limit`
     /// names the quota tier its requests count under, overriding the
     /// consumer's tier: that is how one key gets its own quota.
     pub fn identity(&self) -> rampart_core::Identity {
-        rampart_core::Identity {
-            method: rampart_core::AuthMethod::ApiKey,
-            consumer_id: self.consumer_id.clone(),
-            tier: self.rate_limit.clone().or_else(|| self.tier.clone()),
-            scopes: self.scopes.clone(),
-            key_id: Some(self.key_id.clone()),
-            claims: None,
-        }
+        self.clone().into_identity().0
     }
 }
 
@@ -137,46 +167,41 @@ impl Keyring {
         Ok(Keyring { inner })
     }
 
-    /// Checks a presented key. Costs one checksum, one HMAC and two hash
-    /// lookups; never waits on storage.
+    /// Checks a presented key. Costs a length and prefix check, one HMAC
+    /// and two hash lookups; never waits on storage. The checksum is
+    /// checked only when the digest is unknown, to tell a malformed key
+    /// from one never issued: a known digest is a key rampart generated.
     pub fn verify(
         &self,
         presented: &str,
         client_ip: IpAddr,
     ) -> std::result::Result<VerifiedKey, KeyError> {
-        let parsed = keyformat::parse(presented).ok_or(KeyError::Malformed)?;
+        let key_id = keyformat::shape(presented).ok_or(KeyError::Malformed)?;
         let digest = self.inner.secret.digest(presented.as_bytes());
-        let (key, consumer) = {
-            let cache = self.inner.read_cache();
-            let key = cache
-                .by_digest
-                .get(&digest)
-                .cloned()
-                .ok_or(KeyError::Unknown)?;
-            let consumer = cache.consumers.get(&key.record.consumer_id).cloned();
-            (key, consumer)
+        let now = self.inner.clock.now_secs();
+        // Everything is read under the one lock, borrowing the cached
+        // entries: only the parts the result hands out are shared.
+        let cache = self.inner.read_cache();
+        let Some(key) = cache.by_digest.get(&digest) else {
+            drop(cache);
+            return Err(match keyformat::parse(presented) {
+                Some(_) => KeyError::Unknown,
+                None => KeyError::Malformed,
+            });
         };
         // The map compared digests already; compare again in constant time
         // and check the id so a hash-map quirk can never admit a key.
-        if !key.record.digest.ct_eq(&digest) || *key.key_id != *parsed.key_id {
+        if !key.record.digest.ct_eq(&digest) || *key.key_id != *key_id {
             return Err(KeyError::Unknown);
         }
-        let now = self.inner.clock.now_secs();
-        check_key_state(&key, now)?;
-        let consumer = consumer.ok_or(KeyError::Unknown)?;
-        check_consumer(&consumer, client_ip)?;
-        note_usage(&key, now, client_ip);
-        Ok(VerifiedKey {
-            key_id: key.key_id.clone(),
-            consumer_id: consumer.id.clone(),
-            tier: consumer.tier.clone(),
-            scopes: key
-                .scopes
-                .clone()
-                .unwrap_or_else(|| consumer.scopes.clone()),
-            rate_limit: key.rate_limit.clone(),
-            env: key.env,
-        })
+        check_key_state(key, now)?;
+        let consumer = cache
+            .consumers
+            .get(&key.record.consumer_id)
+            .ok_or(KeyError::Unknown)?;
+        check_consumer(consumer, client_ip)?;
+        note_usage(key, now, client_ip);
+        Ok(VerifiedKey::of(key, consumer))
     }
 
     /// The identity of an active consumer for a credential verified
@@ -432,12 +457,16 @@ fn check_consumer(consumer: &CachedConsumer, ip: IpAddr) -> std::result::Result<
 /// Notes a use in memory; the flusher writes it. Coalesced: many uses
 /// between flushes cost one write.
 fn note_usage(key: &CachedKey, now: u64, ip: IpAddr) {
+    if key.noted.matches(now, ip) {
+        return;
+    }
     let mut usage = lock(&key.usage);
     if usage.at != now || usage.ip != Some(ip) {
         usage.at = now;
         usage.ip = Some(ip);
         usage.dirty = true;
     }
+    key.noted.set(now, ip);
 }
 
 fn validate_id(id: String) -> Result<String> {

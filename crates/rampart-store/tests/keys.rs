@@ -48,6 +48,12 @@ async fn key_scopes_override_consumer_scopes() {
     let created = ring.create_key(spec, &actor()).await.unwrap();
     let verified = ring.verify(created.key.expose(), ip("10.1.1.1")).unwrap();
     assert_eq!(&*verified.scopes, ["orders:write".to_string()]);
+    // The upstream header values follow the same override.
+    assert_eq!(verified.headers.scopes.unwrap(), "orders:write");
+    assert_eq!(verified.headers.consumer.unwrap(), "acme");
+    let plain = ring.create_key(new_key("acme"), &actor()).await.unwrap();
+    let verified = ring.verify(plain.key.expose(), ip("10.1.1.1")).unwrap();
+    assert_eq!(verified.headers.scopes.unwrap(), "orders:read");
 }
 
 #[tokio::test]

@@ -119,6 +119,25 @@ async fn a_key_is_required_checked_and_mapped_to_its_consumer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_identity_headers_never_reach_the_upstream_unadmitted() {
+    let up = Upstream::start("up").await;
+    // Monitor mode: a refused key is only logged, and the request goes on.
+    let g = Gw::start(&config(&up, "", "mode = \"monitor\"")).await;
+    let r = with_key(&g.url("main", "/orders"), Some("rk_live_notavalidkeyatall")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = r.json();
+    assert!(seen["headers"].get("x-consumer-id").is_none(), "{seen}");
+    drop(g);
+    // Optional auth: an anonymous request goes on without identity.
+    let g = Gw::start(&config(&up, "", "optional = true")).await;
+    let r = with_key(&g.url("main", "/orders"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = r.json();
+    assert!(seen["headers"].get("x-consumer-id").is_none(), "{seen}");
+    assert_eq!(up.hits(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_keeps_both_keys_for_the_grace_period_and_revocation_is_immediate() {
     let up = Upstream::start("up").await;
     let g = Gw::start(&config(&up, "", "")).await;

@@ -81,23 +81,25 @@ impl Locations {
     }
 
     /// A cheap pre-check so most queries are not decoded on every request:
-    /// false only when no parameter name occurs literally (any case) and
-    /// nothing is percent- or plus-encoded.
+    /// false only when no parameter name is one of `query_params` (any
+    /// case) and no name is percent- or plus-encoded. Names end at `=` and
+    /// parameters at `&`, as `form_urlencoded` splits them.
     fn may_name_a_credential(&self, query: &[u8]) -> bool {
-        query.iter().any(|b| matches!(b, b'%' | b'+'))
-            || self.query_params.iter().any(|p| {
-                query
-                    .windows(p.len())
-                    .any(|w| w.eq_ignore_ascii_case(p.as_bytes()))
-            })
+        query.split(|b| *b == b'&').any(|pair| {
+            let name = pair.split(|b| *b == b'=').next().unwrap_or(pair);
+            name.iter().any(|b| matches!(b, b'%' | b'+'))
+                || self
+                    .query_params
+                    .iter()
+                    .any(|p| p.as_bytes().eq_ignore_ascii_case(name))
+        })
     }
 
     /// API key or JWT, by shape, among the methods the route accepts.
     fn classify<'h>(&self, token: Cow<'h, str>) -> Option<Presented<'h>> {
-        let looks_like_key = token.starts_with("rk_");
-        let looks_like_jwt = token.bytes().filter(|b| *b == b'.').count() == 2;
+        let looks_like_jwt = |t: &str| !t.starts_with("rk_") && t.split('.').count() == 3;
         match (self.api_keys, self.jwt) {
-            (true, true) if looks_like_jwt && !looks_like_key => Some(Presented::Jwt(token)),
+            (true, true) if looks_like_jwt(&token) => Some(Presented::Jwt(token)),
             (true, _) => Some(Presented::ApiKey(token)),
             (false, true) => Some(Presented::Jwt(token)),
             (false, false) => None,
@@ -219,6 +221,18 @@ mod tests {
             );
         }
         assert_eq!(l.find(&head("/?a=1&b=2&c=3", &[])).unwrap(), None);
+    }
+
+    #[test]
+    fn the_query_pre_check_reads_parameter_names_only() {
+        let l = both();
+        // Names in values, names inside longer names, encoded values: no
+        // credential can be there, so the query is not decoded.
+        assert!(!l.may_name_a_credential(b"q=api_key&v=a%20b+c"));
+        assert!(!l.may_name_a_credential(b"my_api_key=1&access_tokens=2"));
+        assert!(l.may_name_a_credential(b"a=1&API_KEY"));
+        assert!(l.may_name_a_credential(b"a=1&api%5Fkey=k"));
+        assert!(l.may_name_a_credential(b"access+token=1"));
     }
 
     #[test]

@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue, StatusCode};
 use rampart_core::{
-    CertName, Decision, Denial, Filter, Identity, Mode, RequestCtx, RequestHead, Verdict,
+    CertName, Decision, Denial, Filter, Identity, IdentityHeaders, Mode, RequestCtx, RequestHead,
+    Verdict,
 };
 use rampart_jwt::{JwtError, Verifier};
 use rampart_store::Keyring;
@@ -96,13 +97,16 @@ impl AuthFilter {
         )
     }
 
-    fn verify_key(&self, ctx: &RequestCtx, key: &str) -> Result<Identity, Decision> {
+    fn verify_key(&self, ctx: &RequestCtx, key: &str) -> Verified {
         let Some(keyring) = &self.0.keyring else {
             return Err(Self::store_unavailable());
         };
         keyring
             .verify(key, ctx.client_ip.to_canonical())
-            .map(|v| v.identity())
+            .map(|v| {
+                let (identity, headers) = v.into_identity();
+                (identity, Some(headers))
+            })
             .map_err(|e| {
                 self.unauthorized(
                     e.reason_code(),
@@ -147,12 +151,29 @@ impl AuthFilter {
         )
     }
 
-    /// Admits (or refuses) a verified identity: scopes, then the headers.
-    fn admit(&self, ctx: &mut RequestCtx, head: &mut RequestHead, identity: Identity) -> Decision {
+    /// Admits a verified identity (scopes, then the headers) or refuses the
+    /// credential. Every way out that does not admit strips the client's
+    /// copies of the identity headers: in monitor mode the request still
+    /// goes upstream. `headers` are the identity's upstream header values
+    /// when the store rendered them already (API keys).
+    fn conclude(
+        &self,
+        ctx: &mut RequestCtx,
+        head: &mut RequestHead,
+        verified: Verified,
+    ) -> Decision {
+        let (identity, headers) = match verified {
+            Ok(v) => v,
+            Err(d) => {
+                self.strip_identity_headers(head);
+                return d;
+            }
+        };
         let o = &self.0;
         if let Some(missing) = o.scopes.iter().find(|s| !identity.has_scope(s)) {
             let detail = format!("the credential lacks the scope {missing:?} this route requires");
             ctx.identity = Some(identity);
+            self.strip_identity_headers(head);
             let value =
                 HeaderValue::from_static("Bearer realm=\"rampart\", error=\"insufficient_scope\"");
             return Decision::Deny(
@@ -163,14 +184,18 @@ impl AuthFilter {
         if o.hide_credentials {
             self.hide(head);
         }
-        if let Ok(v) = HeaderValue::try_from(identity.consumer_id.as_ref()) {
-            head.headers.insert(o.consumer_header.clone(), v);
-        }
-        if let Ok(v) = HeaderValue::try_from(identity.scopes.join(" ")) {
-            head.headers.insert(o.scopes_header.clone(), v);
-        }
+        let headers =
+            headers.unwrap_or_else(|| IdentityHeaders::of(&identity.consumer_id, &identity.scopes));
+        // `insert` replaces every client-sent value of these headers.
+        set_or_remove(head, &o.consumer_header, headers.consumer);
+        set_or_remove(head, &o.scopes_header, headers.scopes);
         ctx.identity = Some(identity);
         Decision::Continue
+    }
+
+    fn strip_identity_headers(&self, head: &mut RequestHead) {
+        head.headers.remove(&self.0.consumer_header);
+        head.headers.remove(&self.0.scopes_header);
     }
 
     /// Removes the credentials this route reads from the forwarded request.
@@ -185,6 +210,21 @@ impl AuthFilter {
         }
         // A JWT cookie stays: removing one cookie means rewriting the
         // Cookie header, and the upstream's own session cookies live there.
+    }
+}
+
+/// A verified identity with its upstream header values when known, or the
+/// refusal.
+type Verified = Result<(Identity, Option<IdentityHeaders>), Decision>;
+
+fn set_or_remove(head: &mut RequestHead, name: &HeaderName, value: Option<HeaderValue>) {
+    match value {
+        Some(v) => {
+            head.headers.insert(name.clone(), v);
+        }
+        None => {
+            head.headers.remove(name);
+        }
     }
 }
 
@@ -219,32 +259,28 @@ impl Filter for AuthFilter {
         head: &'a mut RequestHead,
     ) -> Verdict<'a> {
         let o = &self.0;
-        head.headers.remove(&o.consumer_header);
-        head.headers.remove(&o.scopes_header);
         let presented = match o.locations.find(head) {
             Ok(p) => p,
-            Err(d) => return Verdict::Ready(d),
+            Err(d) => return Verdict::Ready(self.conclude(ctx, head, Err(d))),
         };
         let verified = match presented {
             Some(Presented::ApiKey(key)) => self.verify_key(ctx, &key),
             Some(Presented::Jwt(token)) => {
                 let token = token.into_owned();
                 return Verdict::Pending(Box::pin(async move {
-                    match self.verify_jwt(&token).await {
-                        Ok(identity) => self.admit(ctx, head, identity),
-                        Err(d) => d,
-                    }
+                    let verified = self.verify_jwt(&token).await.map(|id| (id, None));
+                    self.conclude(ctx, head, verified)
                 }));
             }
             None => match self.certificate_identity(ctx) {
-                Some(result) => result,
-                None if o.optional => return Verdict::Ready(Decision::Continue),
+                Some(result) => result.map(|id| (id, None)),
+                None if o.optional => {
+                    self.strip_identity_headers(head);
+                    return Verdict::Ready(Decision::Continue);
+                }
                 None => Err(self.unauthorized(AUTH_REQUIRED, "this route needs credentials", None)),
             },
         };
-        Verdict::Ready(match verified {
-            Ok(identity) => self.admit(ctx, head, identity),
-            Err(d) => d,
-        })
+        Verdict::Ready(self.conclude(ctx, head, verified))
     }
 }
