@@ -24,6 +24,10 @@
 #   TARGETS          subset/order of: direct nginx rampart rampart-auth
 #                    (default "direct nginx rampart"; rampart-auth is a second
 #                    rampart whose route requires an API key, sent by wrk)
+#   KEY_EVERYWHERE   if set (with rampart-auth in TARGETS), wrk sends the same
+#                    `Authorization: Bearer` key to every target, so rampart
+#                    with and without key auth serve identical requests and
+#                    their ratio is the cost of checking the key alone
 #   WRK_CPU / SERVER_CPU  CPUs for wrk / servers             (default 0 / 1)
 #   BENCH_NICE       if set, run servers and wrk under `nice -n BENCH_NICE`
 #                    (e.g. -10 as root, on a machine busy with other builds)
@@ -301,7 +305,9 @@ label_of() {
 run_wrk() {
     local port; port=$(port_of "$1")
     local auth=()
-    [[ $1 == rampart-auth ]] && auth=(-H "Authorization: Bearer $AUTH_KEY")
+    if [[ $1 == rampart-auth || ( -n ${KEY_EVERYWHERE:-} && -n $AUTH_KEY ) ]]; then
+        auth=(-H "Authorization: Bearer $AUTH_KEY")
+    fi
     # wrk stops by itself after -d; `timeout` is a backstop.
     timeout $(( $2 + 30 )) "${PRIO[@]}" taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d"$2"s --latency \
         -H 'Host: localhost' "${auth[@]}" "http://127.0.0.1:$port$REQ_PATH" > "$3"
@@ -503,6 +509,7 @@ if [[ -n "${CALLGRIND_OUT:-}" ]]; then
     else
         sed -e "s/127.0.0.1:$RAMPART_PORT/127.0.0.1:18094/" -e "s/127.0.0.1:$ADMIN_PORT/127.0.0.1:18095/" \
             "$TMP/rampart.toml" > "$TMP/rampart-cg.toml"
+        [[ -n ${KEY_EVERYWHERE:-} && -n $AUTH_KEY ]] && cg_auth=(-H "Authorization: Bearer $AUTH_KEY")
     fi
     RUST_LOG=warn taskset -c "$SERVER_CPU" valgrind --tool=callgrind --instr-atstart=no \
         --callgrind-out-file="$CALLGRIND_OUT" "$RAMPART_BIN" run --config "$TMP/rampart-cg.toml" \
