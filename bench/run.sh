@@ -73,6 +73,9 @@ AUTH_ADMIN_PORT=18097
 REQ_PATH='/?a=1&b=2&c=3'
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_TAG=bench
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 if [[ -z "${RAMPART_BIN:-}" ]]; then
     if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
         RAMPART_BIN=$CARGO_TARGET_DIR/release/rampart
@@ -81,14 +84,12 @@ if [[ -z "${RAMPART_BIN:-}" ]]; then
     fi
 fi
 
-log() { printf '[bench] %s\n' "$*" >&2; }
 # Optional priority prefix: `nice -n $BENCH_NICE` (on a machine shared with
 # builds, e.g. BENCH_NICE=-10 as root keeps them from preempting the benchmark;
 # it applies to every target alike). nice and taskset exec, so $! stays the
 # server's own PID.
 PRIO=()
 if [[ -n "${BENCH_NICE:-}" ]]; then PRIO=(nice -n "$BENCH_NICE"); fi
-die() { log "error: $*"; exit 1; }
 
 WAIT_QUIET=${WAIT_QUIET:-0}
 [[ $WAIT_QUIET =~ ^[0-9]+$ ]] && (( WAIT_QUIET <= 3600 )) || die "WAIT_QUIET must be 0..3600"
@@ -100,26 +101,6 @@ done
     || die "DURATION<=120, ROUNDS<=10, WARMUP<=30, PERF_SECONDS<=60, CALLGRIND_SECONDS<=60"
 
 # --- tools ------------------------------------------------------------------
-export PATH=$PATH:/usr/sbin:/sbin
-APT_UPDATED=0
-apt_install() {
-    (( $(id -u) == 0 )) || die "missing $*; install them (apt-get install $*) or run as root"
-    if (( APT_UPDATED == 0 )); then
-        log "apt-get update"
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-        APT_UPDATED=1
-    fi
-    log "apt-get install -y $*"
-    # Package scripts must not start system services (nginx on :80):
-    # policy-rc.d exit 101 forbids it; an existing one is left as it is.
-    local policy=/usr/sbin/policy-rc.d made_policy=0
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; made_policy=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2 || { (( made_policy )) && rm -f "$policy"; die "apt-get install failed"; }
-    (( made_policy )) && rm -f "$policy"
-    return 0
-}
 missing=()
 command -v nginx   >/dev/null || missing+=(nginx)
 command -v wrk     >/dev/null || missing+=(wrk)
@@ -135,25 +116,10 @@ if [[ -n "${PERF_OUT:-}${STAT_SECONDS:-}" ]] && ! perf --version >/dev/null 2>&1
 TMP=$(mktemp -d /tmp/rampart-bench.XXXXXX)
 chmod 755 "$TMP"   # nginx workers run as nobody when started by root
 PIDS=()
-cleanup() {
-    local rc=$? pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n "${BENCH_OUT:-}" && -d $TMP ]]; then
-        mkdir -p "$BENCH_OUT" && cp -r "$TMP"/. "$BENCH_OUT"/ 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-    exit "$rc"
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_in_use() { curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/" ; }
 for p in $UP_PORT $NGINX_PORT $RAMPART_PORT $ADMIN_PORT 18094 18095; do
     if port_in_use "$p"; then die "something already answers on 127.0.0.1:$p"; fi
 done
@@ -172,24 +138,6 @@ wait_ready() { # NAME PORT PID [EXPECTED_STATUS, default 200]
     die "$name did not answer $want on 127.0.0.1:$port (last status $code)"
 }
 
-nginx_common() { # $1 = name
-    cat <<EOF
-worker_processes 1;
-daemon off;
-pid $TMP/$1.pid;
-error_log $TMP/$1.error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/$1.body;
-    proxy_temp_path $TMP/$1.proxy;
-    fastcgi_temp_path $TMP/$1.fastcgi;
-    uwsgi_temp_path $TMP/$1.uwsgi;
-    scgi_temp_path $TMP/$1.scgi;
-    default_type text/plain;
-    keepalive_requests 1000000;
-EOF
-}
 
 # --- servers ------------------------------------------------------------------
 { nginx_common upstream; cat <<EOF
@@ -333,10 +281,6 @@ parse_wrk() {
         }' "$1"
 }
 
-median() { # numbers as arguments
-    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END {
-        if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 
 # --- load -----------------------------------------------------------------------
 log "rampart: $RAMPART_BIN ($("$RAMPART_BIN" version 2>/dev/null || echo '?'))"
@@ -346,29 +290,6 @@ for t in $TARGETS; do
     run_wrk "$t" "$WARMUP" "$TMP/warmup-$t.txt"
 done
 
-# Share of all CPUs idle over 3 s (the benchmark itself is idle here).
-idle_pct() {
-    local a b
-    a=$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5 }' /proc/stat); sleep 3
-    b=$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5 }' /proc/stat)
-    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
-        t = y[1] - x[1]; print (t > 0 ? int(100 * (y[2] - x[2]) / t) : 100) }'
-}
-# With WAIT_QUIET=N, wait up to N seconds before each run for the machine to
-# be at least 90% idle (other builds share it), then go on regardless.
-wait_quiet() {
-    local waited=0 idle
-    (( ${WAIT_QUIET:-0} > 0 )) || return 0
-    while :; do
-        idle=$(idle_pct); waited=$(( waited + 3 ))
-        (( idle >= 90 )) && return 0
-        if (( waited >= WAIT_QUIET )); then
-            log "WARNING: machine still busy (${idle}% idle) after ${WAIT_QUIET}s; measuring anyway"
-            return 0
-        fi
-        sleep 7; waited=$(( waited + 7 ))
-    done
-}
 
 declare -A RPS P50 P99
 for r in $(seq "$ROUNDS"); do
@@ -386,7 +307,6 @@ done
 kill -0 "$RAMPART_PID" 2>/dev/null || die "rampart died during the run"
 
 # --- report ---------------------------------------------------------------------
-commas() { printf '%.0f' "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 declare -A MR MP50 MP99
 for t in $TARGETS; do
     # shellcheck disable=SC2086

@@ -93,6 +93,9 @@ MODSEC_MODULE=/usr/lib/nginx/modules/ngx_http_modsecurity_module.so
 MODSEC_RECOMMENDED=/etc/nginx/modsecurity.conf
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_TAG=waf-bench
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 CRS_DIR=${CRS_DIR:-$REPO/../shared/corpora/crs}
 if [[ -z "${RAMPART_BIN:-}" ]]; then
     if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
@@ -102,8 +105,6 @@ if [[ -z "${RAMPART_BIN:-}" ]]; then
     fi
 fi
 
-log() { printf '[waf-bench] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
 # nice and taskset exec, so $! stays the server's own PID.
 PRIO=()
 if [[ -n "${BENCH_NICE:-}" ]]; then PRIO=(nice -n "$BENCH_NICE"); fi
@@ -128,27 +129,6 @@ for t in $TARGETS; do [[ $t =~ ^(modsec|rampart|nginx|rampart-nowaf)$ ]] || die 
 CRS_DIR=$(cd "$CRS_DIR" && pwd)
 
 # --- tools ------------------------------------------------------------------------
-export PATH=$PATH:/usr/sbin:/sbin
-APT_UPDATED=0
-# apt_install [--no-install-recommends] PKG...: as bench/run.sh, and package
-# scripts may not start system services (nginx on :80).
-apt_install() {
-    (( $(id -u) == 0 )) || die "missing $*; install them (apt-get install $*) or run as root"
-    if (( APT_UPDATED == 0 )); then
-        log "apt-get update"
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-        APT_UPDATED=1
-    fi
-    log "apt-get install -y $*"
-    # policy-rc.d exit 101 forbids starting services; an existing one is left as it is.
-    local policy=/usr/sbin/policy-rc.d made_policy=0
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; made_policy=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2 || { (( made_policy )) && rm -f "$policy"; die "apt-get install failed"; }
-    (( made_policy )) && rm -f "$policy"
-    return 0
-}
 missing=()
 command -v nginx   >/dev/null || missing+=(nginx)
 command -v wrk     >/dev/null || missing+=(wrk)
@@ -169,25 +149,10 @@ chmod 755 "$TMP"   # nginx workers run as nobody when started by root
 # ModSecurity's audit log, temp and data dirs: written by the nginx worker.
 mkdir -p "$TMP/modsec-var" && chmod 1777 "$TMP/modsec-var"
 PIDS=()
-cleanup() {
-    local rc=$? pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n "${BENCH_OUT:-}" && -d $TMP ]]; then
-        if mkdir -p "$BENCH_OUT"; then cp -r "$TMP"/. "$BENCH_OUT"/ 2>/dev/null || true; fi
-    fi
-    rm -rf "$TMP"
-    exit "$rc"
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_in_use() { curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/" ; }
 for p in $UP_PORT $MODSEC_PORT $RAMPART_PORT $ADMIN_PORT $NGINX_PORT $NOWAF_PORT $NOWAF_ADMIN_PORT; do
     if port_in_use "$p"; then die "something already answers on 127.0.0.1:$p"; fi
 done
@@ -267,27 +232,6 @@ label_of() {
 }
 
 # --- configs ----------------------------------------------------------------------------
-nginx_common() { # $1 = name
-    cat <<EOF
-worker_processes 1;
-daemon off;
-pid $TMP/$1.pid;
-error_log $TMP/$1.error.log warn;
-EOF
-    [[ $1 == modsec ]] && echo "load_module $MODSEC_MODULE;"
-    cat <<EOF
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/$1.body;
-    proxy_temp_path $TMP/$1.proxy;
-    fastcgi_temp_path $TMP/$1.fastcgi;
-    uwsgi_temp_path $TMP/$1.uwsgi;
-    scgi_temp_path $TMP/$1.scgi;
-    default_type text/plain;
-    keepalive_requests 1000000;
-EOF
-}
 
 # nginx reverse proxy config; $1 = name, $2 = port, $3 = extra server lines.
 nginx_proxy_conf() {
@@ -522,33 +466,7 @@ check_statuses() {
     return 0
 }
 
-median() { # one string of space-separated numbers
-    tr ' ' '\n' <<< "$1" | grep . | sort -g | awk '{ a[NR] = $1 } END {
-        if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 
-# Share of all CPUs idle over 3 s.
-idle_pct() {
-    local a b
-    a=$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5 }' /proc/stat); sleep 3
-    b=$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5 }' /proc/stat)
-    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
-        t = y[1] - x[1]; print (t > 0 ? int(100 * (y[2] - x[2]) / t) : 100) }'
-}
-# With WAIT_QUIET=N, wait up to N seconds before each run for >= 90% idle.
-wait_quiet() {
-    local waited=0 idle
-    (( WAIT_QUIET > 0 )) || return 0
-    while :; do
-        idle=$(idle_pct); waited=$(( waited + 3 ))
-        (( idle >= 90 )) && return 0
-        if (( waited >= WAIT_QUIET )); then
-            log "WARNING: machine still busy (${idle}% idle) after ${WAIT_QUIET}s; measuring anyway"
-            return 0
-        fi
-        sleep 7; waited=$(( waited + 7 ))
-    done
-}
 
 log "rampart: $RAMPART_BIN ($("$RAMPART_BIN" version 2>/dev/null || echo '?'))"
 log "CRS: $CRS_DIR, PL$PARANOIA, response body inspection $RESPONSE_BODY"
@@ -601,7 +519,6 @@ for t in $TARGETS; do
 done
 
 # --- report ------------------------------------------------------------------------------------------
-commas() { printf '%.0f' "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 declare -A MR MP50 MP99 MCPU
 for k in $KINDS; do
     for t in $TARGETS; do
