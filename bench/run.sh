@@ -309,8 +309,7 @@ kill -0 "$RAMPART_PID" 2>/dev/null || die "rampart died during the run"
 # --- report ---------------------------------------------------------------------
 declare -A MR MP50 MP99
 for t in $TARGETS; do
-    # shellcheck disable=SC2086
-    MR[$t]=$(median ${RPS[$t]}); MP50[$t]=$(median ${P50[$t]}); MP99[$t]=$(median ${P99[$t]})
+    MR[$t]=$(median "${RPS[$t]}"); MP50[$t]=$(median "${P50[$t]}"); MP99[$t]=$(median "${P99[$t]}")
 done
 
 echo
