@@ -311,8 +311,12 @@ fn hyper_buf_size(snap: &Snapshot) -> usize {
 fn h1_settings(b: &mut http1::Builder, snap: &Snapshot) {
     // The header-read timeout is `hygiene::header_watchdog`'s: one timer per
     // connection rather than hyper's, made and cancelled for every request
-    // (and often waking the event loop to do so, tokio #5207).
+    // (and often waking the event loop to do so, tokio #5207). Heads and
+    // bodies are copied into one buffer per write rather than gathered with
+    // writev: fewer instructions per exchange (40.1 k vs 41.0 k in
+    // bench/profile.sh), the same number of system calls.
     b.header_read_timeout(None)
+        .writev(false)
         .keep_alive(true)
         .max_headers(snap.limits.max_headers * 2 + 8)
         .max_buf_size(hyper_buf_size(snap));

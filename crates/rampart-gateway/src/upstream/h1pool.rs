@@ -264,7 +264,9 @@ impl H1Pool {
         };
         // Requests are written in one go; Nagle would only delay them.
         let _ = stream.set_nodelay(true);
+        // One flattened write per request, as on the client side (server.rs).
         let (tx, conn) = http1::Builder::new()
+            .writev(false)
             .handshake(TokioIo::new(stream))
             .await
             .map_err(Error::Request)?;
