@@ -3,10 +3,13 @@
 //! 1. Rule level: for every CRS link that has a prefilter and every value of
 //!    the CRS regression corpus (URI, each header value, body), after the
 //!    link's transformations: when the prefilter rules the value out, the
-//!    regex indeed does not match it.
+//!    regex (or `@pm`) indeed does not match it; for `@pm` the prefilter
+//!    is exact.
+//!    `multiMatch` links are checked on every intermediate value, and the
+//!    shortened "bits chain" of every chain gives the same verdicts.
 //! 2. Transaction level: every corpus request gives the same matched rules
-//!    (ids, messages, logdata) and the same intervention with prefilters on
-//!    and off.
+//!    (ids, messages, logdata) and the same intervention with the shortcuts
+//!    (prefilters, selector literals, transformation triggers) on and off.
 
 #[path = "../benches/common/corpus.rs"]
 mod corpus;
@@ -51,7 +54,7 @@ fn prefilters_are_exact_on_the_crs_corpus() {
         .flat_map(|r| r.links())
         .filter(|l| matches!(l.operator, CompiledOp::Rx(_)))
         .count();
-    eprintln!("{} of {rx} @rx links have a prefilter", links.len());
+    eprintln!("{} links have a prefilter ({rx} @rx links)", links.len());
     assert!(links.len() * 2 > rx, "too few prefilters: {}", links.len());
     let mut by_chain: HashMap<u32, Vec<&CompiledRule>> = HashMap::new();
     for link in links {
@@ -61,21 +64,56 @@ fn prefilters_are_exact_on_the_crs_corpus() {
     for (chain, links) in &by_chain {
         let transforms = rules.transform_chain(*chain);
         for value in &values {
-            let value = apply_chain(transforms, value);
+            // Every intermediate form (what `multiMatch` links test), the
+            // raw value first and the fully transformed one last.
+            let forms: Vec<Vec<u8>> = (0..=transforms.len())
+                .map(|n| apply_chain(&transforms[..n], value).into_owned())
+                .collect();
+            let last = &forms[forms.len() - 1];
+            // The engine filters on the output of the bits chain (the chain
+            // without case steps that cannot matter): same verdict.
+            let short = apply_chain(rules.transform_chain(rules.bits_chain(*chain)), value);
             for link in links {
-                if !rules.prefilter_rejects(link, &value) {
-                    continue;
-                }
-                rejected += 1;
-                let CompiledOp::Rx(re) = &link.operator else {
-                    unreachable!("prefilters are only given to @rx links");
-                };
-                assert!(
-                    !re.is_match(&value),
-                    "rule {}: prefilter rejected a matching value {:?}",
+                assert_eq!(
+                    rules.prefilter_rejects(link, &short),
+                    rules.prefilter_rejects(link, last),
+                    "rule {}: the bits chain changes the prefilter on {:?}",
                     link.id,
-                    String::from_utf8_lossy(&value)
+                    String::from_utf8_lossy(value)
                 );
+                let tested = if link.multi_match {
+                    &forms[..]
+                } else {
+                    std::slice::from_ref(last)
+                };
+                for value in tested {
+                    let ruled_out = rules.prefilter_rejects(link, value);
+                    // The phrases of `@pm` are its literals: exact both ways.
+                    if let CompiledOp::Pm(pm) = &link.operator {
+                        assert_eq!(
+                            ruled_out,
+                            pm.automaton.find(&value[..]).is_none(),
+                            "rule {}: @pm prefilter on {:?}",
+                            link.id,
+                            String::from_utf8_lossy(value)
+                        );
+                    }
+                    if !ruled_out {
+                        continue;
+                    }
+                    rejected += 1;
+                    let matches = match &link.operator {
+                        CompiledOp::Rx(re) => re.is_match(value),
+                        CompiledOp::Pm(pm) => pm.automaton.find(&value[..]).is_some(),
+                        _ => unreachable!("prefilters are only given to @rx and @pm links"),
+                    };
+                    assert!(
+                        !matches,
+                        "rule {}: prefilter rejected a matching value {:?}",
+                        link.id,
+                        String::from_utf8_lossy(value)
+                    );
+                }
             }
         }
     }
@@ -86,5 +124,107 @@ fn prefilters_are_exact_on_the_crs_corpus() {
     rules.set_prefilter(false);
     for ((label, req), expected) in inputs.iter().zip(&with) {
         assert_eq!(&corpus::run(&rules, req), expected, "{label}");
+    }
+}
+
+/// The attack and benign text of libinjection's data and GoTestWAF's test
+/// cases (a sample of each file), as raw strings.
+fn attack_corpus_texts() -> Vec<String> {
+    let shared = crs_dir().join("..");
+    let mut texts = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(shared.join("libinjection/data"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        // About 60 lines a file, spread over it.
+        let step = (lines.len() / 60).max(1);
+        texts.extend(lines.iter().step_by(step).map(|l| l.to_string()));
+    }
+    let testcases = shared.join("gotestwaf/testcases");
+    for set in std::fs::read_dir(&testcases)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for case in std::fs::read_dir(set.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Ok(text) = std::fs::read_to_string(case.path()) else {
+                continue;
+            };
+            let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(&text) else {
+                continue;
+            };
+            if let Some(payloads) = doc.get("payload").and_then(|p| p.as_sequence()) {
+                texts.extend(payloads.iter().filter_map(|p| p.as_str()).map(String::from));
+            }
+        }
+    }
+    texts
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Transaction level on attack corpora: each text as written into a query
+/// argument, a cookie, a header and a URL-encoded form body gives the same
+/// result with the shortcuts on and off.
+#[test]
+fn shortcuts_agree_on_attack_corpora() {
+    let mut rules = crs_rule_set(&crs_dir()).expect("CRS loads");
+    let texts = attack_corpus_texts();
+    assert!(texts.len() > 1000, "{} corpus texts", texts.len());
+    let requests: Vec<rampart_waf::conformance::Request> = texts
+        .iter()
+        .map(|text| {
+            let encoded = percent_encode(text);
+            let raw_ok: String = text.chars().filter(|c| !c.is_control()).collect();
+            rampart_waf::conformance::Request {
+                method: "POST".into(),
+                uri: format!("/search?q={text}&e={encoded}"),
+                version: "HTTP/1.1".into(),
+                headers: vec![
+                    ("Host".into(), b"shop.example.com".to_vec()),
+                    ("User-Agent".into(), raw_ok.clone().into_bytes()),
+                    ("Cookie".into(), format!("s={encoded}").into_bytes()),
+                    (
+                        "Content-Type".into(),
+                        b"application/x-www-form-urlencoded".to_vec(),
+                    ),
+                ],
+                body: format!("a={encoded}&{raw_ok}=1").into_bytes(),
+            }
+        })
+        .collect();
+    let with: Vec<_> = requests.iter().map(|r| corpus::run(&rules, r)).collect();
+    // The suite's setup only detects: count requests that matched a rule
+    // that adds to the anomaly score.
+    let detected = with
+        .iter()
+        .filter(|(m, _)| m.iter().any(|r| (930000..950000).contains(&r.id)))
+        .count();
+    eprintln!("{} corpus requests, {detected} detected", requests.len());
+    assert!(detected * 2 > requests.len(), "only {detected} detected");
+    rules.set_prefilter(false);
+    for ((text, req), expected) in texts.iter().zip(&requests).zip(&with) {
+        assert_eq!(&corpus::run(&rules, req), expected, "{text:?}");
     }
 }

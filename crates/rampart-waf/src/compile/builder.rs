@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::config::EngineConfig;
-use super::rule::{declared_phase, resolve, split_targets, CompiledRule};
+use super::rule::{declared_phase, resolve, split_targets, CompiledRule, Effect};
 use super::{operator, Entry, LoadError, RuleSet, Unsupported};
 use crate::parser::{
     Action, Directive, DirectiveKind, Location, Operator, OperatorKind, Phase, Rule, RuleSelector,
@@ -197,13 +197,18 @@ impl Builder {
             config: self.config,
             unsupported: out.unsupported,
             chains: out.chains,
+            chain_triggers: Vec::new(),
+            chain_trigger_bits: Vec::new(),
+            bits_chains: Vec::new(),
             dynamic: Default::default(),
             skip_targets: Default::default(),
             prefilter: None,
             filtered_chains: Vec::new(),
             prefilter_on: true,
             selectors: Default::default(),
+            scratch_pool: Default::default(),
         };
+        set.index_chains();
         set.compile_selectors();
         set.index_skip_targets();
         set.build_prefilters();
@@ -301,7 +306,7 @@ impl Output {
             log: r.log,
             disruptive: r.disruptive,
             status: r.status,
-            effects: r.effects,
+            effects: r.effects.into_iter().map(Effect::new).collect(),
             skip: r.skip,
             skip_after: r.skip_after,
             chain: None,

@@ -23,11 +23,11 @@ use std::sync::{Arc, Mutex};
 use regex::bytes::Regex;
 
 use crate::parser::{parse_file, parse_str, Location, ParseError, Phase};
-use crate::transform::Transformation;
+use crate::transform::{ByteSet, Transformation};
 
 pub use config::EngineConfig;
-pub use operator::{parse_cidr, Arg, Cidr, Cmp, CompiledOp};
-pub use rule::{CompiledRule, Disruptive, RuleMeta};
+pub use operator::{parse_cidr, Arg, Cidr, Cmp, CompiledOp, Phrases};
+pub use rule::{CompiledRule, Disruptive, Effect, RuleMeta};
 
 /// Why a rule set did not load.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +73,14 @@ pub struct RuleSet {
     config: EngineConfig,
     unsupported: Vec<Unsupported>,
     chains: Vec<Vec<&'static Transformation>>,
+    /// Per chain: the bytes a value must hold for the chain to change it
+    /// (`None`: any value may change).
+    chain_triggers: Vec<Option<ByteSet>>,
+    /// The same sets as 256 bits.
+    chain_trigger_bits: Vec<Option<[u64; 4]>>,
+    /// Per chain: the chain whose output has the same prefilter bits (see
+    /// `prefilter::bits_chain`; itself when no step can be left out).
+    bits_chains: Vec<u32>,
     /// Regexes built at run time (selectors such as `TX:/^x_/`, `@rx`
     /// patterns with macros), shared by all transactions.
     dynamic: Mutex<RegexCache>,
@@ -88,7 +96,64 @@ pub struct RuleSet {
     /// The `VAR:/regex/` selectors of the loaded rules, compiled at load and
     /// keyed on the address of their pattern text (see
     /// [`RuleSet::selector_regex`]).
-    selectors: HashMap<usize, (String, Arc<Regex>), crate::inthash::IntBuild>,
+    selectors: HashMap<usize, CompiledSelector, crate::inthash::IntBuild>,
+    /// Scratch of finished transactions, for new ones.
+    scratch_pool: crate::eval::pool::ScratchPool,
+}
+
+/// `@pm` links with at most this many phrases get a prefilter slot.
+const MAX_PM_PHRASES: usize = 32;
+
+/// The bytes without which the whole chain is the identity: the union of
+/// its steps' triggers, when every step has one.
+fn chain_trigger(chain: &[&'static Transformation]) -> Option<ByteSet> {
+    chain
+        .iter()
+        .try_fold(ByteSet::EMPTY, |set, t| Some(set.union(t.trigger()?)))
+}
+
+/// A `VAR:/regex/` selector compiled at load.
+#[derive(Debug)]
+struct CompiledSelector {
+    text: String,
+    regex: Arc<Regex>,
+    /// Literals every matching key contains one of (ignoring case), when
+    /// the pattern has such literals: a key without them is not selected,
+    /// and the regex need not run (`TX:/MULTIPART_HEADERS_CONTENT_TYPES_*/`
+    /// is tried on every TX key of every request).
+    literals: Option<Vec<Vec<u8>>>,
+    /// For a pattern that is `^` and plain characters (`^header_name_`):
+    /// those characters. Such a selector picks exactly the keys that start
+    /// with them, ignoring case (unless the key has a line break, after
+    /// which the multi-line `^` matches too).
+    prefix: Option<Vec<u8>>,
+}
+
+/// The plain characters after `^` when that is the whole pattern.
+fn plain_prefix(pattern: &str) -> Option<Vec<u8>> {
+    let rest = pattern.strip_prefix('^')?;
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    (!rest.is_empty() && rest.bytes().all(plain)).then(|| rest.as_bytes().to_vec())
+}
+
+/// True when one of `literals` (lower case) occurs in `key`, ignoring
+/// ASCII case.
+fn contains_any(key: &[u8], literals: &[Vec<u8>]) -> bool {
+    literals.iter().any(|lit| contains_ignore_case(key, lit))
+}
+
+/// `lit` (lower case, not empty) in `key`, ignoring ASCII case: candidate
+/// positions are found by its first byte in either case.
+fn contains_ignore_case(key: &[u8], lit: &[u8]) -> bool {
+    let Some((&first, rest)) = lit.split_first() else {
+        return false;
+    };
+    if key.len() < lit.len() {
+        return false;
+    }
+    let last_start = key.len() - lit.len();
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), &key[..=last_start])
+        .any(|at| key[at + 1..at + lit.len()].eq_ignore_ascii_case(rest))
 }
 
 impl RuleSet {
@@ -150,6 +215,40 @@ impl RuleSet {
         &self.chains[key as usize]
     }
 
+    pub(crate) fn scratch_pool(&self) -> &crate::eval::pool::ScratchPool {
+        &self.scratch_pool
+    }
+
+    /// True when the chain with the given key leaves `value` unchanged
+    /// because `value` holds none of the bytes its steps act on.
+    pub fn chain_keeps(&self, key: u32, value: &[u8]) -> bool {
+        self.prefilter_on
+            && self
+                .chain_triggers
+                .get(key as usize)
+                .copied()
+                .flatten()
+                .is_some_and(|t| !t.any_in(value))
+    }
+
+    /// True when the chain with the given key leaves unchanged every value
+    /// made of the bytes in `present` (a set from `transform::presence`).
+    pub fn chain_keeps_all(&self, key: u32, present: &[u64; 4]) -> bool {
+        self.prefilter_on
+            && self
+                .chain_trigger_bits
+                .get(key as usize)
+                .copied()
+                .flatten()
+                .is_some_and(|t| t.iter().zip(present).all(|(t, p)| t & p == 0))
+    }
+
+    /// True when the transformation `t` leaves `value` unchanged because
+    /// `value` holds none of the bytes it acts on.
+    pub fn step_keeps(&self, t: &Transformation, value: &[u8]) -> bool {
+        self.prefilter_on && t.trigger().is_some_and(|set| !set.any_in(value))
+    }
+
     /// A pattern compiled on first use; `None` when it cannot be taken.
     /// `selector` patterns (`ARGS:/^id_/`) ignore case, as ModSecurity's do.
     pub(crate) fn dynamic_regex(&self, pattern: &str, selector: bool) -> Option<Arc<Regex>> {
@@ -172,17 +271,31 @@ impl RuleSet {
         compiled
     }
 
-    /// The compiled form of a `VAR:/regex/` selector (case-insensitive, as
-    /// ModSecurity's are). Selectors written in the rules were compiled at
-    /// load and are found by the address of their text, without hashing
-    /// or locking; any other pattern goes through the run-time cache.
-    pub(crate) fn selector_regex(&self, pattern: &str) -> Option<Arc<Regex>> {
-        if let Some((text, re)) = self.selectors.get(&(pattern.as_ptr() as usize)) {
-            if text == pattern {
-                return Some(re.clone());
+    /// Whether the `VAR:/regex/` selector `pattern` picks `key`
+    /// (case-insensitive, as ModSecurity's selectors are). Selectors
+    /// written in the rules were compiled at load and are found by the
+    /// address of their text, without hashing or locking; any other
+    /// pattern goes through the run-time cache.
+    pub(crate) fn selector_matches(&self, pattern: &str, key: &str) -> bool {
+        if let Some(sel) = self.selectors.get(&(pattern.as_ptr() as usize)) {
+            if sel.text == pattern {
+                if let (Some(prefix), true) = (&sel.prefix, self.prefilter_on) {
+                    let key = key.as_bytes();
+                    if memchr::memchr(b'\n', key).is_none() {
+                        return key.len() >= prefix.len()
+                            && key[..prefix.len()].eq_ignore_ascii_case(prefix);
+                    }
+                }
+                if let (Some(literals), true) = (&sel.literals, self.prefilter_on) {
+                    if !contains_any(key.as_bytes(), literals) {
+                        return false;
+                    }
+                }
+                return sel.regex.is_match(key.as_bytes());
             }
         }
         self.dynamic_regex(pattern, true)
+            .is_some_and(|re| re.is_match(key.as_bytes()))
     }
 
     /// Fills `selectors` from every target, exclusion and
@@ -198,7 +311,7 @@ impl RuleSet {
             for t in link.targets.iter().chain(&link.exclusions) {
                 note(&mut found, t);
             }
-            for action in &link.effects {
+            for action in link.effects.iter().map(|e| &e.action) {
                 if let crate::parser::Action::Ctl(crate::parser::Ctl::RuleRemoveTarget {
                     targets,
                     ..
@@ -215,8 +328,15 @@ impl RuleSet {
             if pattern.is_empty() {
                 continue; // no unique address
             }
-            if let Some(re) = self.dynamic_regex(pattern, true) {
-                selectors.insert(pattern.as_ptr() as usize, (pattern.clone(), re));
+            if let Some(regex) = self.dynamic_regex(pattern, true) {
+                let literals = prefilter::required_literals(regex.as_str());
+                let selector = CompiledSelector {
+                    text: pattern.clone(),
+                    regex,
+                    literals,
+                    prefix: plain_prefix(pattern),
+                };
+                selectors.insert(pattern.as_ptr() as usize, selector);
             }
         }
         self.selectors = selectors;
@@ -231,10 +351,47 @@ impl RuleSet {
             .map_or(self.phases[n].len(), |t| *t as usize)
     }
 
-    /// Turns the `@rx` prefilters on (the default) or off. Results are the
-    /// same either way; off exists to prove it.
+    /// Turns the shortcuts on (the default) or off: the `@rx` prefilters,
+    /// the literals of `VAR:/regex/` selectors and the transformation
+    /// triggers that skip chains. Results are the same either way; off
+    /// exists to prove it.
     pub fn set_prefilter(&mut self, on: bool) {
         self.prefilter_on = on;
+    }
+
+    /// The chain whose output has the same prefilter bits as the output of
+    /// the chain `chain_key` (filtering on it may spare a transformation).
+    pub fn bits_chain(&self, chain_key: u32) -> u32 {
+        self.bits_chains
+            .get(chain_key as usize)
+            .copied()
+            .unwrap_or(chain_key)
+    }
+
+    /// The prefilter of all links, when prefilters are on.
+    pub fn active_prefilter(&self) -> Option<&prefilter::Prefilter> {
+        self.prefilter.as_ref().filter(|_| self.prefilter_on)
+    }
+
+    /// Adds, for each chain, the chain of its prefilter bits (appending
+    /// the shortened chains that are new), then every chain's trigger set.
+    fn index_chains(&mut self) {
+        let count = self.chains.len();
+        for key in 0..count {
+            let short = prefilter::bits_chain(&self.chains[key]);
+            let found = self.chains.iter().position(|c| *c == short);
+            let target = found.unwrap_or_else(|| {
+                self.chains.push(short);
+                self.chains.len() - 1
+            });
+            self.bits_chains.push(target as u32);
+        }
+        self.chain_triggers = self.chains.iter().map(|c| chain_trigger(c)).collect();
+        self.chain_trigger_bits = self
+            .chain_triggers
+            .iter()
+            .map(|t| t.map(|t| t.bits()))
+            .collect();
     }
 
     /// The prefilter, when prefilters are on and some link of the
@@ -256,16 +413,33 @@ impl RuleSet {
     }
 
     /// Gives each `@rx` link a prefilter slot when its pattern has required
-    /// literals (not `multiMatch` links: they test intermediate values).
+    /// literals, and each `@pm` link one with its phrases.
     fn build_prefilters(&mut self) {
         let mut builder = prefilter::FilterBuilder::default();
         for rule in &mut self.rules {
             let mut link = Some(rule);
             while let Some(l) = link {
-                if let (CompiledOp::Rx(re), false) = (&l.operator, l.multi_match) {
-                    if let Some(literals) = prefilter::required_literals(re.as_str()) {
-                        l.prefilter = Some(builder.add(l.chain_key, literals));
+                // `multiMatch` links test each intermediate value against
+                // the same slot (see `Transaction::test_value`).
+                let literals = match &l.operator {
+                    CompiledOp::Rx(re) => prefilter::required_literals(re.as_str()),
+                    // Exact: `@pm` matches when a phrase occurs, ignoring
+                    // case. Large phrase files stay out: the full DFA
+                    // grows by kilobytes per literal.
+                    CompiledOp::Pm(pm) if pm.lowercase.len() <= MAX_PM_PHRASES => {
+                        Some(pm.lowercase.clone())
                     }
+                    _ => None,
+                };
+                // A single letter or digit is in nearly every value: such a
+                // prefilter rules nothing out, while its literal would turn
+                // most bytes of every scan into match states.
+                let useless = |lits: &Vec<Vec<u8>>| {
+                    lits.iter()
+                        .any(|l| l.len() == 1 && l[0].is_ascii_alphanumeric())
+                };
+                if let Some(literals) = literals.filter(|l| !useless(l)) {
+                    l.prefilter = Some(builder.add(l.chain_key, literals));
                 }
                 link = l.chain.as_deref_mut();
             }

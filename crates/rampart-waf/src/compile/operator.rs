@@ -51,7 +51,7 @@ pub enum CompiledOp {
     Rx(Box<Regex>),
     /// `@rx` whose pattern has macros: compiled per request (and cached).
     RxMacro(Template),
-    Pm(Box<AhoCorasick>),
+    Pm(Box<Phrases>),
     StrEq(Arg),
     Contains(Arg),
     ContainsWord(Arg),
@@ -67,6 +67,15 @@ pub enum CompiledOp {
     DetectXss,
     Unconditional,
     NoMatch,
+}
+
+/// The phrases of `@pm` / `@pmFromFile` and their automaton.
+#[derive(Debug)]
+pub struct Phrases {
+    pub automaton: AhoCorasick,
+    /// The phrases in lower case (the prefilter's literals: `@pm` matches
+    /// exactly when one of them occurs, ignoring case).
+    pub lowercase: Vec<Vec<u8>>,
 }
 
 /// Compiles `op`; `dir` is the directory of the rule's file (data files).
@@ -104,16 +113,24 @@ pub fn compile(op: &Operator, dir: &Path) -> Result<CompiledOp, String> {
 }
 
 /// A case-insensitive phrase automaton (ModSecurity's `@pm` ignores case).
-fn phrases<'a>(words: impl Iterator<Item = &'a str>) -> Result<AhoCorasick, String> {
+fn phrases<'a>(words: impl Iterator<Item = &'a str>) -> Result<Phrases, String> {
     let words: Vec<&str> = words.filter(|w| !w.is_empty()).collect();
     if words.is_empty() {
         return Err("@pm needs at least one phrase".into());
     }
-    AhoCorasickBuilder::new()
+    let automaton = AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::LeftmostFirst)
-        .build(words)
-        .map_err(|e| e.to_string())
+        .build(&words)
+        .map_err(|e| e.to_string())?;
+    let lowercase = words
+        .iter()
+        .map(|w| w.as_bytes().to_ascii_lowercase())
+        .collect();
+    Ok(Phrases {
+        automaton,
+        lowercase,
+    })
 }
 
 /// Reads data files: one phrase a line, `#` comments, blank lines ignored.
@@ -133,7 +150,7 @@ fn data_lines(files: &str, dir: &Path) -> Result<Vec<String>, String> {
     Ok(lines)
 }
 
-fn pm_from_files(files: &str, dir: &Path) -> Result<AhoCorasick, String> {
+fn pm_from_files(files: &str, dir: &Path) -> Result<Phrases, String> {
     let lines = data_lines(files, dir)?;
     phrases(lines.iter().map(String::as_str))
 }

@@ -7,17 +7,24 @@
 //! only ever gives up (no prefilter), never guesses: a set is derived from
 //! literal sequences that every path through the pattern must produce.
 //!
-//! The literals of all `@rx` links form one Aho-Corasick automaton
+//! The literals of all `@rx` links, and the phrases of small `@pm` lists
+//! (exact: `@pm` matches when one occurs), form one Aho-Corasick DFA
 //! ([`Prefilter`]): one scan of a (transformed) value tells which links may
 //! match it. One automaton for every transformation chain, rather than one
 //! per chain, means a value that several chains leave unchanged (most of
-//! them, for most values) is scanned once, not once per chain.
+//! them, for most values) is scanned once, not once per chain; and since
+//! the scan ignores case, a chain's trailing case changes need not run
+//! before it ([`bits_chain`]).
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind, StartKind};
 use regex_syntax::hir::{Class, Hir, HirKind};
 use regex_syntax::ParserBuilder;
+
+use crate::transform::Transformation;
 
 /// Largest literal set carried through the analysis.
 const MAX_SET: usize = 64;
@@ -204,6 +211,42 @@ fn class_bytes(class: &Class) -> Option<Vec<u8>> {
     (!bytes.is_empty() && bytes.len() <= MAX_CLASS).then_some(bytes)
 }
 
+/// The steps of `chain` that decide its output's prefilter bits: the
+/// chain without the case changes that nothing case-sensitive follows.
+///
+/// The prefilter ignores ASCII case, so `bits(lowercase(x)) == bits(x)`.
+/// A `lowercase` (or `uppercase`) step followed only by steps that never
+/// look at letters (they drop or fold NUL and whitespace bytes, so they
+/// commute with a case change) can be left out: the shorter chain's output
+/// differs from the full one's in case alone. Values that the shorter
+/// chain leaves unchanged (a header with capitals under `t:lowercase`) are
+/// then filtered on bits already computed, without being transformed.
+pub fn bits_chain(chain: &[&'static Transformation]) -> Vec<&'static Transformation> {
+    const CASE: [&str; 2] = ["lowercase", "uppercase"];
+    const CASELESS: [&str; 7] = [
+        "removeNulls",
+        "replaceNulls",
+        "removeWhitespace",
+        "compressWhitespace",
+        "trim",
+        "trimLeft",
+        "trimRight",
+    ];
+    let mut kept: Vec<&'static Transformation> = Vec::with_capacity(chain.len());
+    // Walking backwards: a case step is dropped while everything after it
+    // (already walked) is caseless or dropped.
+    let mut tail_caseless = true;
+    for t in chain.iter().rev() {
+        if tail_caseless && CASE.contains(&t.name()) {
+            continue;
+        }
+        tail_caseless &= CASELESS.contains(&t.name());
+        kept.push(t);
+    }
+    kept.reverse();
+    kept
+}
+
 /// Literals whose repeated matches are skipped in one scan (in 64s); any
 /// beyond are simply handled at every match.
 const SEEN_WORDS: usize = 128;
@@ -211,11 +254,30 @@ const SEEN_WORDS: usize = 128;
 /// The prefilter of every `@rx` link: their literals in one automaton.
 #[derive(Debug)]
 pub struct Prefilter {
-    automaton: AhoCorasick,
-    /// Literal (pattern index) → the prefilter slots that contain it.
-    owners: Vec<Vec<u32>>,
+    /// A full DFA walked byte by byte (see [`Prefilter::scan_into`]).
+    dfa: DFA,
+    /// Its unanchored start state.
+    start: StateID,
+    /// Literal (pattern index) → the prefilter slots that contain it, as
+    /// (word, bits) pairs of the bit set: a short literal such as `(` is
+    /// in hundreds of slots, set with a few word operations.
+    owners: Vec<Vec<(u32, u64)>>,
     /// Number of slots (links) in the filter.
     slots: u32,
+}
+
+/// Slots as (word, bits) pairs, one per word of the bit set that has any.
+fn slot_words(slots: &[u32]) -> Vec<(u32, u64)> {
+    let mut words: Vec<(u32, u64)> = Vec::new();
+    for slot in slots {
+        let (word, bit) = (slot / 64, 1u64 << (slot % 64));
+        match words.iter_mut().find(|(w, _)| *w == word) {
+            Some((_, bits)) => *bits |= bit,
+            None => words.push((word, bit)),
+        }
+    }
+    words.sort_unstable();
+    words
 }
 
 impl Prefilter {
@@ -228,26 +290,55 @@ impl Prefilter {
 
     /// [`scan`](Self::scan), appending the bit set to `out` (so that a
     /// caller can keep many bit sets in one buffer).
+    ///
+    /// The DFA is walked directly rather than through an overlapping
+    /// search iterator: a match state lists every literal that ends at
+    /// that byte (the overlapping matches), and a non-match state costs
+    /// one table lookup, which is most bytes of a benign value.
     pub fn scan_into(&self, value: &[u8], out: &mut Vec<u64>) {
         let start = out.len();
-        out.resize(start + (self.slots as usize).div_ceil(64), 0);
+        out.resize(start + self.words(), 0);
         let bits = &mut out[start..];
         // Short literals match again and again in a long value: their
         // slots are set the first time only.
         let mut seen = [0u64; SEEN_WORDS];
-        for m in self.automaton.find_overlapping_iter(value) {
-            let pattern = m.pattern().as_usize();
-            if let Some(word) = seen.get_mut(pattern / 64) {
-                let bit = 1 << (pattern % 64);
-                if *word & bit != 0 {
-                    continue;
-                }
-                *word |= bit;
+        // Match states handled already in this scan (a small direct-mapped
+        // set: a collision only means handling a state again). Values are
+        // full of `/`, `,`, `;`, `(`: one-byte literals whose state would
+        // otherwise be walked at every occurrence.
+        let mut handled = [u32::MAX; 32];
+        let dfa = &self.dfa;
+        let mut sid = self.start;
+        for &byte in value {
+            sid = dfa.next_state(Anchored::No, sid, byte);
+            if !dfa.is_special(sid) || !dfa.is_match(sid) {
+                continue;
             }
-            for slot in &self.owners[pattern] {
-                bits[*slot as usize / 64] |= 1 << (slot % 64);
+            let id = sid.as_u32();
+            let entry = &mut handled[(id.wrapping_mul(0x9E37_79B1) >> 27) as usize];
+            if *entry == id {
+                continue;
+            }
+            *entry = id;
+            for i in 0..dfa.match_len(sid) {
+                let pattern = dfa.match_pattern(sid, i).as_usize();
+                if let Some(word) = seen.get_mut(pattern / 64) {
+                    let bit = 1 << (pattern % 64);
+                    if *word & bit != 0 {
+                        continue;
+                    }
+                    *word |= bit;
+                }
+                for (word, set) in &self.owners[pattern] {
+                    bits[*word as usize] |= set;
+                }
             }
         }
+    }
+
+    /// Words in a bit set of [`scan`](Self::scan).
+    pub fn words(&self) -> usize {
+        (self.slots as usize).div_ceil(64)
     }
 }
 
@@ -302,17 +393,21 @@ impl FilterBuilder {
         let mut literals: Vec<(usize, Vec<u8>)> =
             self.index.into_iter().map(|(l, i)| (i, l)).collect();
         literals.sort();
-        let automaton = AhoCorasickBuilder::new()
+        // A full DFA: the scan runs once per distinct value on every
+        // request, and the literal set is small enough. Standard semantics
+        // keep every literal's match (nothing is shadowed by a longer one).
+        let dfa = DFA::builder()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
-            // A full DFA: the scan runs once per distinct value on every
-            // request, and the literal set is small enough.
-            .kind(Some(AhoCorasickKind::DFA))
+            .start_kind(StartKind::Unanchored)
+            .prefilter(false)
             .build(literals.iter().map(|(_, l)| l))
             .map_err(|e| e.to_string())?;
+        let start = dfa.start_state(Anchored::No).map_err(|e| e.to_string())?;
         let filter = Prefilter {
-            automaton,
-            owners: self.owners,
+            dfa,
+            start,
+            owners: self.owners.iter().map(|slots| slot_words(slots)).collect(),
             slots: self.slots,
         };
         Ok((Some(filter), filtered))
@@ -340,5 +435,124 @@ mod tests {
         assert_eq!(lits("(?:x|y*)z"), Some(vec!["z".into()]));
         assert_eq!(lits("[Ss]elect"), Some(vec!["select".into()]));
         assert_eq!(lits("\\w+"), None);
+    }
+
+    fn names(chain: &[&str]) -> Vec<&'static str> {
+        let chain: Vec<_> = chain
+            .iter()
+            .map(|n| crate::transform::lookup(n).unwrap())
+            .collect();
+        bits_chain(&chain).iter().map(|t| t.name()).collect()
+    }
+
+    #[test]
+    fn case_steps_are_left_out_only_where_case_cannot_matter() {
+        assert!(names(&["lowercase"]).is_empty());
+        assert_eq!(
+            names(&["htmlEntityDecode", "lowercase"]),
+            ["htmlEntityDecode"]
+        );
+        assert_eq!(
+            names(&[
+                "urlDecodeUni",
+                "lowercase",
+                "removeNulls",
+                "removeWhitespace"
+            ]),
+            ["urlDecodeUni", "removeNulls", "removeWhitespace"]
+        );
+        // jsDecode only knows `\u`: a case change before it matters.
+        assert_eq!(
+            names(&["lowercase", "urlDecodeUni", "jsDecode"]),
+            ["lowercase", "urlDecodeUni", "jsDecode"]
+        );
+        assert_eq!(names(&["cmdLine"]), ["cmdLine"]);
+    }
+
+    /// Leaving the steps out keeps the bits of every value the same.
+    #[test]
+    fn bits_chain_keeps_the_bits() {
+        let mut builder = FilterBuilder::default();
+        for lits in [&["select"][..], &["\\u0041"], &["a b"], &["ab"], &["%"]] {
+            builder.add(0, lits.iter().map(|l| l.as_bytes().to_vec()).collect());
+        }
+        let filter = builder.finish(1).unwrap().0.unwrap();
+        let chains: [&[&str]; 3] = [
+            &["urlDecodeUni", "lowercase", "compressWhitespace"],
+            &[
+                "htmlEntityDecode",
+                "uppercase",
+                "removeWhitespace",
+                "removeNulls",
+            ],
+            &["lowercase", "trim"],
+        ];
+        let values: [&[u8]; 5] = [
+            b"SeLeCt  A\t B",
+            b"%53ELECT a%00b",
+            b"\\U0041 A\x00B",
+            b"&lt;AB&gt;  ",
+            b"plain",
+        ];
+        for chain in chains {
+            let full: Vec<_> = chain
+                .iter()
+                .map(|n| crate::transform::lookup(n).unwrap())
+                .collect();
+            let short = bits_chain(&full);
+            assert!(short.len() < full.len());
+            for value in values {
+                let a = crate::transform::apply_chain(&full, value);
+                let b = crate::transform::apply_chain(&short, value);
+                assert_eq!(filter.scan(&a), filter.scan(&b), "{chain:?} on {value:?}");
+            }
+        }
+    }
+
+    /// The scan sets exactly the slots one of whose literals occurs in the
+    /// value (ignoring ASCII case), however the literals overlap.
+    #[test]
+    fn scan_finds_every_overlapping_literal() {
+        let slots: Vec<Vec<&[u8]>> = vec![
+            vec![b"select", b"union"],
+            vec![b"sel"],
+            vec![b"ect", b"x"],
+            vec![b"lect"],
+            vec![b"/*"],
+            vec![b"a", b"aa"],
+            vec![b"\n"],
+            vec![b"selection"],
+        ];
+        let mut builder = FilterBuilder::default();
+        for (n, lits) in slots.iter().enumerate() {
+            let slot = builder.add(0, lits.iter().map(|l| l.to_vec()).collect());
+            assert_eq!(slot as usize, n);
+        }
+        let (filter, chains) = builder.finish(1).unwrap();
+        let filter = filter.unwrap();
+        assert_eq!(chains, vec![true]);
+        let values: [&[u8]; 8] = [
+            b"",
+            b"SELECT * FROM t /* c */",
+            b"unionx",
+            b"selectio",
+            b"aaaa\nSeLeCtIoN",
+            b"benign value",
+            &[0xff, b'E', b'c', b'T', 0],
+            b"lec",
+        ];
+        for value in values {
+            let bits = filter.scan(value);
+            let lower = value.to_ascii_lowercase();
+            for (slot, lits) in slots.iter().enumerate() {
+                let expected = lits.iter().any(|l| lower.windows(l.len()).any(|w| w == *l));
+                assert_eq!(
+                    slot_set(&bits, slot as u32),
+                    expected,
+                    "slot {slot} on {:?}",
+                    String::from_utf8_lossy(value)
+                );
+            }
+        }
     }
 }

@@ -2,7 +2,11 @@
 //! operator with its state, the transformation chain with `t:none` and
 //! `SecDefaultAction` resolved, and actions sorted by when they run.
 
-use crate::parser::{Action, AllowScope, Location, Phase, Severity, Target, Template};
+use std::sync::Arc;
+
+use crate::parser::{
+    Action, AllowScope, Location, Phase, SetVarOp, Severity, Target, Template, TemplatePart,
+};
 use crate::transform::Transformation;
 
 use super::operator::CompiledOp;
@@ -44,9 +48,9 @@ pub struct CompiledRule {
     /// Index of `transforms` in the rule set's table of distinct chains,
     /// the key of the per-transaction transformation cache.
     pub chain_key: u32,
-    /// Slot in its chain's prefilter (see `compile::prefilter`): when the
-    /// transformed value holds none of the slot's literals, the `@rx`
-    /// operator cannot match and is not run.
+    /// Slot in the prefilter (see `compile::prefilter`): when the
+    /// transformed value holds none of the slot's literals, the `@rx` (or
+    /// `@pm`) operator cannot match and is not run.
     pub prefilter: Option<u32>,
     /// A plan for `[&]TX:key "@cmp N"` links (see `compile::fast`).
     pub tx_compare: Option<super::fast::TxCompare>,
@@ -58,10 +62,43 @@ pub struct CompiledRule {
     pub status: Option<u16>,
     /// Actions run once per matched value, in written order, after the
     /// whole chain matched (setvar, ctl, initcol, expirevar, setenv …).
-    pub effects: Vec<Action>,
+    pub effects: Vec<Effect>,
     pub skip: u32,
     pub skip_after: Option<String>,
     pub chain: Option<Box<CompiledRule>>,
+}
+
+/// A per-match action with what `setvar` can prepare at load: CRS runs
+/// dozens of `setvar`s with literal keys and values on every request.
+#[derive(Debug)]
+pub struct Effect {
+    pub action: Action,
+    /// `setvar` with a literal key: the key in lower case (how stores keep
+    /// their keys), shared with the store instead of copied.
+    pub key: Option<Arc<str>>,
+    /// `setvar:k=literal` (or `setvar:k`, which sets 1): the value, shared.
+    pub value: Option<Arc<[u8]>>,
+}
+
+impl Effect {
+    pub fn new(action: Action) -> Effect {
+        let (mut key, mut value) = (None, None);
+        if let Action::SetVar(sv) = &action {
+            if let [TemplatePart::Literal(text)] = sv.var.key.parts() {
+                key = Some(text.to_ascii_lowercase().into());
+            }
+            value = match &sv.op {
+                SetVarOp::SetToOne => Some(Arc::from(&b"1"[..])),
+                SetVarOp::Set(t) => match t.parts() {
+                    [] => Some(Arc::from(&b""[..])),
+                    [TemplatePart::Literal(text)] => Some(Arc::from(text.as_bytes())),
+                    _ => None,
+                },
+                _ => None,
+            };
+        }
+        Effect { action, key, value }
+    }
 }
 
 impl CompiledRule {

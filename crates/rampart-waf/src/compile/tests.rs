@@ -87,3 +87,49 @@ fn engine_settings() {
     );
     assert!(set.config().request_body_access);
 }
+
+/// A loaded selector skips its regex on keys without its literal, and
+/// still decides exactly as the regex does (ignoring case).
+#[test]
+fn selector_literals_agree_with_the_regex() {
+    let set = load(
+        "SecRule TX:/MULTIPART_HEADERS_CONTENT_TYPES_*/ \"@rx x\" \"id:1,phase:2,pass\"\n\
+         SecRule ARGS:/^(?:id|Ref)_[0-9]+$/ \"@rx x\" \"id:2,phase:2,pass\"\n\
+         SecRule TX:/^header_name_920450_/ \"@rx x\" \"id:3,phase:2,pass\"",
+    );
+    let pattern = |id| match &set.rule(id).unwrap().targets[0].selector {
+        Some(crate::parser::Selector::Regex(r)) => r.clone(),
+        other => panic!("rule {id}: {other:?}"),
+    };
+    // The address of the rule's own text finds the compiled selector.
+    let text = |id| {
+        let rule = set.rule(id).unwrap();
+        match &rule.targets[0].selector {
+            Some(crate::parser::Selector::Regex(r)) => r.as_str(),
+            _ => unreachable!(),
+        }
+    };
+    assert!(set.selectors.len() >= 3);
+    assert!(set.selectors.values().any(|s| s.prefix.is_some()));
+    for (id, key, expected) in [
+        (1, "multipart_headers_content_types_0", true),
+        (1, "MULTIPART_HEADERS_CONTENT_TYPES", true),
+        (1, "multipart_headers_content_type", false),
+        (1, "anomaly_score", false),
+        (2, "ID_12", true),
+        (2, "ref_7", true),
+        (2, "xid_1", false),
+        (2, "ref_", false),
+        (3, "header_name_920450_host", true),
+        (3, "HEADER_NAME_920450_", true),
+        (3, "x_header_name_920450_host", false),
+        (3, "header_name_920450", false),
+        // The multi-line `^` also matches after a line break.
+        (3, "x\nheader_name_920450_a", true),
+        (3, "x\nheader_name_9", false),
+    ] {
+        let loaded = set.selector_matches(text(id), key);
+        let fresh = set.selector_matches(&pattern(id), key);
+        assert_eq!((loaded, fresh), (expected, expected), "rule {id} on {key}");
+    }
+}

@@ -8,7 +8,10 @@
 //!
 //! Three levels: whole chains per value, single transformation steps per
 //! value (chains share prefixes and steps), and the prefilter bit set per
-//! transformed value.
+//! transformed value. Beside them, per phase: the union of those bit sets
+//! over all values of a request-side variable after a chain, and per
+//! variable the bytes its values hold (a chain none of whose trigger bytes
+//! occur takes the union of the raw values), for skipping whole rules.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -29,7 +32,7 @@ type Map<V> = HashMap<Key, (Shared, V), BuildHasherDefault<IntHasher>>;
 /// (transformation address, input pointer, input length).
 type StepKey = (usize, usize, usize);
 
-pub(super) struct TransformCache {
+pub(crate) struct TransformCache {
     map: Map<Shared>,
     /// One transformation applied to one value: chains share their
     /// prefixes and steps (`t:urlDecodeUni` starts dozens of CRS chains),
@@ -47,14 +50,69 @@ pub(super) struct TransformCache {
     scratch: Vec<u64>,
     /// (chain, variable) → the union of the bits of all the variable's
     /// values (request-side variables only; cleared when they change).
-    unions: HashMap<(u32, usize), Vec<u64>, BuildHasherDefault<IntHasher>>,
+    unions: HashMap<(u32, usize), (u32, u32), BuildHasherDefault<IntHasher>>,
+    /// The bit sets of `unions`, as `arena` is for `bits`.
+    union_arena: Vec<u64>,
+    /// Variable → the bytes present in its values and the union of their
+    /// untransformed bits (at, len in `union_arena`); cleared with the
+    /// unions.
+    summaries: HashMap<usize, ([u64; 4], u32, u32), BuildHasherDefault<IntHasher>>,
 }
 
 /// Entries reserved up front: a small request fills about this many, and
 /// growing a map from empty rehashes it several times.
 const INITIAL_ENTRIES: usize = 128;
 
+impl Default for TransformCache {
+    /// An empty cache that has allocated nothing.
+    fn default() -> Self {
+        TransformCache::unallocated()
+    }
+}
+
 impl TransformCache {
+    /// An empty cache that has allocated nothing.
+    pub fn unallocated() -> Self {
+        TransformCache {
+            map: HashMap::default(),
+            steps: HashMap::default(),
+            bits: HashMap::default(),
+            arena: Vec::new(),
+            scratch: Vec::new(),
+            unions: HashMap::default(),
+            union_arena: Vec::new(),
+            summaries: HashMap::default(),
+        }
+    }
+
+    /// The largest capacity among the maps and the bit-set arenas.
+    pub(super) fn capacity(&self) -> usize {
+        let maps = [
+            self.map.capacity(),
+            self.steps.capacity(),
+            self.bits.capacity(),
+        ];
+        let words = self
+            .arena
+            .capacity()
+            .max(self.scratch.capacity())
+            .max(self.union_arena.capacity())
+            / 8;
+        maps.into_iter().max().unwrap_or(0).max(words)
+    }
+
+    /// Forgets every entry, keeping the allocations.
+    pub(super) fn clear(&mut self) {
+        self.map.clear();
+        self.steps.clear();
+        self.bits.clear();
+        self.arena.clear();
+        self.scratch.clear();
+        self.unions.clear();
+        self.summaries.clear();
+        self.union_arena.clear();
+    }
+
     pub fn new() -> Self {
         TransformCache {
             map: HashMap::with_capacity_and_hasher(INITIAL_ENTRIES, Default::default()),
@@ -63,6 +121,8 @@ impl TransformCache {
             arena: Vec::with_capacity(INITIAL_ENTRIES),
             scratch: Vec::new(),
             unions: HashMap::with_capacity_and_hasher(32, Default::default()),
+            union_arena: Vec::new(),
+            summaries: HashMap::default(),
         }
     }
 
@@ -117,14 +177,39 @@ impl TransformCache {
     }
 
     pub fn union(&self, chain: u32, var: usize) -> Option<&[u64]> {
-        self.unions.get(&(chain, var)).map(|b| &b[..])
+        self.unions
+            .get(&(chain, var))
+            .map(|(at, n)| &self.union_arena[*at as usize..(*at + *n) as usize])
     }
 
-    pub fn insert_union(&mut self, chain: u32, var: usize, bits: Vec<u64>) {
-        self.unions.insert((chain, var), bits);
+    pub fn insert_union(&mut self, chain: u32, var: usize, bits: &[u64]) {
+        if self.union_arena.len() > u32::MAX as usize / 2 {
+            return;
+        }
+        let at = self.union_arena.len() as u32;
+        self.union_arena.extend_from_slice(bits);
+        self.unions.insert((chain, var), (at, bits.len() as u32));
+    }
+
+    /// The bytes present in the values of `var` and their raw bits.
+    pub fn summary(&self, var: usize) -> Option<([u64; 4], &[u64])> {
+        self.summaries
+            .get(&var)
+            .map(|(p, at, n)| (*p, &self.union_arena[*at as usize..(*at + *n) as usize]))
+    }
+
+    pub fn insert_summary(&mut self, var: usize, present: [u64; 4], bits: &[u64]) {
+        if self.union_arena.len() > u32::MAX as usize / 2 {
+            return;
+        }
+        let at = self.union_arena.len() as u32;
+        self.union_arena.extend_from_slice(bits);
+        self.summaries.insert(var, (present, at, bits.len() as u32));
     }
 
     pub fn clear_unions(&mut self) {
         self.unions.clear();
+        self.summaries.clear();
+        self.union_arena.clear();
     }
 }

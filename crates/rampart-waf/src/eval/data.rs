@@ -3,7 +3,7 @@
 //! variable resolution.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A shared, immutable value: variable resolution hands out clones of
@@ -47,9 +47,14 @@ impl Coll {
 
 /// A keyed store for TX and the persistent collections: keys are stored
 /// lower-case (SecLang variable names are case-insensitive).
+///
+/// A hash map with a per-process random seed (some keys are built from
+/// request data, e.g. `tx.header_name_920450_%{tx.0}`); whoever iterates
+/// it sorts what it selected, so results come in key order, as they did
+/// from an ordered map.
 #[derive(Clone, Debug, Default)]
 pub struct Store {
-    pub values: BTreeMap<Arc<str>, Bytes>,
+    pub values: HashMap<Arc<str>, Bytes, foldhash::fast::RandomState>,
 }
 
 /// `key` in lower case, borrowed when it already is.
@@ -112,6 +117,17 @@ impl Store {
         if found.is_none() {
             // One allocation for the key (not a String and then an Arc).
             self.values.insert(Arc::from(&*lower(key)), value);
+        }
+    }
+
+    /// Stores a value under a key that is already lower case, sharing
+    /// the key (no allocation).
+    pub fn set_lower(&mut self, key: &Arc<str>, value: Bytes) {
+        match self.values.get_mut(&**key) {
+            Some(slot) => *slot = value,
+            None => {
+                self.values.insert(key.clone(), value);
+            }
         }
     }
 

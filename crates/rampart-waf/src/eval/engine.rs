@@ -9,10 +9,10 @@
 use std::borrow::Cow;
 
 use crate::compile::fast::{compare, to_int, TxCompare};
-use crate::compile::prefilter::slot_set;
-use crate::compile::{CompiledRule, Disruptive, Entry};
+use crate::compile::prefilter::{slot_set, Prefilter};
+use crate::compile::{CompiledRule, Disruptive, Effect, Entry};
 use crate::parser::{Action, AllowScope, EngineMode, Phase, Variable};
-use crate::transform::Transformation;
+use crate::transform::{presence, Transformation};
 
 use super::data::Bytes;
 use super::vars::{request_fixed, Shared, Value};
@@ -172,36 +172,59 @@ impl<'r> Transaction<'r> {
     /// value on success. With `multiMatch` every intermediate form is tried.
     fn test_value(&mut self, link: &CompiledRule, raw: &Shared) -> Option<Shared> {
         if link.multi_match {
-            if self.operator_matches(link, raw) {
+            if self.scanned_match(link, raw) {
                 return Some(raw.clone());
+            }
+            // Every intermediate form is `raw` itself: nothing else to try.
+            if self.rules.chain_keeps(link.chain_key, raw) {
+                return None;
             }
             let mut current = raw.clone();
             for t in &link.transforms {
                 let next = self.transform_step(t, current.clone());
                 // An unchanged value comes back as the same allocation.
                 let changed = next.identity() != current.identity() && next[..] != current[..];
-                if changed && self.operator_matches(link, &next) {
+                if changed && self.scanned_match(link, &next) {
                     return Some(next);
                 }
                 current = next;
             }
             return None;
         }
+        if let Some(slot) = link.prefilter {
+            // Filter on the value of the bits chain (often `raw` itself,
+            // bits known) before transforming: a value the prefilter rules
+            // out is never transformed.
+            if !self.may_match(link, slot, raw) {
+                return link.negated.then(|| self.transformed(link, raw));
+            }
+        }
         let value = self.transformed(link, raw);
-        let hit = match link.prefilter {
-            // The regex cannot match: the operator's result is "no match".
-            Some(slot) if !self.may_match(link, slot, &value) => link.negated,
-            _ => self.operator_matches(link, &value),
+        self.operator_matches(link, &value).then_some(value)
+    }
+
+    /// The operator's result on an intermediate value of `multiMatch`,
+    /// using the prefilter only when `value` was scanned already: scanning
+    /// a value that nothing else needs costs more than most of the regexes
+    /// it would save.
+    fn scanned_match(&mut self, link: &CompiledRule, value: &Shared) -> bool {
+        let known = match (link.prefilter, self.rules.chain_filter(link.chain_key)) {
+            (Some(slot), Some(_)) => self.cache.bits(value).map(|bits| slot_set(bits, slot)),
+            _ => None,
         };
-        hit.then_some(value)
+        match known {
+            Some(false) => link.negated,
+            _ => self.operator_matches(link, value),
+        }
     }
 
     /// True when no value of the link's targets can match: a plain `@rx`
-    /// link over request-side variables whose prefilter slot is set for
-    /// none of their values (the union of the values' bits is computed
-    /// once per chain and variable). Target selectors and exclusions only
-    /// narrow the values, so the union over the whole variable is enough
-    /// to rule the link out without resolving its targets.
+    /// (or small `@pm`) link over request-side variables whose prefilter
+    /// slot is set for none of their values (the union of the values' bits
+    /// is computed once per bits chain and variable). Target selectors and
+    /// exclusions only narrow the values, so the union over the whole
+    /// variable is enough to rule the link out without resolving its
+    /// targets, transforming its values or running its operator.
     fn link_rejected(&mut self, link: &CompiledRule) -> bool {
         let Some(slot) = link.prefilter else {
             return false;
@@ -209,25 +232,30 @@ impl<'r> Transaction<'r> {
         if link.negated || link.multi_match {
             return false;
         }
-        if self.rules.chain_filter(link.chain_key).is_none() {
+        let rules = self.rules;
+        let Some(filter) = rules.chain_filter(link.chain_key) else {
             return false;
-        }
+        };
         let fixed =
             |t: &crate::parser::Target| !t.count && (request_fixed(t.variable) || self.empty(t));
         if !link.targets.iter().all(fixed) {
             return false;
         }
+        // Unions are kept per bits chain: chains that differ in case steps
+        // alone share them.
+        let chain = self.rules.bits_chain(link.chain_key);
         for target in &link.targets {
             let var = target.variable;
             if !request_fixed(var) {
                 continue; // known empty
             }
-            let set = match self.cache.union(link.chain_key, var as usize) {
+            let set = match self.cache.union(chain, var as usize) {
                 Some(bits) => slot_set(bits, slot),
                 None => {
-                    let bits = self.union_bits(link.chain_key, var);
+                    let bits = self.union_bits(filter, chain, var);
                     let set = slot_set(&bits, slot);
-                    self.cache.insert_union(link.chain_key, var as usize, bits);
+                    self.cache.insert_union(chain, var as usize, &bits);
+                    self.union_words = bits;
                     set
                 }
             };
@@ -251,54 +279,82 @@ impl<'r> Transaction<'r> {
     }
 
     /// The union of the prefilter bits of every value of `var` after the
-    /// transformations of `chain`.
-    fn union_bits(&mut self, chain: u32, var: Variable) -> Vec<u64> {
-        let mut values = std::mem::take(&mut self.union_buf);
-        values.clear();
-        let target = crate::parser::Target {
-            variable: var,
-            selector: None,
-            count: false,
-            exclude: false,
-        };
-        self.target_values(&target, &mut values);
-        let mut union: Vec<u64> = Vec::new();
+    /// transformations of `chain` (a bits chain).
+    fn union_bits(&mut self, filter: &Prefilter, chain: u32, var: Variable) -> Vec<u64> {
+        // The caller hands the buffer back.
+        let mut union = std::mem::take(&mut self.union_words);
+        union.clear();
+        // When the chain changes none of the variable's values (no value
+        // holds a byte it acts on), the union is that of the raw values.
+        if self.cache.summary(var as usize).is_none() {
+            self.summarise(filter, var, &mut union);
+            union.clear();
+        }
+        if let Some((present, raw)) = self.cache.summary(var as usize) {
+            if self.rules.chain_keeps_all(chain, &present) {
+                union.extend_from_slice(raw);
+                return union;
+            }
+        }
+        let values = self.values_of(var);
         for value in &values {
             let transformed = self.transformed_by(chain, &value.value);
-            self.with_bits(chain, &transformed, |bits| {
-                if union.len() < bits.len() {
-                    union.resize(bits.len(), 0);
-                }
-                for (u, b) in union.iter_mut().zip(bits) {
-                    *u |= *b;
-                }
-            });
+            self.with_bits(filter, &transformed, |bits| or_into(&mut union, bits));
         }
-        values.clear();
-        self.union_buf = values;
+        self.give_back_values(values);
         union
     }
 
-    /// Runs `f` on the prefilter bits of `value` (one scan per value, cached;
-    /// `chain` only decides whether there is a filter at all).
-    fn with_bits<T>(&mut self, chain: u32, value: &Shared, f: impl FnOnce(&[u64]) -> T) -> T {
-        let rules = self.rules;
+    /// Records which bytes the values of `var` hold and the union of their
+    /// raw prefilter bits (see `union_bits`); `union` is a scratch buffer.
+    fn summarise(&mut self, filter: &Prefilter, var: Variable, union: &mut Vec<u64>) {
+        let values = self.values_of(var);
+        let mut present = [0u64; 4];
+        for value in &values {
+            presence(&value.value, &mut present);
+            self.with_bits(filter, &value.value, |bits| or_into(union, bits));
+        }
+        self.cache.insert_summary(var as usize, present, union);
+        self.give_back_values(values);
+    }
+
+    /// All values of `var`, in the transaction's reusable value buffer
+    /// (hand it back with `give_back_values`).
+    fn values_of(&mut self, var: Variable) -> Vec<Value> {
+        let mut values = std::mem::take(&mut self.union_buf);
+        values.clear();
+        self.target_values(&whole(var), &mut values);
+        values
+    }
+
+    fn give_back_values(&mut self, mut values: Vec<Value>) {
+        values.clear();
+        self.union_buf = values;
+    }
+
+    /// Runs `f` on the prefilter bits of `value` (one scan per value,
+    /// cached).
+    fn with_bits<T>(
+        &mut self,
+        filter: &Prefilter,
+        value: &Shared,
+        f: impl FnOnce(&[u64]) -> T,
+    ) -> T {
         if let Some(bits) = self.cache.bits(value) {
             return f(bits);
         }
-        match rules.chain_filter(chain) {
-            Some(filter) => f(self.cache.scan_bits(value, filter)),
-            None => f(&[]),
-        }
+        f(self.cache.scan_bits(value, filter))
     }
 
-    /// Whether the link's prefilter lets `value` through (one scan per
-    /// value, cached).
-    fn may_match(&mut self, link: &CompiledRule, slot: u32, value: &Shared) -> bool {
-        if self.rules.chain_filter(link.chain_key).is_none() {
+    /// Whether the link's prefilter lets the raw value `raw` through: its
+    /// bits after the link's bits chain (one scan per value, cached).
+    fn may_match(&mut self, link: &CompiledRule, slot: u32, raw: &Shared) -> bool {
+        let rules = self.rules;
+        let Some(filter) = rules.chain_filter(link.chain_key) else {
             return true;
-        }
-        self.with_bits(link.chain_key, value, |bits| slot_set(bits, slot))
+        };
+        let value = self.transformed_by(rules.bits_chain(link.chain_key), raw);
+        self.with_bits(filter, &value, |bits| slot_set(bits, slot))
     }
 
     /// Applies the link's transformation chain, with a per-transaction cache
@@ -311,11 +367,23 @@ impl<'r> Transaction<'r> {
     }
 
     fn transformed_by(&mut self, chain: u32, raw: &Shared) -> Shared {
-        if self.rules.transform_chain(chain).is_empty() {
+        let rules = self.rules;
+        if rules.transform_chain(chain).is_empty() {
+            return raw.clone();
+        }
+        // A short value without any byte the chain acts on: one scan, no
+        // cache lookup.
+        let short = raw.len() < SHORT_VALUE;
+        if short && rules.chain_keeps(chain, raw) {
             return raw.clone();
         }
         if let Some(hit) = self.cache.get(chain, raw) {
             return hit.clone();
+        }
+        // A long one is remembered, so that it is scanned once.
+        if !short && rules.chain_keeps(chain, raw) {
+            self.cache.insert(chain, raw, raw.clone());
+            return raw.clone();
         }
         let mut value = raw.clone();
         for t in self.rules.transform_chain(chain) {
@@ -329,6 +397,9 @@ impl<'r> Transaction<'r> {
     /// (see `TransformCache::step`); an unchanged value is handed on as the
     /// same allocation.
     fn transform_step(&mut self, t: &'static Transformation, input: Shared) -> Shared {
+        if input.len() < SHORT_VALUE && self.rules.step_keeps(t, &input) {
+            return input;
+        }
         let key = t as *const Transformation as usize;
         if let Some(hit) = self.cache.step(key, &input) {
             return hit.clone();
@@ -368,14 +439,14 @@ impl<'r> Transaction<'r> {
 
     /// Runs `setvar`, `ctl` and the other per-match actions of a link.
     fn run_effects(&mut self, link: &CompiledRule) {
-        for action in &link.effects {
-            self.effect(action);
+        for effect in &link.effects {
+            self.effect(effect);
         }
     }
 
-    fn effect(&mut self, action: &Action) {
-        match action {
-            Action::SetVar(sv) => self.setvar(sv),
+    fn effect(&mut self, effect: &Effect) {
+        match &effect.action {
+            Action::SetVar(sv) => self.setvar(sv, effect),
             Action::Ctl(ctl) => self.ctl(ctl),
             Action::ExpireVar { .. } => {}
             Action::InitCol { collection, .. } => {
@@ -470,6 +541,26 @@ fn phase_of(n: u8) -> Phase {
         3 => Phase::ResponseHeaders,
         4 => Phase::ResponseBody,
         _ => Phase::Logging,
+    }
+}
+
+/// A target for every value of `var`.
+fn whole(var: Variable) -> crate::parser::Target {
+    crate::parser::Target {
+        variable: var,
+        selector: None,
+        count: false,
+        exclude: false,
+    }
+}
+
+/// ORs `bits` into `union`, growing it as needed.
+fn or_into(union: &mut Vec<u64>, bits: &[u64]) {
+    if union.len() < bits.len() {
+        union.resize(bits.len(), 0);
+    }
+    for (u, b) in union.iter_mut().zip(bits) {
+        *u |= *b;
     }
 }
 

@@ -23,6 +23,7 @@ mod data;
 mod engine;
 mod macros;
 mod ops;
+pub(crate) mod pool;
 mod scalars;
 mod setvar;
 mod vars;
@@ -112,6 +113,8 @@ pub struct Transaction<'r> {
     values_buf: Vec<Value>,
     /// Reused buffer for the values of a variable (prefilter unions).
     union_buf: Vec<Value>,
+    /// Reused buffer for a union of prefilter bits.
+    union_words: Vec<u64>,
     started: Instant,
     unique_id: String,
 }
@@ -120,12 +123,13 @@ impl<'r> Transaction<'r> {
     pub fn new(rules: &'r RuleSet) -> Self {
         let config = rules.config();
         let started = Instant::now();
+        let pool::Scratch { cache, tx, matched } = rules.scratch_pool().take();
         Transaction {
             rules,
             conn: Connection::default(),
             req: Request::default(),
             res: Response::default(),
-            tx: Store::default(),
+            tx,
             collections: HashMap::new(),
             env: Store::default(),
             ov: Overrides {
@@ -141,15 +145,16 @@ impl<'r> Transaction<'r> {
             matched_var: None,
             matched_vars: Coll::default(),
             current: None,
-            matched: Vec::new(),
+            matched,
             intervention: None,
             phase_done: 0,
             allowed_through: 0,
             highest_severity: 255,
-            cache: cache::TransformCache::new(),
+            cache,
             scalar_cache: RefCell::new(Vec::new()),
             values_buf: Vec::new(),
             union_buf: Vec::new(),
+            union_words: Vec::new(),
             started,
             unique_id: unique_id(),
         }
@@ -301,6 +306,19 @@ impl<'r> Transaction<'r> {
             .trim()
             .to_ascii_lowercase();
         self.rules.config().response_mime_types.contains(&mime)
+    }
+}
+
+impl Drop for Transaction<'_> {
+    /// Hands the transformation cache, the TX store and the list of
+    /// matched rules, emptied, to the next transaction.
+    fn drop(&mut self) {
+        let scratch = pool::Scratch {
+            cache: std::mem::take(&mut self.cache),
+            tx: std::mem::take(&mut self.tx),
+            matched: std::mem::take(&mut self.matched),
+        };
+        self.rules.scratch_pool().give(scratch);
     }
 }
 

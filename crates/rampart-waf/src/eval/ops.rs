@@ -33,7 +33,7 @@ impl<'r> Transaction<'r> {
                     None => false,
                 }
             }
-            CompiledOp::Pm(ac) => match ac.find(value) {
+            CompiledOp::Pm(pm) => match pm.automaton.find(value) {
                 Some(m) => {
                     if capture {
                         self.set_captures(&[Some(&value[m.start()..m.end()])]);
@@ -73,6 +73,14 @@ impl<'r> Transaction<'r> {
             return false;
         }
         if !capture {
+            return true;
+        }
+        if re.captures_len() == 1 {
+            // No groups: `TX:0` is the match itself, no capture slots.
+            let Some(m) = re.find(value) else {
+                return false;
+            };
+            self.set_captures(&[Some(m.as_bytes())]);
             return true;
         }
         let Some(caps) = re.captures(value) else {

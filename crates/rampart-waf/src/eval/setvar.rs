@@ -2,7 +2,6 @@
 //! persistent collections, regex captures into `TX:0`–`TX:9`, and the
 //! per-transaction `ctl:` switches.
 
-use std::borrow::Cow;
 use std::io::Write;
 
 use crate::parser::{
@@ -11,6 +10,7 @@ use crate::parser::{
 
 use super::data::{Bytes, Store};
 use super::{TargetScope, Transaction};
+use crate::compile::Effect;
 
 pub(super) use crate::compile::fast::to_int;
 
@@ -22,35 +22,33 @@ impl<'r> Transaction<'r> {
         }
     }
 
-    pub(super) fn setvar(&mut self, sv: &SetVar) {
-        // Literal keys (nearly all of them) are used as written.
-        let key: Cow<'_, str> = match sv.var.key.parts() {
-            [] => return,
-            [TemplatePart::Literal(text)] => Cow::Borrowed(text),
-            _ => Cow::Owned(self.expand_str(&sv.var.key)),
+    /// `setvar`; `prepared` holds what was prepared at load (the literal
+    /// key in lower case, a literal value).
+    pub(super) fn setvar(&mut self, sv: &SetVar, prepared: &Effect) {
+        let expanded;
+        let key: &str = match (&prepared.key, sv.var.key.parts()) {
+            (Some(key), _) => key,
+            (None, []) => return,
+            (None, _) => {
+                expanded = self.expand_str(&sv.var.key);
+                &expanded
+            }
         };
         if key.is_empty() {
             return;
         }
         let collection = sv.var.collection;
-        let new: Bytes = match &sv.op {
-            SetVarOp::Delete => {
-                self.store_mut(collection).remove(&key);
+        let new: Bytes = match (&prepared.value, &sv.op) {
+            (_, SetVarOp::Delete) => {
+                self.store_mut(collection).remove(key);
                 return;
             }
-            SetVarOp::SetToOne => Bytes::from(&b"1"[..]),
-            SetVarOp::Set(t) => match t.parts() {
-                [] => Bytes::from(&b""[..]),
-                [TemplatePart::Literal(text)] => Bytes::from(text.as_bytes()),
-                _ => self.expand(t).into(),
-            },
-            SetVarOp::Add(t) | SetVarOp::Sub(t) => {
+            (Some(value), _) => value.clone(),
+            (None, SetVarOp::SetToOne) => Bytes::from(&b"1"[..]),
+            (None, SetVarOp::Set(t)) => self.expand(t).into(),
+            (None, SetVarOp::Add(t) | SetVarOp::Sub(t)) => {
                 let delta = self.template_int(t);
-                let current = self
-                    .store_mut(collection)
-                    .get(&key)
-                    .map(to_int)
-                    .unwrap_or(0);
+                let current = self.store_mut(collection).get(key).map(to_int).unwrap_or(0);
                 let sum = match sv.op {
                     SetVarOp::Add(_) => current.saturating_add(delta),
                     _ => current.saturating_sub(delta),
@@ -62,7 +60,11 @@ impl<'r> Transaction<'r> {
                 Bytes::from(&buf[..len])
             }
         };
-        self.store_mut(collection).set_shared(&key, new);
+        let store = self.store_mut(collection);
+        match &prepared.key {
+            Some(lower) => store.set_lower(lower, new),
+            None => store.set_shared(key, new),
+        }
     }
 
     /// A template read as a number, without building its text when it is a
@@ -83,7 +85,7 @@ impl<'r> Transaction<'r> {
         const NAMES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
         for (g, name) in groups.iter().zip(NAMES) {
             match g {
-                Some(v) => self.tx.set(name, v.to_vec()),
+                Some(v) => self.tx.set_shared(name, Bytes::from(*v)),
                 None => self.tx.remove(name),
             }
         }

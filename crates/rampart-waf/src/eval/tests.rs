@@ -196,3 +196,31 @@ fn multi_match_sees_intermediate_values() {
     assert_eq!(ids(&get(&set, "/?q=%2541")), [1, 2, 3]);
     assert_eq!(ids(&get(&set, "/?q=%41")), [2, 3]);
 }
+
+/// A transaction's scratch (TX store, caches, matched list) goes back to
+/// the rule set's pool when it ends; the next transaction starts clean.
+#[test]
+fn pooled_scratch_starts_empty() {
+    let set = rules(
+        "SecRule ARGS:q \"@rx ^a\" \"id:1,phase:1,pass,t:lowercase,setvar:tx.seen=%{MATCHED_VAR}\"\n\
+         SecRule &TX:seen \"@eq 1\" \"id:2,phase:1,pass\"",
+    );
+    for _ in 0..3 {
+        let first = get(&set, "/?q=Abc");
+        assert_eq!(ids(&first), [1, 2]);
+        assert_eq!(first.tx_var("seen"), Some(&b"abc"[..]));
+        drop(first);
+        let second = get(&set, "/?q=zzz");
+        assert!(ids(&second).is_empty());
+        assert_eq!(second.tx_var("seen"), None);
+    }
+}
+
+/// Rule sets are shared between threads; transactions move between them.
+#[test]
+fn rule_sets_are_shareable() {
+    fn shareable<T: Send + Sync>() {}
+    fn movable<T: Send>() {}
+    shareable::<RuleSet>();
+    movable::<Transaction<'static>>();
+}

@@ -65,7 +65,7 @@ pub(super) fn request_fixed(var: Variable) -> bool {
 
 /// Bytes shared with the transaction's data (or computed once).
 #[derive(Clone, Debug)]
-pub(super) enum Shared {
+pub(crate) enum Shared {
     Bytes(Bytes),
     /// A collection key used as a value (`ARGS_NAMES`).
     Text(Arc<str>),
@@ -194,10 +194,7 @@ impl<'r> Transaction<'r> {
     fn selector_matches(&self, selector: &Selector, key: &str) -> bool {
         match selector {
             Selector::Key(k) => k.eq_ignore_ascii_case(key),
-            Selector::Regex(r) => self
-                .rules
-                .selector_regex(r)
-                .is_some_and(|re| re.is_match(key.as_bytes())),
+            Selector::Regex(r) => self.rules.selector_matches(r, key),
             Selector::XPath(_) => true,
         }
     }
@@ -315,6 +312,7 @@ impl<'r> Transaction<'r> {
             }
             return;
         }
+        let start = out.len();
         for (key, value) in &store.values {
             if self.selected(selector, key) {
                 out.push(Value {
@@ -324,6 +322,8 @@ impl<'r> Transaction<'r> {
                 });
             }
         }
+        // In key order (the store is a hash map; see `Store`).
+        out[start..].sort_unstable_by(|a, b| a.key.cmp(&b.key));
     }
 
     fn persistent(

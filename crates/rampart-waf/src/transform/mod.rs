@@ -19,6 +19,7 @@
 //! (ModSecurity only uses it when a map is configured; without one it falls
 //! back to the low byte, which is what `urlDecodeUni` does).
 
+mod byteset;
 mod codec;
 mod decode;
 mod output;
@@ -33,6 +34,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
+pub use byteset::{presence, ByteSet};
 pub use codec::{base64_encode, hex_encode, length, md5, sha1, url_encode};
 pub use decode::{
     base64_decode, base64_decode_ext, escape_seq_decode, hex_decode, sql_hex_decode, url_decode,
@@ -54,6 +56,9 @@ pub type TransformFn = for<'a> fn(&'a [u8]) -> Cow<'a, [u8]>;
 pub struct Transformation {
     name: &'static str,
     func: TransformFn,
+    /// Bytes outside which the transformation is the identity (see
+    /// [`ByteSet`]); `None` when it may change any value.
+    trigger: Option<ByteSet>,
 }
 
 impl Transformation {
@@ -69,6 +74,12 @@ impl Transformation {
 
     pub fn apply<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
         (self.func)(input)
+    }
+
+    /// The bytes without which the transformation returns its input
+    /// unchanged, if there is such a set.
+    pub fn trigger(&self) -> Option<ByteSet> {
+        self.trigger
     }
 
     /// `t:none` clears the transformations inherited from
@@ -99,9 +110,29 @@ impl fmt::Debug for Transformation {
     }
 }
 
+/// A transformation that may change any value.
 const fn entry(name: &'static str, func: TransformFn) -> Transformation {
-    Transformation { name, func }
+    Transformation {
+        name,
+        func,
+        trigger: None,
+    }
 }
+
+/// A transformation that leaves every value without a `trigger` byte
+/// unchanged (checked by `transform::tests::triggers_are_exact`).
+const fn only(name: &'static str, func: TransformFn, trigger: ByteSet) -> Transformation {
+    Transformation {
+        name,
+        func,
+        trigger: Some(trigger),
+    }
+}
+
+use byteset::{C_SPACE, HIGH, LOWER, UPPER};
+
+/// Comment markers all start with one of these.
+const COMMENT_STARTS: ByteSet = ByteSet::of(b"/<-#");
 
 /// Every transformation ModSecurity v3 knows, including the British and
 /// American spellings of the path normalisers.
@@ -109,41 +140,49 @@ static REGISTRY: &[Transformation] = &[
     entry("base64Decode", base64_decode),
     entry("base64DecodeExt", base64_decode_ext),
     entry("base64Encode", base64_encode),
-    entry("cmdLine", cmd_line),
-    entry("compressWhitespace", compress_whitespace),
-    entry("cssDecode", css_decode),
-    entry("escapeSeqDecode", escape_seq_decode),
+    only(
+        "cmdLine",
+        cmd_line,
+        UPPER.union(ByteSet::of(b"\"'\\^ ,;\t\r\n")),
+    ),
+    only("compressWhitespace", compress_whitespace, C_SPACE),
+    only("cssDecode", css_decode, ByteSet::of(b"\\")),
+    only("escapeSeqDecode", escape_seq_decode, ByteSet::of(b"\\")),
     entry("hexDecode", hex_decode),
     entry("hexEncode", hex_encode),
-    entry("htmlEntityDecode", html_entity_decode),
-    entry("jsDecode", js_decode),
+    only("htmlEntityDecode", html_entity_decode, ByteSet::of(b"&")),
+    only("jsDecode", js_decode, ByteSet::of(b"\\")),
     entry("length", length),
-    entry("lowercase", lowercase),
+    only("lowercase", lowercase, UPPER),
     entry("md5", md5),
-    entry("none", none),
-    entry("normalisePath", normalise_path),
-    entry("normalizePath", normalise_path),
-    entry("normalisePathWin", normalise_path_win),
-    entry("normalizePathWin", normalise_path_win),
+    only("none", none, ByteSet::EMPTY),
+    only("normalisePath", normalise_path, ByteSet::of(b"/.")),
+    only("normalizePath", normalise_path, ByteSet::of(b"/.")),
+    only("normalisePathWin", normalise_path_win, ByteSet::of(b"/\\.")),
+    only("normalizePathWin", normalise_path_win, ByteSet::of(b"/\\.")),
     entry("parityEven7bit", parity_even_7bit),
     entry("parityOdd7bit", parity_odd_7bit),
-    entry("parityZero7bit", parity_zero_7bit),
-    entry("removeComments", remove_comments),
-    entry("removeCommentsChar", remove_comments_char),
-    entry("removeNulls", remove_nulls),
-    entry("removeWhitespace", remove_whitespace),
-    entry("replaceComments", replace_comments),
-    entry("replaceNulls", replace_nulls),
+    only("parityZero7bit", parity_zero_7bit, HIGH),
+    only("removeComments", remove_comments, COMMENT_STARTS),
+    only(
+        "removeCommentsChar",
+        remove_comments_char,
+        COMMENT_STARTS.with(b'*'),
+    ),
+    only("removeNulls", remove_nulls, ByteSet::of(&[0])),
+    only("removeWhitespace", remove_whitespace, C_SPACE.with(0xa0)),
+    only("replaceComments", replace_comments, ByteSet::of(b"/")),
+    only("replaceNulls", replace_nulls, ByteSet::of(&[0])),
     entry("sha1", sha1),
-    entry("sqlHexDecode", sql_hex_decode),
-    entry("trim", trim),
-    entry("trimLeft", trim_left),
-    entry("trimRight", trim_right),
-    entry("uppercase", uppercase),
-    entry("urlDecode", url_decode),
-    entry("urlDecodeUni", url_decode_uni),
+    only("sqlHexDecode", sql_hex_decode, ByteSet::of(b"xX")),
+    only("trim", trim, C_SPACE),
+    only("trimLeft", trim_left, C_SPACE),
+    only("trimRight", trim_right, C_SPACE),
+    only("uppercase", uppercase, LOWER),
+    only("urlDecode", url_decode, ByteSet::of(b"%+")),
+    only("urlDecodeUni", url_decode_uni, ByteSet::of(b"%+")),
     entry("urlEncode", url_encode),
-    entry("utf8toUnicode", utf8_to_unicode),
+    only("utf8toUnicode", utf8_to_unicode, HIGH),
 ];
 
 /// Finds a transformation by name, ignoring ASCII case (`t:base64decode`

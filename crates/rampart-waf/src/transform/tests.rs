@@ -715,3 +715,68 @@ fn fast_paths_keep_plain_input_and_still_decode() {
     );
     assert_eq!(lookup("uppercase").unwrap().apply(b"AB").as_ref(), b"AB");
 }
+
+/// Values built only from bytes outside `trigger`: every byte once, in
+/// order and reversed, every short pair, and pseudo-random strings.
+fn values_without(trigger: ByteSet) -> Vec<Vec<u8>> {
+    let allowed: Vec<u8> = (0..=255u8).filter(|b| !trigger.contains(*b)).collect();
+    let mut values = vec![Vec::new(), allowed.clone()];
+    values.push(allowed.iter().rev().copied().collect());
+    for &a in &allowed {
+        for &b in &allowed {
+            values.push(vec![a, b]);
+        }
+    }
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for len in [3usize, 4, 5, 8, 16, 40, 200] {
+        for _ in 0..200 {
+            let value = (0..len)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    allowed[(state >> 33) as usize % allowed.len()]
+                })
+                .collect();
+            values.push(value);
+        }
+    }
+    values
+}
+
+/// A declared trigger set is exact: without any of its bytes a value comes
+/// back unchanged (the engine relies on it to skip whole chains).
+#[test]
+fn triggers_are_exact() {
+    let mut declared = 0;
+    for t in all() {
+        let Some(trigger) = t.trigger() else {
+            continue;
+        };
+        declared += 1;
+        for value in values_without(trigger) {
+            assert_eq!(
+                t.apply(&value).as_ref(),
+                &value[..],
+                "t:{} changed {:?}",
+                t.name(),
+                String::from_utf8_lossy(&value)
+            );
+        }
+    }
+    assert!(
+        declared >= 20,
+        "{declared} transformations declare a trigger"
+    );
+    // Ones that change values with no special byte declare none.
+    for name in [
+        "hexDecode",
+        "base64Decode",
+        "length",
+        "md5",
+        "hexEncode",
+        "parityEven7bit",
+    ] {
+        assert!(lookup(name).unwrap().trigger().is_none(), "t:{name}");
+    }
+}

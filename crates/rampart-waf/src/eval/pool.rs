@@ -1,0 +1,82 @@
+//! Scratch that finished transactions hand on to new ones.
+//!
+//! A transaction's transformation cache, TX map and list of matched rules
+//! are emptied when it ends and kept by its rule set (a small, bounded
+//! pool), so that the next transaction does not allocate them and grow
+//! them from nothing. Nothing of one transaction is visible to the next:
+//! every map and list is cleared before it is pooled.
+
+use std::sync::Mutex;
+
+use super::cache::TransformCache;
+use super::data::Store;
+use super::MatchedRule;
+
+/// Scratch kept for reuse by later transactions (per rule set); with
+/// `POOLED_CAPACITY`, this bounds the pool to a few megabytes.
+const POOLED: usize = 16;
+
+/// Scratch whose maps or lists grew past this many entries is dropped
+/// rather than pooled (a 1 KB JSON body fills about a thousand).
+const POOLED_CAPACITY: usize = 4096;
+
+/// What a transaction allocates and can hand on, emptied, to the next
+/// one: its transformation cache, its TX store and its list of matched
+/// rules (CRS matches ~150 `nolog` rules on every request).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub cache: TransformCache,
+    pub tx: Store,
+    pub matched: Vec<MatchedRule>,
+}
+
+impl Scratch {
+    /// Too large to keep: one big request must not pin its memory.
+    fn oversized(&self) -> bool {
+        self.cache.capacity() > POOLED_CAPACITY
+            || self.tx.values.capacity() > POOLED_CAPACITY
+            || self.matched.capacity() > POOLED_CAPACITY
+    }
+
+    fn clear(&mut self) {
+        self.cache.clear();
+        self.tx.values.clear();
+        self.matched.clear();
+    }
+}
+
+/// Scratch of finished transactions for new ones, so that a transaction
+/// does not allocate (and later free) its maps and lists from nothing.
+#[derive(Default)]
+pub(crate) struct ScratchPool(Mutex<Vec<Scratch>>);
+
+impl std::fmt::Debug for ScratchPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScratchPool")
+    }
+}
+
+impl ScratchPool {
+    /// Pooled scratch (empty), or new.
+    pub fn take(&self) -> Scratch {
+        let pooled = self.0.lock().map(|mut p| p.pop()).unwrap_or(None);
+        pooled.unwrap_or_else(|| Scratch {
+            cache: TransformCache::new(),
+            ..Scratch::default()
+        })
+    }
+
+    /// Empties `scratch` and keeps it, unless the pool is full or it grew
+    /// large.
+    pub fn give(&self, mut scratch: Scratch) {
+        if scratch.oversized() {
+            return;
+        }
+        scratch.clear();
+        if let Ok(mut pool) = self.0.lock() {
+            if pool.len() < POOLED {
+                pool.push(scratch);
+            }
+        }
+    }
+}
