@@ -75,7 +75,11 @@ enum WafCommand {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let command = Cli::parse().command;
+    if !matches!(command, Command::Run { .. }) {
+        exit_quietly_when_output_closes();
+    }
+    match command {
         Command::Version => {
             println!("rampart {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -158,5 +162,19 @@ fn check(path: &std::path::Path) -> ExitCode {
             eprintln!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// One-shot commands print to stdout, which may be a pipe the reader closes
+/// early (`rampart keys list | head -1`). Rust ignores SIGPIPE, so a print
+/// to the closed pipe would panic; the default action ends the command
+/// quietly instead, as for any Unix tool. Sockets are unaffected (Rust
+/// sends with MSG_NOSIGNAL). Not for `run`: a server whose log pipe closes
+/// must keep serving.
+fn exit_quietly_when_output_closes() {
+    // SAFETY: called once at start, before any other thread exists;
+    // restoring a signal's default action has no other precondition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -311,3 +311,20 @@ fn waf_conformance_passes_all_of_crs_through_engine_and_front_door() {
     assert_eq!(last, "conformance: 5045 passed, 0 failed", "{stdout}");
     assert!(out.status.success());
 }
+
+#[test]
+fn output_to_a_closed_pipe_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    // The reader is gone before the command writes: its first print fails.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = bin()
+        .arg("version")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}
