@@ -18,10 +18,12 @@ pub struct Coll {
 }
 
 impl Coll {
-    pub fn push(&mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) {
-        let key: String = key.into();
-        let value: Vec<u8> = value.into();
-        self.entries.push((key.into(), value.into()));
+    /// Appends a copy of `key` and `value` (one allocation each: shared
+    /// values are built straight from the borrowed bytes).
+    pub fn push(&mut self, key: impl AsRef<str>, value: impl AsRef<[u8]>) {
+        let key: Arc<str> = Arc::from(key.as_ref());
+        let value: Bytes = Bytes::from(value.as_ref());
+        self.entries.push((key, value));
     }
 
     /// Appends an already shared key and value.

@@ -87,6 +87,9 @@ impl<'r> Transaction<'r> {
     }
 
     /// Evaluates a rule and its chain; runs its actions on a full match.
+    /// Inlined into the phase loop: it runs for every rule, and the call
+    /// costs ~2 % of a benign GET's instructions (callgrind).
+    #[inline(always)]
     fn eval_rule(&mut self, rule: &'r CompiledRule) -> Flow {
         self.current = Some(rule);
         // Cleared, not replaced: keeps the buffer for the next rule.
@@ -432,7 +435,6 @@ impl<'r> Transaction<'r> {
             Shared::Bytes(b) => b,
             Shared::Text(t) => Bytes::from(t.as_bytes()),
         };
-        let name: std::sync::Arc<str> = name.into();
         self.matched_vars.push_shared(name.clone(), bytes.clone());
         self.matched_var = Some((name, bytes));
     }
@@ -466,13 +468,13 @@ impl<'r> Transaction<'r> {
             .meta
             .msg
             .as_ref()
-            .map(|m| String::from_utf8_lossy(&self.expand(m)).into_owned())
+            .map(|m| self.expand_str(m))
             .unwrap_or_default();
         let logdata = rule
             .meta
             .logdata
             .as_ref()
-            .map(|m| String::from_utf8_lossy(&self.expand(m)).into_owned())
+            .map(|m| self.expand_str(m))
             .unwrap_or_default();
         if let Some(sev) = rule.meta.severity {
             self.highest_severity = self.highest_severity.min(sev.number());
@@ -480,11 +482,11 @@ impl<'r> Transaction<'r> {
         self.matched.push(MatchedRule {
             id: rule.id,
             phase: rule.phase,
-            msg: msg.clone(),
+            msg,
             logdata,
             logged: rule.log,
         });
-        if let Some(flow) = self.disrupt(rule, msg) {
+        if let Some(flow) = self.disrupt(rule) {
             return flow;
         }
         if rule.skip_after.is_some() {
@@ -496,8 +498,9 @@ impl<'r> Transaction<'r> {
         Flow::Next
     }
 
-    /// Applies the disruptive action when the engine is `On`.
-    fn disrupt(&mut self, rule: &CompiledRule, msg: String) -> Option<Flow> {
+    /// Applies the disruptive action when the engine is `On`; the
+    /// intervention carries the `msg` just recorded for `rule`.
+    fn disrupt(&mut self, rule: &CompiledRule) -> Option<Flow> {
         if self.ov.engine != EngineMode::On {
             return None;
         }
@@ -523,6 +526,12 @@ impl<'r> Transaction<'r> {
             (Disruptive::Redirect(_), None) => 302,
             _ => status,
         };
+        // Copied only here: most matched rules do not disrupt.
+        let msg = self
+            .matched
+            .last()
+            .map(|m| m.msg.clone())
+            .unwrap_or_default();
         self.intervention = Some(Intervention {
             status,
             rule_id: rule.id,

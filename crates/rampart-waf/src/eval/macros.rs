@@ -1,14 +1,40 @@
 //! Macro expansion: `%{tx.score}`, `%{MATCHED_VAR}`, `%{rule.id}` in
 //! action and operator arguments, resolved against the transaction.
 
+use std::ops::Deref;
+
 use crate::parser::{Template, TemplatePart};
 
+use super::vars::Shared;
 use super::Transaction;
+
+/// An expanded template's bytes. A template that is one macro (`%{tx.x}`,
+/// the common case in operator arguments and `setvar` values) shares the
+/// variable's bytes instead of copying them into a new buffer.
+pub(super) enum Expanded {
+    /// The value of the template's only macro; `None` when it is unset.
+    Single(Option<Shared>),
+    /// Literal text and macros concatenated.
+    Built(Vec<u8>),
+}
+
+impl Deref for Expanded {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Expanded::Single(Some(value)) => value,
+            Expanded::Single(None) => &[],
+            Expanded::Built(bytes) => bytes,
+        }
+    }
+}
 
 impl<'r> Transaction<'r> {
     /// Expands a template; unknown or unset references expand to nothing.
     pub(super) fn expand(&self, template: &Template) -> Vec<u8> {
-        let mut out = Vec::new();
+        // Sized for the source text plus a short value per macro: most
+        // expansions then fit without growing.
+        let mut out = Vec::with_capacity(template.raw().len() + 16);
         for part in template.parts() {
             match part {
                 TemplatePart::Literal(text) => out.extend_from_slice(text.as_bytes()),
@@ -22,8 +48,18 @@ impl<'r> Transaction<'r> {
         out
     }
 
+    /// Like [`Transaction::expand`], without a copy when the template is a
+    /// single macro.
+    pub(super) fn expand_shared(&self, template: &Template) -> Expanded {
+        match template.parts() {
+            [TemplatePart::Macro(m)] => Expanded::Single(self.lookup(m.variable, m.key.as_deref())),
+            _ => Expanded::Built(self.expand(template)),
+        }
+    }
+
     /// Expands to text (lossy for non-UTF-8 bytes, which keys never need).
     pub(super) fn expand_str(&self, template: &Template) -> String {
-        String::from_utf8_lossy(&self.expand(template)).into_owned()
+        String::from_utf8(self.expand(template))
+            .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned())
     }
 }

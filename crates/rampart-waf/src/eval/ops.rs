@@ -6,8 +6,25 @@ use std::net::IpAddr;
 use crate::compile::fast::compare;
 use crate::compile::{Arg, Cidr, CompiledOp, CompiledRule};
 
+use super::macros::Expanded;
 use super::setvar::to_int;
 use super::Transaction;
+
+/// An operator argument's bytes: the rule's literal, or its macros expanded.
+enum ArgBytes<'a> {
+    Rule(&'a [u8]),
+    Expanded(Expanded),
+}
+
+impl std::ops::Deref for ArgBytes<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ArgBytes::Rule(bytes) => bytes,
+            ArgBytes::Expanded(expanded) => expanded,
+        }
+    }
+}
 
 impl<'r> Transaction<'r> {
     /// Runs the link's operator; the result already accounts for `!`.
@@ -15,10 +32,10 @@ impl<'r> Transaction<'r> {
         self.run_operator(link, value) != link.negated
     }
 
-    fn arg<'a>(&self, arg: &'a Arg) -> std::borrow::Cow<'a, [u8]> {
+    fn arg<'a>(&self, arg: &'a Arg) -> ArgBytes<'a> {
         match arg {
-            Arg::Literal(bytes) => std::borrow::Cow::Borrowed(bytes),
-            Arg::Macro(t) => std::borrow::Cow::Owned(self.expand(t)),
+            Arg::Literal(bytes) => ArgBytes::Rule(bytes),
+            Arg::Macro(t) => ArgBytes::Expanded(self.expand_shared(t)),
         }
     }
 

@@ -9,6 +9,8 @@ use crate::parser::{
 };
 
 use super::data::{Bytes, Store};
+use super::macros::Expanded;
+use super::vars::Shared;
 use super::{TargetScope, Transaction};
 use crate::compile::Effect;
 
@@ -45,7 +47,11 @@ impl<'r> Transaction<'r> {
             }
             (Some(value), _) => value.clone(),
             (None, SetVarOp::SetToOne) => Bytes::from(&b"1"[..]),
-            (None, SetVarOp::Set(t)) => self.expand(t).into(),
+            (None, SetVarOp::Set(t)) => match self.expand_shared(t) {
+                // The variable's own bytes, shared rather than copied.
+                Expanded::Single(Some(Shared::Bytes(bytes))) => bytes,
+                other => Bytes::from(&*other),
+            },
             (None, SetVarOp::Add(t) | SetVarOp::Sub(t)) => {
                 let delta = self.template_int(t);
                 let current = self.store_mut(collection).get(key).map(to_int).unwrap_or(0);

@@ -112,13 +112,29 @@ impl Value {
         }
     }
 
-    /// As logged: `ARGS:id`, `REQUEST_URI`.
-    pub fn name(&self) -> String {
-        match (self.variable, &self.key) {
-            (Some(var), Some(key)) => format!("{}:{key}", var.name()),
-            (Some(var), None) => var.name().to_string(),
-            (None, _) => String::new(),
+    /// As logged: `ARGS:id`, `REQUEST_URI`. Built for every matched value,
+    /// so in one allocation (the usual short name is joined on the stack).
+    pub fn name(&self) -> Arc<str> {
+        let Some(var) = self.variable else {
+            return Arc::from("");
+        };
+        let Some(key) = &self.key else {
+            return Arc::from(var.name());
+        };
+        let (var_name, key_text) = (var.name(), &**key);
+        let (var, key) = (var_name.as_bytes(), key_text.as_bytes());
+        let mut joined = [0u8; 96];
+        let len = var.len() + 1 + key.len();
+        if let Some(buf) = joined.get_mut(..len) {
+            buf[..var.len()].copy_from_slice(var);
+            buf[var.len()] = b':';
+            buf[var.len() + 1..].copy_from_slice(key);
+            // Two strings and a `:`: always UTF-8.
+            if let Ok(name) = std::str::from_utf8(buf) {
+                return Arc::from(name);
+            }
         }
+        Arc::from(format!("{var_name}:{key_text}"))
     }
 }
 
@@ -426,5 +442,36 @@ fn xml(req: &super::data::Request, selector: Option<&Selector>, out: &mut Vec<Va
     } else {
         // `/*` is the document's whole text content, one value.
         push(source.concat());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyed(variable: Option<Variable>, key: &str) -> Value {
+        Value {
+            value: Shared::Text(Arc::from("v")),
+            variable,
+            key: Some(Arc::from(key)),
+        }
+    }
+
+    #[test]
+    fn value_names_join_variable_and_key() {
+        let args = keyed(Some(Variable::Args), "id");
+        assert_eq!(&*args.name(), "ARGS:id");
+        let scalar = Value::new(Some(Variable::RequestUri), Shared::Text(Arc::from("/")));
+        assert_eq!(&*scalar.name(), "REQUEST_URI");
+        assert_eq!(&*keyed(None, "id").name(), "");
+    }
+
+    #[test]
+    fn long_and_non_ascii_keys_are_named_in_full() {
+        let long = "k".repeat(300);
+        let name = keyed(Some(Variable::RequestHeaders), &long).name();
+        assert_eq!(&*name, format!("REQUEST_HEADERS:{long}"));
+        let accented = keyed(Some(Variable::Args), "café");
+        assert_eq!(&*accented.name(), "ARGS:café");
     }
 }

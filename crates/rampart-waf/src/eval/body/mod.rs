@@ -24,7 +24,7 @@ pub(super) fn parse_cookies(header: &[u8], out: &mut Coll) {
             Some(eq) => (&piece[..eq], &piece[eq + 1..]),
             None => (piece, &b""[..]),
         };
-        out.push(String::from_utf8_lossy(trim(name)).into_owned(), value);
+        out.push(String::from_utf8_lossy(trim(name)), value);
     }
 }
 

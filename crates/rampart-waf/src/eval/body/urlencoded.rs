@@ -17,8 +17,8 @@ pub(crate) fn parse_into(input: &[u8], separator: u8, out: &mut Coll) {
             Some(eq) => (&pair[..eq], &pair[eq + 1..]),
             None => (pair, &b""[..]),
         };
-        let name = String::from_utf8_lossy(&url_decode(name)).into_owned();
-        out.push(name, url_decode(value).into_owned());
+        let name = url_decode(name);
+        out.push(String::from_utf8_lossy(&name), url_decode(value));
     }
 }
 
