@@ -18,6 +18,7 @@ use base64::Engine;
 use bytes::Bytes;
 use http::header::{LOCATION, SET_COOKIE};
 use http::{HeaderName, HeaderValue, StatusCode};
+use rampart_core::respond::escape_html;
 use rampart_core::{Denial, Reason};
 
 use crate::captcha::Captcha;
@@ -317,21 +318,6 @@ fn script_safe_json(json: &str) -> String {
     json.replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")
-}
-
-pub(crate) fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:36em;margin:3em auto;\

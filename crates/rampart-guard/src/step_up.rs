@@ -21,7 +21,6 @@
 //! `step_up_unavailable` (503, the store failed: fail closed) and
 //! `step_up_verified` (the 303 answering a successful form submission).
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -30,6 +29,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
+use rampart_core::respond::escape_html;
 use rampart_core::{
     Decision, Denial, Filter, Mode, Reason, RequestCtx, RequestHead, ResponseHead, Verdict,
 };
@@ -550,12 +550,12 @@ fn challenge_page(target: &str, field: &str, message: Option<&str>) -> String {
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         hidden.push_str(&format!(
             "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-            escape(&k),
-            escape(&v)
+            escape_html(&k),
+            escape_html(&v)
         ));
     }
     let error = message
-        .map(|m| format!("<p id=\"otp-error\" role=\"alert\">{}</p>", escape(m)))
+        .map(|m| format!("<p id=\"otp-error\" role=\"alert\">{}</p>", escape_html(m)))
         .unwrap_or_default();
     let described = if message.is_some() {
         " aria-describedby=\"otp-error\" aria-invalid=\"true\""
@@ -578,27 +578,9 @@ fn challenge_page(target: &str, field: &str, message: Option<&str>) -> String {
          <input id=\"rampart-otp\" name=\"{field}\" type=\"text\" inputmode=\"numeric\" \
          pattern=\"[0-9]{{6}}\" maxlength=\"6\" autocomplete=\"one-time-code\" required autofocus{described}>\
          <div><button type=\"submit\">Verify</button></div></form></main></body></html>",
-        action = escape(path),
-        field = escape(field),
+        action = escape_html(path),
+        field = escape_html(field),
     )
-}
-
-fn escape(s: &str) -> Cow<'_, str> {
-    if !s.contains(['<', '>', '&', '"', '\'']) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
 }
 
 #[cfg(test)]
