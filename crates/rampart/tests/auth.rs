@@ -11,57 +11,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use http_body_util::Full;
-use rampart_store::{Actor, KeyEnv, Keyring, NewConsumer, NewKey};
+use rampart_store::Actor;
 use rampart_testkit::RedisServer;
 
 fn config(up: &Upstream, top: &str, auth: &str) -> String {
     one_route(up, top, &format!("auth = {{ {auth} }}"))
-}
-
-fn keyring(g: &Gw) -> std::sync::Arc<Keyring> {
-    let services = g.running.gateway.services();
-    services
-        .identity
-        .as_ref()
-        .expect("identity store")
-        .keyring
-        .clone()
-}
-
-async fn consumer_with_key(k: &Keyring, scopes: &[&str]) -> (String, String) {
-    let actor = Actor::system();
-    let consumer = k
-        .create_consumer(
-            NewConsumer {
-                id: None,
-                name: "acme".into(),
-                tier: Some("gold".into()),
-                scopes: scopes.iter().map(|s| s.to_string()).collect(),
-                metadata: serde_json::json!({}),
-                allowed_cidrs: Vec::new(),
-            },
-            &actor,
-        )
-        .await
-        .unwrap();
-    let created = k
-        .create_key(
-            NewKey {
-                consumer_id: consumer.id.clone(),
-                env: KeyEnv::Live,
-                name: "ci".into(),
-                scopes: Vec::new(),
-                rate_limit: None,
-                ttl_secs: None,
-            },
-            &actor,
-        )
-        .await
-        .unwrap();
-    (
-        created.record.key_id.clone(),
-        created.key.expose().to_string(),
-    )
 }
 
 async fn with_key(url: &str, key: Option<&str>) -> Got {

@@ -11,7 +11,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use http_body_util::Full;
-use rampart_store::{Actor, KeyEnv, NewConsumer, NewKey};
 use rampart_testkit::RedisServer;
 
 /// An HTTP library's User-Agent: scored `ua_automation` (35), challenged.
@@ -302,48 +301,6 @@ async fn browser_without_javascript_passes_through_the_captcha() {
     assert_eq!(up.hits(), 1);
 }
 
-async fn consumer_key(gw: &Gw, scopes: &[&str]) -> String {
-    let k = gw
-        .running
-        .gateway
-        .services()
-        .identity
-        .as_ref()
-        .expect("identity store")
-        .keyring
-        .clone();
-    let actor = Actor::system();
-    let consumer = k
-        .create_consumer(
-            NewConsumer {
-                id: None,
-                name: "partner".into(),
-                tier: None,
-                scopes: scopes.iter().map(|s| s.to_string()).collect(),
-                metadata: serde_json::json!({}),
-                allowed_cidrs: Vec::new(),
-            },
-            &actor,
-        )
-        .await
-        .unwrap();
-    let created = k
-        .create_key(
-            NewKey {
-                consumer_id: consumer.id.clone(),
-                env: KeyEnv::Live,
-                name: "ci".into(),
-                scopes: Vec::new(),
-                rate_limit: None,
-                ttl_secs: None,
-            },
-            &actor,
-        )
-        .await
-        .unwrap();
-    created.key.expose().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_authenticated_clients_skip_challenges_when_configured() {
     let up = Upstream::start("up").await;
@@ -359,8 +316,8 @@ async fn key_authenticated_clients_skip_challenges_when_configured() {
         )
     ))
     .await;
-    let plain = consumer_key(&gw, &[]).await;
-    let trusted = consumer_key(&gw, &["bots:trusted"]).await;
+    let (_, plain) = consumer_with_key(&keyring(&gw), &[]).await;
+    let (_, trusted) = consumer_with_key(&keyring(&gw), &["bots:trusted"]).await;
     let with = |key: &str| format!("Bearer {key}");
     let get = |path: &str, key: Option<String>| {
         let url = gw.url("main", path);

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -208,17 +207,6 @@ async fn jwks_rotation_and_algorithm_confusion() {
     let r = bearer(&url, &eddsa("k1", &k1, c())).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["reason"], "jwt_unknown_kid");
-}
-
-fn keyring(g: &Gw) -> Arc<Keyring> {
-    g.running
-        .gateway
-        .services()
-        .identity
-        .as_ref()
-        .expect("identity store")
-        .keyring
-        .clone()
 }
 
 async fn consumer(k: &Keyring, id: &str, tier: Option<&str>, scopes: &[&str]) {

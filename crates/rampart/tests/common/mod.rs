@@ -368,3 +368,54 @@ pub fn one_route(up: &Upstream, top: &str, route: &str) -> String {
         up.addr
     )
 }
+
+/// The running gateway's keyring (the config must open an identity store).
+pub fn keyring(g: &Gw) -> Arc<rampart_store::Keyring> {
+    g.running
+        .gateway
+        .services()
+        .identity
+        .as_ref()
+        .expect("identity store")
+        .keyring
+        .clone()
+}
+
+/// A new active consumer with `scopes` (tier "gold") and a live key for
+/// it: (the key's public id, the key).
+pub async fn consumer_with_key(k: &rampart_store::Keyring, scopes: &[&str]) -> (String, String) {
+    use rampart_store::{Actor, KeyEnv, NewConsumer, NewKey};
+    let actor = Actor::system();
+    let consumer = k
+        .create_consumer(
+            NewConsumer {
+                id: None,
+                name: "acme".into(),
+                tier: Some("gold".into()),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                metadata: serde_json::json!({}),
+                allowed_cidrs: Vec::new(),
+            },
+            &actor,
+        )
+        .await
+        .unwrap();
+    let created = k
+        .create_key(
+            NewKey {
+                consumer_id: consumer.id.clone(),
+                env: KeyEnv::Live,
+                name: "ci".into(),
+                scopes: Vec::new(),
+                rate_limit: None,
+                ttl_secs: None,
+            },
+            &actor,
+        )
+        .await
+        .unwrap();
+    (
+        created.record.key_id.clone(),
+        created.key.expose().to_string(),
+    )
+}
