@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 
 use crate::log::Exchange;
+use crate::upstream::UpstreamBody;
 
 /// Why a body stream stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,8 @@ pub enum BodyError {
     Client(#[from] hyper::Error),
     #[error("body stopped by a security filter")]
     Denied,
+    #[error("upstream body error: {0}")]
+    Upstream(#[source] crate::upstream::h1pool::ReadError),
 }
 
 /// A client body with an idle timeout between frames.
@@ -183,12 +186,12 @@ impl Body for RequestBody {
 
 enum Source {
     /// Straight from the upstream: every chunk goes through the filters.
-    Upstream(Incoming),
+    Upstream(UpstreamBody),
     /// Bytes the gateway made or the filters already saw (a denial page, a
     /// held and approved body), with the trailers that followed them.
     Full(Option<Bytes>, Option<HeaderMap>),
     /// An approved held prefix, then the rest of the upstream stream.
-    Held(Option<Bytes>, Incoming),
+    Held(Option<Bytes>, UpstreamBody),
 }
 
 /// A response frame, and whether the filters must see it.
@@ -202,7 +205,7 @@ pub struct ResponseBody {
 }
 
 impl ResponseBody {
-    pub fn upstream(body: Incoming, exchange: Option<Box<Exchange>>) -> Self {
+    pub fn upstream(body: UpstreamBody, exchange: Option<Box<Exchange>>) -> Self {
         ResponseBody {
             source: Source::Upstream(body),
             exchange,
@@ -226,7 +229,7 @@ impl ResponseBody {
     }
 
     /// An approved prefix followed by the remaining upstream stream.
-    pub fn held(prefix: Bytes, rest: Incoming, exchange: Option<Box<Exchange>>) -> Self {
+    pub fn held(prefix: Bytes, rest: UpstreamBody, exchange: Option<Box<Exchange>>) -> Self {
         ResponseBody {
             source: Source::Held((!prefix.is_empty()).then_some(prefix), rest),
             exchange,
@@ -248,12 +251,9 @@ impl ResponseBody {
                 .or_else(|| trailers.take().map(|t| (Ok(Frame::trailers(t)), false))),
             Source::Held(prefix, rest) => match prefix.take() {
                 Some(p) => Some((Ok(Frame::data(p)), false)),
-                None => ready!(Pin::new(rest).poll_frame(cx))
-                    .map(|r| (r.map_err(BodyError::from), true)),
+                None => ready!(Pin::new(rest).poll_frame(cx)).map(|r| (r, true)),
             },
-            Source::Upstream(inc) => {
-                ready!(Pin::new(inc).poll_frame(cx)).map(|r| (r.map_err(BodyError::from), true))
-            }
+            Source::Upstream(inc) => ready!(Pin::new(inc).poll_frame(cx)).map(|r| (r, true)),
         };
         Poll::Ready(frame)
     }

@@ -14,11 +14,11 @@ use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use rampart_core::reason::codes;
 use rampart_core::{Denial, RequestCtx};
 
 use crate::snapshot::RouteRuntime;
+use crate::upstream::UpstreamBody;
 
 /// What holding the response produced.
 pub enum Held {
@@ -28,7 +28,7 @@ pub enum Held {
         trailers: Option<HeaderMap>,
     },
     /// The first `prefix` bytes were approved; `rest` still streams.
-    Partial { prefix: Bytes, rest: Incoming },
+    Partial { prefix: Bytes, rest: UpstreamBody },
     /// A filter refused the response, or the upstream failed mid-body.
     Refused(Denial),
 }
@@ -38,7 +38,7 @@ pub enum Held {
 pub async fn hold(
     ctx: &mut RequestCtx,
     route: &RouteRuntime,
-    mut body: Incoming,
+    mut body: UpstreamBody,
     limit: u64,
     timeout: Duration,
 ) -> Held {

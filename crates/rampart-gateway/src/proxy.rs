@@ -27,7 +27,7 @@ use crate::hygiene::{self, Framing, FramingVerdicts};
 use crate::log::Exchange;
 use crate::router::{self, RouteMatch};
 use crate::snapshot::{RouteRuntime, Snapshot};
-use crate::upstream::{InFlight, Pool, SendError};
+use crate::upstream::{InFlight, Pool, SendError, UpstreamBody};
 
 /// What the handler knows about the connection a request came on.
 pub struct ConnInfo {
@@ -376,7 +376,11 @@ async fn forward(
     };
     if upgrade && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client) = client_upgrade {
-            crate::websocket::tunnel(client, hyper::upgrade::on(&mut resp));
+            let upstream = match resp.body_mut().take_upgrade() {
+                Some(raw) => crate::websocket::UpstreamSide::Raw(raw),
+                None => crate::websocket::UpstreamSide::Hyper(hyper::upgrade::on(&mut resp)),
+            };
+            crate::websocket::tunnel(client, upstream);
         }
     }
     let switched = upgrade && resp.status() == StatusCode::SWITCHING_PROTOCOLS;
@@ -436,7 +440,7 @@ async fn send_inspected(
     route: &RouteRuntime,
     key: Option<u64>,
     out: &mut Outcome,
-) -> Result<Response<Incoming>, Denial> {
+) -> Result<Response<UpstreamBody>, Denial> {
     let mut hint = body.size_hint();
     let mut incoming = TimedIncoming::new(body, hop.body_timeout).min_rate(hop.min_body_rate);
     let mut held = crate::pump::hold(ctx, &mut incoming, route).await?;
@@ -518,7 +522,7 @@ async fn send_with_retries(
     key: Option<u64>,
     retries: u32,
     out: &mut Outcome,
-) -> Result<Response<Incoming>, Denial> {
+) -> Result<Response<UpstreamBody>, Denial> {
     let mut now = tokio::time::Instant::now();
     let deadline = now + pool.total_timeout();
     let mut attempt = 0;

@@ -1,47 +1,46 @@
-//! rampart's own keep-alive pool for plain HTTP/1.1 upstreams, built on
-//! `hyper::client::conn::http1`.
+//! rampart's own keep-alive pool and client for plain HTTP/1.1 upstreams.
 //!
-//! hyper-util's legacy client keeps one shared pool behind a lock, keyed by a
-//! hashed scheme + authority; on the proxy's hot path its checkout and return
-//! cost more than parsing the upstream's response (see `docs/benchmarks.md`).
-//! Here every thread gets its own idle lists (a worker is one thread running a
-//! single-threaded runtime), indexed by the server's position in the pool, so
-//! a checkout is a few loads and no lock, hash or spawned task.
+//! hyper-util's legacy client keeps one shared pool behind a lock, and
+//! hyper's HTTP/1 client runs every connection as a task that the request
+//! talks to over channels; on the proxy's hot path both cost more than the
+//! exchange itself (see `docs/benchmarks.md`). Here every thread gets its own
+//! idle lists (a worker is one thread running a single-threaded runtime),
+//! indexed by the server's position in the pool, so a checkout is a few loads
+//! and no lock, hash or task; and the exchange runs in the request's future
+//! ([`h1conn`](super::h1conn)), with the wire format in
+//! [`h1wire`](super::h1wire) and [`h1chunked`](super::h1chunked).
 //!
-//! A connection goes back to its idle list as soon as the response headers
-//! arrived, not when the body is done: hyper marks the sender ready again once
-//! the body has been read, and checkout skips senders that are not ready yet.
-//! That avoids a task or callback per request just to watch for readiness.
-//! TLS and HTTP/2 upstreams stay on the legacy client.
+//! A connection goes back to its idle list as soon as its response body has
+//! been read; a body that came with its head is read at once. An idle
+//! connection is checked before use: one the upstream closed meanwhile (or
+//! that holds stray bytes) is dropped, and the request takes another, so the
+//! upstream's idle timeout never costs a request.
 //!
 //! Each connection also keeps its own response timer. A request pushes its
 //! deadline forward, which tokio does with one atomic store while the timer
 //! is armed; a fresh `tokio::time::timeout` per request would insert into
 //! and remove from the timer wheel every time (and often wake the event
 //! loop to do so, tokio #5207).
+//! TLS and HTTP/2 upstreams stay on hyper's client.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::uri::Authority;
 use http::{HeaderValue, Request, Response, StatusCode};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
 use thread_local::ThreadLocal;
-use tokio::time::Sleep;
 
-use crate::body::RequestBody;
+use super::h1body::{H1Body, Home, RawUpgrade, UpstreamBody};
+use super::h1conn::{Answer, Conn};
+use super::h1wire::{Framing, WireError};
+use crate::body::{BodyError, RequestBody};
 
 /// How long an unused connection may wait in an idle list (as the legacy
 /// client's pool did); upstreams usually close theirs sooner.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Stale idle connections tried for one request before insisting on a fresh
-/// one, so a burst of dead connections cannot keep a request looping.
-const MAX_STALE: usize = 2;
 
 /// Why a request through the pool failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,36 +49,39 @@ pub enum Error {
     Connect(#[source] std::io::Error),
     #[error("connect timed out")]
     ConnectTimeout,
-    /// The exchange failed once a connection was there; the source chain
-    /// carries the request body's own error (e.g. the client's body timeout).
-    #[error("upstream exchange failed: {0}")]
-    Request(#[source] hyper::Error),
+    /// Writing the request failed (and no response came).
+    #[error("writing to the upstream failed: {0}")]
+    Write(#[source] std::io::Error),
+    /// Reading the response head failed.
+    #[error("upstream response: {0}")]
+    Read(#[from] ReadError),
+    /// The client's request body failed (e.g. its idle timeout); the source
+    /// chain carries the body's own error.
+    #[error("request body: {0}")]
+    Body(#[source] BodyError),
+    /// The request body did not match its declared length.
+    #[error("request body does not match its framing")]
+    RequestFraming,
     /// No response headers by the deadline.
     #[error("upstream did not answer in time")]
     Timeout,
+}
+
+/// Why reading an upstream response failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("read failed: {0}")]
+    Io(#[source] std::io::Error),
+    #[error("{0}")]
+    Wire(#[source] WireError),
+    #[error("connection closed before the message was complete")]
+    Closed,
 }
 
 impl Error {
     /// Whether no connection could be made (the server is unreachable).
     pub fn is_connect(&self) -> bool {
         matches!(self, Error::Connect(_) | Error::ConnectTimeout)
-    }
-}
-
-/// A connection's sender and its response timer, reused request after
-/// request.
-struct Conn {
-    tx: SendRequest<RequestBody>,
-    timer: Pin<Box<Sleep>>,
-}
-
-impl Conn {
-    fn new(tx: SendRequest<RequestBody>, deadline: tokio::time::Instant) -> Self {
-        Conn {
-            tx,
-            // Lazy: tokio registers the timer on its first poll.
-            timer: Box::pin(tokio::time::sleep_until(deadline)),
-        }
     }
 }
 
@@ -127,77 +129,91 @@ impl H1Pool {
     }
 
     /// Sends `req` (origin-form URI) to server `server` at `authority`, on an
-    /// idle connection when one is ready, else on a new one; gives up with
-    /// [`Error::Timeout`] at `deadline` unless the response headers came.
-    ///
-    /// A request that hyper hands back unsent (the pooled connection turned
-    /// out closed before it was written) is sent again on another connection
-    /// at once; this is not one of the proxy's retries, since the upstream
-    /// never saw it, and needs no copy of the request.
+    /// idle connection when a usable one is there, else on a new one; gives
+    /// up with [`Error::Timeout`] at `deadline` unless the response headers
+    /// came.
     pub async fn send(
-        &self,
+        self: &Arc<Self>,
         server: usize,
         authority: &Authority,
         mut req: Request<RequestBody>,
         deadline: tokio::time::Instant,
-    ) -> Result<Response<Incoming>, Error> {
+    ) -> Result<Response<UpstreamBody>, Error> {
         if !req.headers().contains_key(http::header::HOST) {
             // HTTP/1.1 requires Host; the legacy client filled it in likewise.
             if let Ok(h) = HeaderValue::from_str(authority.as_str()) {
                 req.headers_mut().insert(http::header::HOST, h);
             }
         }
-        let mut stale = 0;
-        loop {
-            let pooled = if stale < MAX_STALE {
-                self.checkout(server)
-            } else {
-                None
-            };
-            let reused = pooled.is_some();
-            let mut conn = match pooled {
-                Some(conn) => conn,
-                // Boxed: the rare connect path would otherwise grow every
-                // request's future (and its moves).
-                None => Box::pin(self.connect(authority, deadline)).await?,
-            };
-            // The connection's own timer, moved to this request's deadline.
-            // (Inline rather than a method: an `async fn` taking the request
-            // would add a copy of it to every request's future.)
-            conn.timer.as_mut().reset(deadline);
-            let sent = conn.tx.try_send_request(req);
-            let answer = tokio::select! {
-                biased;
-                r = sent => r,
-                // On timeout the connection is dropped with its request.
-                _ = conn.timer.as_mut() => return Err(Error::Timeout),
-            };
-            match answer {
-                Ok(resp) => {
-                    // After a switch the connection belongs to the tunnel.
-                    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-                        self.checkin(server, conn);
-                    }
-                    return Ok(resp);
-                }
-                Err(mut e) => match e.take_message() {
-                    Some(back) if reused => {
-                        stale += 1;
-                        req = back;
-                    }
-                    _ => return Err(Error::Request(e.into_error())),
-                },
-            }
-        }
+        let mut conn = match self.checkout(server) {
+            Some(conn) => conn,
+            // Boxed: the rare connect path would otherwise grow every
+            // request's future (and its moves).
+            None => Box::pin(self.connect(authority, deadline)).await?,
+        };
+        // The connection's own timer, moved to this request's deadline.
+        conn.timer.as_mut().reset(deadline);
+        // On any error the connection is dropped with its request.
+        let answer = conn.exchange(req).await?;
+        Ok(self.respond(server, conn, answer))
     }
 
-    /// Takes a ready idle connection to `server`, dropping closed and expired
-    /// ones on the way. Connections still busy with a response body stay.
+    /// The response for an answered exchange: its body whole when it came
+    /// with the head (the connection goes back to the pool now), else
+    /// streaming from the connection.
+    fn respond(
+        self: &Arc<Self>,
+        server: usize,
+        mut conn: Conn,
+        answer: Answer,
+    ) -> Response<UpstreamBody> {
+        let Answer {
+            head,
+            framing,
+            reusable,
+        } = answer;
+        let body = if head.status == StatusCode::SWITCHING_PROTOCOLS {
+            let leftover = conn.read.split().freeze();
+            UpstreamBody::Upgrade(Some(RawUpgrade {
+                stream: conn.stream,
+                leftover,
+            }))
+        } else {
+            let ready = match framing {
+                Framing::Empty => Some(Bytes::new()),
+                Framing::Length(n) if conn.read.len() as u64 >= n => {
+                    Some(conn.read.split_to(n as usize).freeze())
+                }
+                _ => None,
+            };
+            match ready {
+                Some(data) => {
+                    // Bytes after a complete response mean a confused upstream.
+                    if reusable && conn.read.is_empty() {
+                        self.checkin(server, conn);
+                    }
+                    UpstreamBody::Full((!data.is_empty()).then_some(data))
+                }
+                None => {
+                    let home = reusable.then(|| Home {
+                        pool: self.clone(),
+                        server,
+                    });
+                    UpstreamBody::Stream(Box::new(H1Body::new(conn, framing, home)))
+                }
+            }
+        };
+        let mut resp = Response::new(body);
+        *resp.status_mut() = head.status;
+        *resp.version_mut() = head.version;
+        *resp.headers_mut() = head.headers;
+        resp
+    }
+
+    /// Takes a usable idle connection to `server`, dropping expired, closed
+    /// and confused ones on the way.
     fn checkout(&self, server: usize) -> Option<Conn> {
         let mut list = self.local().idle[server].borrow_mut();
-        if list.is_empty() {
-            return None;
-        }
         let now = Instant::now();
         // Oldest first: expiry is checked lazily, at the front only.
         while list
@@ -208,24 +224,17 @@ impl H1Pool {
         }
         // Newest first: the most recently used connection is the likeliest
         // to still be open on the upstream's side.
-        let mut i = list.len();
-        while i > 0 {
-            i -= 1;
-            if list[i].conn.tx.is_closed() {
-                list.remove(i);
-            } else if list[i].conn.tx.is_ready() {
-                return list.remove(i).map(|idle| idle.conn);
+        while let Some(idle) = list.pop_back() {
+            if idle.conn.is_usable() {
+                return Some(idle.conn);
             }
         }
         None
     }
 
-    /// Puts a connection back; dropped when the list is full (hyper closes it
-    /// once its response is done).
-    fn checkin(&self, server: usize, conn: Conn) {
-        if conn.tx.is_closed() {
-            return;
-        }
+    /// Puts a connection whose exchange is complete back; dropped (closed)
+    /// when the list is full.
+    pub(super) fn checkin(&self, server: usize, conn: Conn) {
         let mut list = self.local().idle[server].borrow_mut();
         if list.len() >= self.max_idle {
             return;
@@ -236,7 +245,7 @@ impl H1Pool {
         });
     }
 
-    /// Opens a connection and runs it on the current runtime.
+    /// Opens a connection.
     async fn connect(
         &self,
         authority: &Authority,
@@ -264,19 +273,7 @@ impl H1Pool {
         };
         // Requests are written in one go; Nagle would only delay them.
         let _ = stream.set_nodelay(true);
-        // One flattened write per request, as on the client side (server.rs).
-        let (tx, conn) = http1::Builder::new()
-            .writev(false)
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(Error::Request)?;
-        tokio::spawn(async move {
-            // Upgrades (WebSocket) hand the socket to `hyper::upgrade::on`.
-            if let Err(e) = conn.with_upgrades().await {
-                tracing::debug!(target: "rampart::upstream", error = %e, "upstream connection ended");
-            }
-        });
-        Ok(Conn::new(tx, deadline))
+        Ok(Conn::new(stream, deadline))
     }
 
     /// Idle connections this thread holds for `server` (tests).
@@ -289,3 +286,7 @@ impl H1Pool {
 #[cfg(test)]
 #[path = "h1pool_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "h1client_tests.rs"]
+mod client_tests;

@@ -4,18 +4,24 @@
 
 pub mod balance;
 pub mod client;
+mod h1body;
+mod h1chunked;
+mod h1conn;
 pub mod h1pool;
+mod h1wire;
 pub mod health;
+
+pub use h1body::{RawUpgrade, UpstreamBody};
 
 use std::cell::Cell;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::{Either, TryFutureExt};
 use http::uri::{Authority, Scheme};
 use http::{Request, Response};
-use hyper::body::Incoming;
 use metrics::Gauge;
 use rampart_config::validate::{parse_hash_on, HashOn};
 use rampart_config::{Upstream, UpstreamProtocol};
@@ -62,7 +68,7 @@ pub struct Pool {
     /// None, else just one for health checks.
     clients: Vec<UpstreamClient>,
     /// rampart's own pool, for plain HTTP/1.1 servers.
-    h1: Option<H1Pool>,
+    h1: Option<Arc<H1Pool>>,
     epoch: Instant,
 }
 
@@ -124,11 +130,11 @@ impl Pool {
         // Plain TCP without prior-knowledge HTTP/2 is HTTP/1.1 (`auto` only
         // negotiates on TLS).
         let h1 = (!factory.is_tls() && cfg.protocol != UpstreamProtocol::Http2).then(|| {
-            H1Pool::new(
+            Arc::new(H1Pool::new(
                 servers.len(),
                 cfg.max_idle_per_server,
                 cfg.connect_timeout.0,
-            )
+            ))
         });
         let legacy_clients = if h1.is_some() { 1 } else { workers + 1 };
         Ok(Pool {
@@ -166,7 +172,7 @@ impl Pool {
         i: usize,
         req: Request<RequestBody>,
         deadline: tokio::time::Instant,
-    ) -> impl Future<Output = Result<Response<Incoming>, SendError>> + Send + '_ {
+    ) -> impl Future<Output = Result<Response<UpstreamBody>, SendError>> + Send + '_ {
         match &self.h1 {
             Some(h1) => Either::Left(
                 h1.send(i, &self.servers[i].authority, req, deadline)
@@ -174,7 +180,9 @@ impl Pool {
             ),
             None => Either::Right(async move {
                 match tokio::time::timeout_at(deadline, self.client().request(req)).await {
-                    Ok(r) => r.map_err(SendError::Legacy),
+                    Ok(r) => r
+                        .map(|r| r.map(UpstreamBody::Hyper))
+                        .map_err(SendError::Legacy),
                     Err(_) => Err(SendError::Pool(h1pool::Error::Timeout)),
                 }
             }),

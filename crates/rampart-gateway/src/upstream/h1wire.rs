@@ -1,0 +1,373 @@
+//! The HTTP/1.1 wire format of rampart's upstream client: request heads
+//! written into one buffer, response heads parsed with `httparse`, and the
+//! body framing rules of RFC 9112 §6.
+//!
+//! The upstream is a server the operator chose, but it is still parsed
+//! strictly: a response whose framing is ambiguous (bad or conflicting
+//! `Content-Length`) is an error, never a guess, so a confused upstream
+//! cannot desynchronise a pooled connection.
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+/// Largest response head read from an upstream (hyper's default buffer
+/// limit is larger, but no API answers with 64 KiB of headers). It fits
+/// `u16`, so header offsets are kept in 8 bytes each.
+pub const MAX_HEAD: usize = u16::MAX as usize;
+
+/// Most header fields in a response head.
+const MAX_HEADERS: usize = 128;
+
+/// Where a header's name and value are in the head: start and end offsets.
+type Span = [u16; 4];
+
+/// Why an upstream's bytes could not be understood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("malformed response head")]
+    Head,
+    #[error("response head too large")]
+    HeadTooLarge,
+    #[error("invalid or conflicting content-length")]
+    ContentLength,
+    #[error("malformed chunked body")]
+    Chunked,
+    #[error("chunk trailers too large")]
+    TrailersTooLarge,
+}
+
+/// How a message body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body at all.
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Until the connection closes (responses only).
+    Close,
+}
+
+/// A parsed response head.
+pub struct ResponseHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+}
+
+/// Appends `METHOD target HTTP/1.1`, the headers and the blank line to `out`.
+/// `extra` is a framing header the client adds (`content-length` or
+/// `transfer-encoding`), written after the request's own.
+pub fn write_request_head(
+    out: &mut Vec<u8>,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    extra: Option<(&HeaderName, &HeaderValue)>,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers.iter().chain(extra) {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Parses a response head at the start of `buf`. On success the head's bytes
+/// are split off `buf` (header values share them, no copy) and what follows
+/// (the start of the body) stays. `Ok(None)`: more bytes are needed.
+pub fn parse_response_head(buf: &mut BytesMut) -> Result<Option<ResponseHead>, WireError> {
+    // Offsets rather than slices, so the values can be cut from the frozen
+    // head afterwards. (Both arrays are per request: httparse's is left
+    // uninitialised, the offsets are small, so neither costs a large memset.)
+    let mut spans: [Span; MAX_HEADERS] = [[0; 4]; MAX_HEADERS];
+    let (len, status, version, count) = {
+        let mut fields =
+            [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut resp,
+            buf,
+            &mut fields,
+        );
+        let len = match parsed {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
+                return Err(WireError::HeadTooLarge)
+            }
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => return Err(WireError::HeadTooLarge),
+            Err(_) => return Err(WireError::Head),
+        };
+        if len > MAX_HEAD {
+            return Err(WireError::HeadTooLarge);
+        }
+        let status = resp
+            .code
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .ok_or(WireError::Head)?;
+        let version = match resp.version {
+            Some(0) => Version::HTTP_10,
+            _ => Version::HTTP_11,
+        };
+        let base = buf.as_ptr() as usize;
+        let count = resp.headers.len();
+        for (span, h) in spans.iter_mut().zip(resp.headers.iter()) {
+            // Within the head, which is at most `MAX_HEAD` (u16) long.
+            let name = h.name.as_ptr() as usize - base;
+            let value = h.value.as_ptr() as usize - base;
+            *span = [name, name + h.name.len(), value, value + h.value.len()].map(|o| o as u16);
+        }
+        (len, status, version, count)
+    };
+    let head: Bytes = buf.split_to(len).freeze();
+    let mut headers = HeaderMap::with_capacity(count);
+    for span in &spans[..count] {
+        let [ns, ne, vs, ve] = span.map(usize::from);
+        let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| WireError::Head)?;
+        let value =
+            HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| WireError::Head)?;
+        headers.append(name, value);
+    }
+    Ok(Some(ResponseHead {
+        status,
+        version,
+        headers,
+    }))
+}
+
+/// How the body of a response to `method` with this head is delimited.
+pub fn response_framing(method: &Method, head: &ResponseHead) -> Result<Framing, WireError> {
+    let status = head.status;
+    if method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(Framing::Empty);
+    }
+    if head.headers.contains_key(TRANSFER_ENCODING) {
+        // Transfer-Encoding overrides Content-Length; only a final `chunked`
+        // delimits the body, anything else runs to the close.
+        return Ok(if last_coding_is_chunked(&head.headers) {
+            Framing::Chunked
+        } else {
+            Framing::Close
+        });
+    }
+    match content_length(&head.headers)? {
+        Some(0) => Ok(Framing::Empty),
+        Some(n) => Ok(Framing::Length(n)),
+        None => Ok(Framing::Close),
+    }
+}
+
+/// Whether the connection may carry another request after this response.
+pub fn keeps_alive(head: &ResponseHead) -> bool {
+    let mut close = false;
+    let mut keep_alive = false;
+    for token in head
+        .headers
+        .get_all(CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+    {
+        let token = token.trim_ascii();
+        close |= token.eq_ignore_ascii_case(b"close");
+        keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+    }
+    !close && (head.version == Version::HTTP_11 || keep_alive)
+}
+
+/// The one `Content-Length` of a message: repeated fields or a list must all
+/// agree (RFC 9110 §8.6), anything but digits is refused.
+pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>, WireError> {
+    let mut found = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|&b| b == b',') {
+            let n = parse_decimal(part.trim_ascii()).ok_or(WireError::ContentLength)?;
+            if found.is_some_and(|f| f != n) {
+                return Err(WireError::ContentLength);
+            }
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
+}
+
+fn last_coding_is_chunked(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .next_back()
+        .and_then(|v| v.as_bytes().rsplit(|&b| b == b',').next())
+        .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &[u8]) -> Result<Option<ResponseHead>, WireError> {
+        parse_response_head(&mut BytesMut::from(raw))
+    }
+
+    fn framing(raw: &[u8]) -> Result<Framing, WireError> {
+        framing_for(&Method::GET, raw)
+    }
+
+    fn framing_for(method: &Method, raw: &[u8]) -> Result<Framing, WireError> {
+        response_framing(method, &parse(raw)?.expect("complete head"))
+    }
+
+    #[test]
+    fn request_head_is_written_in_origin_form_with_the_framing_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("api.test"));
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        let mut out = Vec::new();
+        let te = HeaderValue::from_static("chunked");
+        write_request_head(
+            &mut out,
+            &Method::POST,
+            "/p?q=1",
+            &headers,
+            Some((&TRANSFER_ENCODING, &te)),
+        );
+        assert_eq!(
+            out,
+            b"POST /p?q=1 HTTP/1.1\r\nhost: api.test\r\nx-a: 1\r\nx-a: 2\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn head_is_split_off_and_the_body_start_stays() {
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 201 Created\r\nX-Y: a b\r\nX-Y: c\r\ncontent-length: 5\r\n\r\nhel"[..],
+        );
+        let head = parse_response_head(&mut buf).unwrap().unwrap();
+        assert_eq!(head.status, StatusCode::CREATED);
+        assert_eq!(head.version, Version::HTTP_11);
+        let values: Vec<_> = head.headers.get_all("x-y").iter().collect();
+        assert_eq!(values, ["a b", "c"]);
+        assert_eq!(&buf[..], b"hel");
+    }
+
+    #[test]
+    fn partial_head_asks_for_more_and_garbage_is_refused() {
+        assert!(parse(b"HTTP/1.1 200 OK\r\ncontent-le").unwrap().is_none());
+        assert_eq!(
+            parse(b"HTTP/1.1 2x0 OK\r\n\r\n").err(),
+            Some(WireError::Head)
+        );
+        assert_eq!(
+            parse(b"SSH-2.0-OpenSSH\r\n\r\n").err(),
+            Some(WireError::Head)
+        );
+        assert_eq!(
+            parse(b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n").err(),
+            Some(WireError::Head)
+        );
+    }
+
+    #[test]
+    fn oversized_heads_are_refused() {
+        let mut raw = b"HTTP/1.1 200 OK\r\n".to_vec();
+        while raw.len() <= MAX_HEAD {
+            raw.extend_from_slice(b"x-filler: 0123456789012345678901234567890123456789\r\n");
+        }
+        assert_eq!(parse(&raw).err(), Some(WireError::HeadTooLarge));
+        let mut many = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("x-{i}: v\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(parse(&many).err(), Some(WireError::HeadTooLarge));
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n"),
+            Ok(Framing::Length(12))
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"),
+            Ok(Framing::Empty)
+        );
+        assert_eq!(framing(b"HTTP/1.1 200 OK\r\n\r\n"), Ok(Framing::Close));
+        assert_eq!(
+            framing(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\ncontent-length: 3\r\n\r\n"
+            ),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\n"),
+            Ok(Framing::Close)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 204 No Content\r\ncontent-length: 9\r\n\r\n"),
+            Ok(Framing::Empty)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 304 Not Modified\r\n\r\n"),
+            Ok(Framing::Empty)
+        );
+        assert_eq!(
+            framing_for(
+                &Method::HEAD,
+                b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n"
+            ),
+            Ok(Framing::Empty)
+        );
+    }
+
+    #[test]
+    fn content_length_must_be_one_number() {
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\ncontent-length: 7, 7\r\ncontent-length: 7\r\n\r\n"),
+            Ok(Framing::Length(7))
+        );
+        for bad in [
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\ncontent-length: 8\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\ncontent-length: +7\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 0x10\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: \r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 99999999999999999999\r\n\r\n",
+        ] {
+            assert_eq!(
+                framing(bad),
+                Err(WireError::ContentLength),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn keep_alive_depends_on_version_and_connection() {
+        let ka = |raw: &[u8]| keeps_alive(&parse(raw).unwrap().unwrap());
+        assert!(ka(b"HTTP/1.1 200 OK\r\n\r\n"));
+        assert!(!ka(b"HTTP/1.1 200 OK\r\nconnection: x, Close\r\n\r\n"));
+        assert!(!ka(b"HTTP/1.0 200 OK\r\n\r\n"));
+        assert!(ka(b"HTTP/1.0 200 OK\r\nconnection: keep-alive\r\n\r\n"));
+    }
+}
