@@ -371,13 +371,13 @@ fi
 # load. Unlike req/s these hardly depend on what else runs on the machine.
 if [[ -n "${STAT_SECONDS:-}" ]]; then
     (( STAT_SECONDS >= 1 && STAT_SECONDS <= 60 )) || die "STAT_SECONDS must be 1..60"
-    ev=task-clock,context-switches
+    ev=task-clock,context-switches,page-faults
     for sc in read recvfrom write writev sendto epoll_wait epoll_ctl; do ev+=",syscalls:sys_enter_$sc"; done
     echo
     echo "Per request, measured with perf stat over ${STAT_SECONDS}s of the same load:"
     echo
-    echo "| process | req/s | CPU us/req | user us/req | sys us/req | ctx switches/req | read+recv/req | write+writev+send/req | epoll_wait/req | epoll_ctl/req |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "| process | req/s | CPU us/req | user us/req | sys us/req | ctx switches/req | page faults/req | read+recv/req | write+writev+send/req | epoll_wait/req | epoll_ctl/req |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     cputimes() { awk '{ sub(/^.*\) /, ""); print $12, $13 }' "/proc/$1/stat"; } # utime stime
     for t in $TARGETS; do
         case $t in
@@ -400,6 +400,7 @@ if [[ -n "${STAT_SECONDS:-}" ]]; then
             -v ut=$(( u1 - u0 )) -v st=$(( s1 - s0 )) '
             $3 == "task-clock" || $3 ~ /^task-clock/ { cpu = $1 }   # msec
             $3 == "context-switches" { cs = $1 }
+            $3 == "page-faults" { pf = $1 }
             $3 ~ /sys_enter_(read|recvfrom)$/ { rd += $1 }
             $3 ~ /sys_enter_(write|writev|sendto)$/ { wr += $1 }
             $3 ~ /sys_enter_epoll_wait$/ { ew = $1 }
@@ -409,8 +410,8 @@ if [[ -n "${STAT_SECONDS:-}" ]]; then
                 tot = cpu * 1000 / n
                 # split task-clock by the user/system tick ratio of /proc/PID/stat
                 uf = (ut + st) > 0 ? ut / (ut + st) : 0
-                printf "| %s | %.0f | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", name, rps,
-                    tot, tot * uf, tot * (1 - uf), cs / n, rd / n, wr / n, ew / n, ec / n
+                printf "| %s | %.0f | %.1f | %.1f | %.1f | %.2f | %.3f | %.2f | %.2f | %.2f | %.2f |\n", name, rps,
+                    tot, tot * uf, tot * (1 - uf), cs / n, pf / n, rd / n, wr / n, ew / n, ec / n
             }' "$TMP/stat-$t.csv"
     done
 fi

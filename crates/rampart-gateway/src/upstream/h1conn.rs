@@ -119,7 +119,7 @@ impl Conn {
         tokio::pin!(sent, head);
         let mut sending = true;
         let mut write_error = None;
-        let head = loop {
+        let mut head = loop {
             tokio::select! {
                 biased;
                 r = &mut sent, if sending => {
@@ -139,7 +139,8 @@ impl Conn {
                 _ = timer.as_mut() => return Err(Error::Timeout),
             }
         };
-        let framing = h1wire::response_framing(&parts.method, &head).map_err(ReadError::Wire)?;
+        let framing =
+            h1wire::response_framing(&parts.method, &mut head).map_err(ReadError::Wire)?;
         let reusable = !sending
             && write_error.is_none()
             && framing != Framing::Close

@@ -144,7 +144,9 @@ pub fn parse_response_head(buf: &mut BytesMut) -> Result<Option<ResponseHead>, W
 }
 
 /// How the body of a response to `method` with this head is delimited.
-pub fn response_framing(method: &Method, head: &ResponseHead) -> Result<Framing, WireError> {
+/// A `Content-Length` beside a `Transfer-Encoding` is removed: it does not
+/// describe the body, and must not be forwarded (RFC 9112 §6.3).
+pub fn response_framing(method: &Method, head: &mut ResponseHead) -> Result<Framing, WireError> {
     let status = head.status;
     if method == Method::HEAD
         || status.is_informational()
@@ -156,6 +158,7 @@ pub fn response_framing(method: &Method, head: &ResponseHead) -> Result<Framing,
     if head.headers.contains_key(TRANSFER_ENCODING) {
         // Transfer-Encoding overrides Content-Length; only a final `chunked`
         // delimits the body, anything else runs to the close.
+        head.headers.remove(CONTENT_LENGTH);
         return Ok(if last_coding_is_chunked(&head.headers) {
             Framing::Chunked
         } else {
@@ -233,7 +236,7 @@ mod tests {
     }
 
     fn framing_for(method: &Method, raw: &[u8]) -> Result<Framing, WireError> {
-        response_framing(method, &parse(raw)?.expect("complete head"))
+        response_framing(method, &mut parse(raw)?.expect("complete head"))
     }
 
     #[test]
@@ -338,6 +341,19 @@ mod tests {
             ),
             Ok(Framing::Empty)
         );
+    }
+
+    #[test]
+    fn content_length_beside_transfer_encoding_is_dropped() {
+        let mut head =
+            parse(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            response_framing(&Method::GET, &mut head),
+            Ok(Framing::Chunked)
+        );
+        assert!(!head.headers.contains_key(CONTENT_LENGTH));
     }
 
     #[test]
