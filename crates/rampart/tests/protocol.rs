@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -202,6 +204,84 @@ async fn streamed_body_over_the_route_limit_is_cut_with_413() {
     .await;
     assert_eq!(ok.status, 200);
     assert_eq!(ok.json()["body_len"], 900);
+}
+
+/// A raw HTTP/1.1 upstream that answers by path with hand-written framing,
+/// keeping connections alive unless the answer runs to the close; returns
+/// its address and the count of connections it accepted.
+async fn raw_framing_upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                loop {
+                    let mut head = Vec::new();
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match s.read_u8().await {
+                            Ok(b) => head.push(b),
+                            Err(_) => return,
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                    let pieces: &[&[u8]] = match path.as_str() {
+                        "/chunked" => &[
+                            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 99\r\n\r\n5\r\nhel",
+                            b"lo\r\n6\r\n world\r\n0\r\n\r\n",
+                        ],
+                        "/length" => &[b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\nhello", b" world"],
+                        "/close" => &[b"HTTP/1.1 200 OK\r\n\r\nhello", b" world"],
+                        _ => &[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nok"],
+                    };
+                    for piece in pieces {
+                        if s.write_all(piece).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    // Only the delimited answers leave the connection usable.
+                    if path != "/length" && path != "/chunked" {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_framings_reach_the_client_and_a_confused_upstream_gets_502() {
+    let (addr, accepted) = raw_framing_upstream().await;
+    let gw = Gw::start(&format!(
+        "[server]\nworkers = 1\nwatch = false\n[listeners.main]\naddress = \"127.0.0.1:0\"\n[upstreams.raw]\nservers = [\"{addr}\"]\n[[routes]]\nname = \"raw\"\nupstream = \"raw\"\n"
+    ))
+    .await;
+    for path in ["/chunked", "/length", "/chunked", "/length"] {
+        let got = get(&gw.url("main", path)).await;
+        assert_eq!(got.status, 200, "{path}");
+        assert_eq!(got.text(), "hello world", "{path}");
+        // The length beside the transfer coding was not forwarded.
+        assert_ne!(
+            got.headers.get("content-length").map(|v| v.as_bytes()),
+            Some(&b"99"[..])
+        );
+    }
+    // Four exchanges, one kept-alive upstream connection (one worker).
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    let got = get(&gw.url("main", "/close")).await;
+    assert_eq!(
+        (got.status.as_u16(), got.text().as_str()),
+        (200, "hello world")
+    );
+    let got = get(&gw.url("main", "/conflicting")).await;
+    assert_eq!(got.status, 502);
+    assert_eq!(got.json()["reason"], "upstream_error");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
