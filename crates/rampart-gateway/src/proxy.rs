@@ -352,7 +352,7 @@ async fn forward(
         } else {
             RequestBody::Full(None)
         };
-        send_with_retries(&pool, Some(parts), Some(req_body), key, retries, &mut out).await
+        send_with_retries(&pool, parts, req_body, key, retries, &mut out).await
     };
     let upstream_time = started.elapsed();
     out.upstream_ms = Some(upstream_time.as_secs_f64() * 1000.0);
@@ -453,7 +453,7 @@ async fn send_inspected(
     }
     let (tx, rx) = mpsc::channel(8);
     let req_body = RequestBody::Pumped(rx, hint);
-    let send = send_with_retries(&route.pool, Some(parts), Some(req_body), key, 0, out);
+    let send = send_with_retries(&route.pool, parts, req_body, key, 0, out);
     let pump = crate::pump::stream(ctx, held, incoming, route, tx);
     let (sent, pumped) = tokio::join!(send, pump);
     pumped.and(sent)
@@ -513,18 +513,19 @@ fn prepare_upstream_request(
 }
 
 /// Sends to a picked server; retries other servers on failure when allowed.
-/// `head` and `body` are taken by the attempt that sends them (both are
-/// `Some` on entry; options so that no second copy of them is kept).
+/// Every attempt sends the same head; the body goes with the first (only
+/// body-less requests are retried).
 async fn send_with_retries(
     pool: &Arc<Pool>,
-    mut head: Option<http::request::Parts>,
-    mut body: Option<RequestBody>,
+    head: http::request::Parts,
+    body: RequestBody,
     key: Option<u64>,
     retries: u32,
     out: &mut Outcome,
 ) -> Result<Response<UpstreamBody>, Denial> {
     let mut now = tokio::time::Instant::now();
     let deadline = now + pool.total_timeout();
+    let mut body = Some(body);
     let mut attempt = 0;
     loop {
         let Some(idx) = pool.pick(key) else {
@@ -536,16 +537,10 @@ async fn send_with_retries(
         };
         let server = &pool.servers[idx];
         out.upstream = Some((pool.clone(), idx));
-        let Some(req) = build_request(pool, idx, &mut head, attempt < retries, &mut body) else {
-            return Err(Denial::new(
-                StatusCode::BAD_GATEWAY,
-                codes::UPSTREAM_ERROR,
-                "the upstream server failed to answer",
-            ));
-        };
+        let attempt_body = body.take().unwrap_or(RequestBody::Full(None));
         let _in_flight = InFlight::new(server);
         let wait_until = (now + pool.read_timeout()).min(deadline);
-        let failure = match pool.send(idx, req, wait_until).await {
+        let failure = match pool.send(idx, &head, attempt_body, wait_until).await {
             Ok(resp) => {
                 let bad_gateway = matches!(resp.status().as_u16(), 502..=504);
                 pool.report(idx, !bad_gateway);
@@ -568,46 +563,6 @@ async fn send_with_retries(
         }
         attempt += 1;
     }
-}
-
-/// The request for one attempt. While more attempts may follow, the head is
-/// copied so it can be sent again (only body-less requests are retried);
-/// the last attempt moves it, so a request without retries copies nothing.
-fn build_request(
-    pool: &Pool,
-    idx: usize,
-    head: &mut Option<http::request::Parts>,
-    may_retry: bool,
-    body: &mut Option<RequestBody>,
-) -> Option<Request<RequestBody>> {
-    let (mut req, path_and_query) = if may_retry {
-        let h = head.as_ref()?;
-        let mut req = Request::new(RequestBody::Full(None));
-        *req.method_mut() = h.method.clone();
-        *req.headers_mut() = h.headers.clone();
-        (req, h.uri.path_and_query().cloned())
-    } else {
-        let mut h = head.take()?;
-        let pq = h.uri.path_and_query().cloned();
-        h.extensions = http::Extensions::new();
-        (
-            Request::from_parts(h, body.take().unwrap_or(RequestBody::Full(None))),
-            pq,
-        )
-    };
-    let path_and_query = path_and_query.unwrap_or_else(|| PathAndQuery::from_static("/"));
-    if pool.origin_form() {
-        // rampart's own pool writes the URI as given; the Host header stays.
-        *req.uri_mut() = Uri::from(path_and_query);
-    } else {
-        let mut uri = http::uri::Parts::default();
-        uri.scheme = Some(pool.scheme.clone());
-        uri.authority = Some(pool.servers[idx].authority.clone());
-        uri.path_and_query = Some(path_and_query);
-        *req.uri_mut() = Uri::from_parts(uri).ok()?;
-    }
-    *req.version_mut() = Version::HTTP_11;
-    Some(req)
 }
 
 /// Maps a client error to the refusal the client sees (no internals leak).

@@ -81,7 +81,7 @@ async fn send(
     authority: &Authority,
     req: Request<RequestBody>,
 ) -> Response<UpstreamBody> {
-    pool.send(0, authority, req, later()).await.unwrap()
+    pool.send_request(0, authority, req, later()).await.unwrap()
 }
 
 async fn get(pool: &Arc<H1Pool>, authority: &Authority) -> Response<UpstreamBody> {
@@ -208,7 +208,7 @@ async fn ambiguous_or_garbled_answers_are_errors() {
         }
     });
     let err = pool()
-        .send(
+        .send_request(
             0,
             &authority,
             request("GET", RequestBody::Full(None)),
@@ -227,7 +227,7 @@ async fn ambiguous_or_garbled_answers_are_errors() {
         }
     });
     let err = pool()
-        .send(
+        .send_request(
             0,
             &authority,
             request("GET", RequestBody::Full(None)),
@@ -406,7 +406,7 @@ async fn client_body_failure_is_reported_as_such() {
     tx.send(Err(BodyError::Timeout)).await.unwrap();
     let body = RequestBody::Pumped(rx, http_body::SizeHint::default());
     let err = pool()
-        .send(0, &authority, request("POST", body), later())
+        .send_request(0, &authority, request("POST", body), later())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Body(BodyError::Timeout)), "{err}");

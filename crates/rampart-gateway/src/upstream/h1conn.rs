@@ -9,8 +9,8 @@
 use std::pin::Pin;
 
 use bytes::BytesMut;
-use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{HeaderName, HeaderValue, Method, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -65,18 +65,37 @@ impl Conn {
         matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
-    /// Sends `req` and reads the response head; gives up with
-    /// [`Error::Timeout`] when the timer (set by the caller) fires first.
-    pub async fn exchange(&mut self, req: Request<RequestBody>) -> Result<Answer, Error> {
-        let (parts, mut body) = req.into_parts();
+    /// Sends a request (`parts`' origin-form target and headers, `host`
+    /// added when they have none, then `body`) and reads the response head;
+    /// gives up with [`Error::Timeout`] when the timer (set by the caller)
+    /// fires first.
+    pub async fn exchange(
+        &mut self,
+        parts: &http::request::Parts,
+        host: &str,
+        mut body: RequestBody,
+    ) -> Result<Answer, Error> {
         let framing = request_framing(&parts.method, &parts.headers, &body)?;
-        let extra = match framing.1 {
-            Some(ExtraHeader::Length(n)) => Some((CONTENT_LENGTH, HeaderValue::from(n))),
-            Some(ExtraHeader::Chunked) => {
-                Some((TRANSFER_ENCODING, HeaderValue::from_static("chunked")))
+        let length: HeaderValue;
+        let mut extra: [(&HeaderName, &[u8]); 2] = [(&HOST, b""), (&HOST, b"")];
+        let mut n = 0;
+        if !parts.headers.contains_key(HOST) {
+            // HTTP/1.1 requires Host; hyper's client filled it in likewise.
+            extra[n] = (&HOST, host.as_bytes());
+            n += 1;
+        }
+        match framing.1 {
+            Some(ExtraHeader::Length(len)) => {
+                length = HeaderValue::from(len);
+                extra[n] = (&CONTENT_LENGTH, length.as_bytes());
+                n += 1;
             }
-            None => None,
-        };
+            Some(ExtraHeader::Chunked) => {
+                extra[n] = (&TRANSFER_ENCODING, b"chunked");
+                n += 1;
+            }
+            None => {}
+        }
         let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         self.write.clear();
         h1wire::write_request_head(
@@ -84,7 +103,7 @@ impl Conn {
             &parts.method,
             target,
             &parts.headers,
-            extra.as_ref().map(|(n, v)| (n, v)),
+            &extra[..n],
         );
         let mut writer = BodyWriter {
             framing: framing.0,

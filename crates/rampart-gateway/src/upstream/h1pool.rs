@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::uri::Authority;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{Response, StatusCode};
 use thread_local::ThreadLocal;
 
 use super::h1body::{H1Body, Home, RawUpgrade, UpstreamBody};
@@ -128,7 +128,8 @@ impl H1Pool {
         })
     }
 
-    /// Sends `req` (origin-form URI) to server `server` at `authority`, on an
+    /// Sends a request (`head`'s origin-form target and headers, a `Host` of
+    /// `authority` when it has none, then `body`) to server `server`, on an
     /// idle connection when a usable one is there, else on a new one; gives
     /// up with [`Error::Timeout`] at `deadline` unless the response headers
     /// came.
@@ -136,15 +137,10 @@ impl H1Pool {
         self: &Arc<Self>,
         server: usize,
         authority: &Authority,
-        mut req: Request<RequestBody>,
+        head: &http::request::Parts,
+        body: RequestBody,
         deadline: tokio::time::Instant,
     ) -> Result<Response<UpstreamBody>, Error> {
-        if !req.headers().contains_key(http::header::HOST) {
-            // HTTP/1.1 requires Host; the legacy client filled it in likewise.
-            if let Ok(h) = HeaderValue::from_str(authority.as_str()) {
-                req.headers_mut().insert(http::header::HOST, h);
-            }
-        }
         let mut conn = match self.checkout(server) {
             Some(conn) => conn,
             // Boxed: the rare connect path would otherwise grow every
@@ -154,7 +150,7 @@ impl H1Pool {
         // The connection's own timer, moved to this request's deadline.
         conn.timer.as_mut().reset(deadline);
         // On any error the connection is dropped with its request.
-        let answer = conn.exchange(req).await?;
+        let answer = conn.exchange(head, authority.as_str(), body).await?;
         Ok(self.respond(server, conn, answer))
     }
 
@@ -274,6 +270,19 @@ impl H1Pool {
         // Requests are written in one go; Nagle would only delay them.
         let _ = stream.set_nodelay(true);
         Ok(Conn::new(stream, deadline))
+    }
+
+    /// [`H1Pool::send`] for a whole request (tests).
+    #[cfg(test)]
+    async fn send_request(
+        self: &Arc<Self>,
+        server: usize,
+        authority: &Authority,
+        req: http::Request<RequestBody>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Response<UpstreamBody>, Error> {
+        let (head, body) = req.into_parts();
+        self.send(server, authority, &head, body, deadline).await
     }
 
     /// Idle connections this thread holds for `server` (tests).

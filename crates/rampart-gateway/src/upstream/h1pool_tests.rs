@@ -58,7 +58,7 @@ fn later() -> tokio::time::Instant {
 /// when it streams the body on to its client.
 async fn fetch(pool: &Arc<H1Pool>, authority: &Authority) -> Bytes {
     let resp = pool
-        .send(0, authority, get("/x?y=1"), later())
+        .send_request(0, authority, get("/x?y=1"), later())
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
@@ -129,7 +129,10 @@ async fn request_with_a_body_after_the_upstream_closed_goes_on_a_fresh_connectio
         .header(http::header::HOST, "example.test")
         .body(RequestBody::full(Bytes::from_static(b"payload")))
         .unwrap();
-    let resp = pool.send(0, &authority, req, later()).await.unwrap();
+    let resp = pool
+        .send_request(0, &authority, req, later())
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
@@ -145,7 +148,7 @@ async fn refused_connection_is_a_connect_error() {
     let authority: Authority = addr.to_string().parse().unwrap();
     let pool = Arc::new(H1Pool::new(1, 8, Duration::from_secs(1)));
     let err = pool
-        .send(0, &authority, get("/"), later())
+        .send_request(0, &authority, get("/"), later())
         .await
         .unwrap_err();
     assert!(err.is_connect(), "{err}");
@@ -176,7 +179,9 @@ async fn host_header_is_added_when_missing() {
     let req = Request::get("/p?q=1")
         .body(RequestBody::Full(None))
         .unwrap();
-    pool.send(0, &authority, req, later()).await.unwrap();
+    pool.send_request(0, &authority, req, later())
+        .await
+        .unwrap();
     let (uri, host) = seen.await.unwrap();
     assert_eq!(uri, "/p?q=1");
     assert_eq!(host.unwrap(), addr.to_string().as_str());
@@ -194,7 +199,7 @@ async fn slow_response_times_out_on_fresh_and_reused_connections() {
     let started = std::time::Instant::now();
     let soon = tokio::time::Instant::now() + Duration::from_millis(200);
     let err = pool
-        .send(0, &authority, get("/slow"), soon)
+        .send_request(0, &authority, get("/slow"), soon)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Timeout), "{err}");
@@ -206,7 +211,7 @@ async fn slow_response_times_out_on_fresh_and_reused_connections() {
     // On a fresh connection, a deadline already past.
     let past = tokio::time::Instant::now();
     let err = pool
-        .send(0, &authority, get("/slow"), past)
+        .send_request(0, &authority, get("/slow"), past)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Timeout), "{err}");

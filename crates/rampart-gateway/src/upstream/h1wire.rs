@@ -58,23 +58,24 @@ pub struct ResponseHead {
 }
 
 /// Appends `METHOD target HTTP/1.1`, the headers and the blank line to `out`.
-/// `extra` is a framing header the client adds (`content-length` or
-/// `transfer-encoding`), written after the request's own.
+/// `extra` are headers the client adds (`host` when missing, the framing
+/// header), written after the request's own.
 pub fn write_request_head(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
     headers: &HeaderMap,
-    extra: Option<(&HeaderName, &HeaderValue)>,
+    extra: &[(&HeaderName, &[u8])],
 ) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers.iter().chain(extra) {
+    let own = headers.iter().map(|(n, v)| (n, v.as_bytes()));
+    for (name, value) in own.chain(extra.iter().copied()) {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
@@ -246,13 +247,12 @@ mod tests {
         headers.append("x-a", HeaderValue::from_static("1"));
         headers.append("x-a", HeaderValue::from_static("2"));
         let mut out = Vec::new();
-        let te = HeaderValue::from_static("chunked");
         write_request_head(
             &mut out,
             &Method::POST,
             "/p?q=1",
             &headers,
-            Some((&TRANSFER_ENCODING, &te)),
+            &[(&TRANSFER_ENCODING, b"chunked")],
         );
         assert_eq!(
             out,

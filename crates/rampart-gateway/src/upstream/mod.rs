@@ -154,39 +154,63 @@ impl Pool {
         })
     }
 
-    /// Whether requests go out in origin form (`/path?query`) through
-    /// rampart's own pool, rather than in absolute form to the legacy client.
-    pub fn origin_form(&self) -> bool {
-        self.h1.is_some()
-    }
-
-    /// Sends a request to server `i`: in origin form with a `Host` header for
-    /// rampart's pool, in absolute form for the legacy client (see
-    /// [`Pool::origin_form`]). Without response headers by `deadline`, fails
-    /// with a timeout ([`SendError::is_timeout`]).
+    /// Sends a request with head `head` (its URI in origin or absolute form,
+    /// the client's `Host` header) and `body` to server `i`: through
+    /// rampart's own client, which writes the head from the reference (so a
+    /// retry needs no copy of it), or through hyper's, which gets a request
+    /// of its own in absolute form. Without response headers by `deadline`,
+    /// fails with a timeout ([`SendError::is_timeout`]).
     ///
-    /// Not an `async fn`: that would keep one more copy of the request in
+    /// Not an `async fn`: that would keep one more copy of its arguments in
     /// every request's future, which is moved as a whole.
-    pub fn send(
-        &self,
+    pub fn send<'a>(
+        &'a self,
         i: usize,
-        req: Request<RequestBody>,
+        head: &'a http::request::Parts,
+        body: RequestBody,
         deadline: tokio::time::Instant,
-    ) -> impl Future<Output = Result<Response<UpstreamBody>, SendError>> + Send + '_ {
+    ) -> impl Future<Output = Result<Response<UpstreamBody>, SendError>> + Send + 'a {
         match &self.h1 {
             Some(h1) => Either::Left(
-                h1.send(i, &self.servers[i].authority, req, deadline)
+                h1.send(i, &self.servers[i].authority, head, body, deadline)
                     .map_err(SendError::Pool),
             ),
-            None => Either::Right(async move {
-                match tokio::time::timeout_at(deadline, self.client().request(req)).await {
-                    Ok(r) => r
-                        .map(|r| r.map(UpstreamBody::Hyper))
-                        .map_err(SendError::Legacy),
-                    Err(_) => Err(SendError::Pool(h1pool::Error::Timeout)),
-                }
-            }),
+            None => {
+                let req = self.legacy_request(i, head, body);
+                Either::Right(async move {
+                    match tokio::time::timeout_at(deadline, self.client().request(req)).await {
+                        Ok(r) => r
+                            .map(|r| r.map(UpstreamBody::Hyper))
+                            .map_err(SendError::Legacy),
+                        Err(_) => Err(SendError::Pool(h1pool::Error::Timeout)),
+                    }
+                })
+            }
         }
+    }
+
+    /// hyper's client takes its request by value, in absolute form.
+    fn legacy_request(
+        &self,
+        i: usize,
+        head: &http::request::Parts,
+        body: RequestBody,
+    ) -> Request<RequestBody> {
+        let mut req = Request::new(body);
+        *req.method_mut() = head.method.clone();
+        *req.headers_mut() = head.headers.clone();
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(self.scheme.clone());
+        uri.authority = Some(self.servers[i].authority.clone());
+        uri.path_and_query = Some(
+            head.uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+        );
+        *req.uri_mut() = http::Uri::from_parts(uri).unwrap_or_default();
+        *req.version_mut() = http::Version::HTTP_11;
+        req
     }
 
     /// The legacy client of the calling worker thread (health checks use it
