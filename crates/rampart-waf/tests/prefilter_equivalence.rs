@@ -61,6 +61,7 @@ fn prefilters_are_exact_on_the_crs_corpus() {
         by_chain.entry(link.chain_key).or_default().push(link);
     }
     let mut rejected = 0usize;
+    let mut literal_checked = 0usize;
     for (chain, links) in &by_chain {
         let transforms = rules.transform_chain(*chain);
         for value in &values {
@@ -87,6 +88,19 @@ fn prefilters_are_exact_on_the_crs_corpus() {
                     std::slice::from_ref(last)
                 };
                 for value in tested {
+                    // A `multiMatch` link's own literal check (what the
+                    // engine uses on intermediate values nobody scanned)
+                    // rules out exactly what the slot does.
+                    if link.literal_check.is_some() {
+                        assert_eq!(
+                            rules.literals_reject(link, value),
+                            rules.prefilter_rejects(link, value),
+                            "rule {}: literal check on {:?}",
+                            link.id,
+                            String::from_utf8_lossy(value)
+                        );
+                        literal_checked += 1;
+                    }
                     let ruled_out = rules.prefilter_rejects(link, value);
                     // The phrases of `@pm` are its literals: exact both ways.
                     if let CompiledOp::Pm(pm) = &link.operator {
@@ -118,6 +132,11 @@ fn prefilters_are_exact_on_the_crs_corpus() {
         }
     }
     eprintln!("{rejected} (value, rule) pairs ruled out, all correctly");
+    eprintln!("{literal_checked} multiMatch literal checks agree with the prefilter");
+    assert!(
+        literal_checked > 0,
+        "no multiMatch link has a literal check"
+    );
 
     // 2. Transaction level.
     let with: Vec<_> = inputs.iter().map(|(_, r)| corpus::run(&rules, r)).collect();

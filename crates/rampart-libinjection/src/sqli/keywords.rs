@@ -15,6 +15,7 @@
 use core::cmp::Ordering;
 use libinjectionrs::sqli::sqli_data::{Keyword, SQL_KEYWORDS};
 use libinjectionrs::sqli::TokenType;
+use std::sync::OnceLock;
 
 /// Type char of fingerprint entries in the keyword table.
 const FINGERPRINT_TYPE: u8 = b'F';
@@ -25,17 +26,57 @@ const MAX_FINGERPRINT: usize = 5;
 /// Compares a table word (stored upper-case) with `key` as if `key` were
 /// upper-cased (ASCII letters only, as C's `cstrcasecmp` does).
 fn compare_upper(table_word: &[u8], key: &[u8]) -> Ordering {
-    let folded = key.iter().map(u8::to_ascii_uppercase);
-    table_word.iter().copied().cmp(folded)
+    for (t, k) in table_word.iter().zip(key) {
+        let k = k.to_ascii_uppercase();
+        if *t != k {
+            return t.cmp(&k);
+        }
+    }
+    table_word.len().cmp(&key.len())
+}
+
+/// Per first byte `b`, the table entries starting with it are
+/// `starts[b]..starts[b + 1]` (the table is sorted, so they are adjacent).
+/// Built once, in place (no heap: the lookup must not allocate).
+fn first_byte_starts() -> &'static [u32; 257] {
+    static STARTS: OnceLock<[u32; 257]> = OnceLock::new();
+    STARTS.get_or_init(|| {
+        let mut starts = [0u32; 257];
+        for (b, start) in starts.iter_mut().enumerate() {
+            // Entries whose first byte is below `b` (the empty word sorts
+            // first); the table has ~9,400 entries, far below `u32::MAX`.
+            let below = SQL_KEYWORDS.partition_point(|k: &Keyword| {
+                k.word
+                    .as_bytes()
+                    .first()
+                    .is_some_and(|f| usize::from(*f) < b)
+                    || k.word.is_empty()
+            });
+            *start = below as u32;
+        }
+        starts
+    })
 }
 
 /// The type char (`k`, `f`, `n`, `F`, ...) of `word` in the keyword table, or
 /// `None` when the table has no such entry.
+///
+/// A binary search among the entries that start with the word's first
+/// byte (upper-cased): the tokenizer looks up every word of every value,
+/// and a search of the whole table took most of a short value's parse.
 pub(crate) fn lookup(word: &[u8]) -> Option<u8> {
-    SQL_KEYWORDS
+    let entries = match word.first() {
+        Some(first) => {
+            let b = usize::from(first.to_ascii_uppercase());
+            let starts = first_byte_starts();
+            &SQL_KEYWORDS[starts[b] as usize..starts[b + 1] as usize]
+        }
+        None => SQL_KEYWORDS,
+    };
+    entries
         .binary_search_by(|k: &Keyword| compare_upper(k.word.as_bytes(), word))
         .ok()
-        .map(|idx| SQL_KEYWORDS[idx].token_type)
+        .map(|idx| entries[idx].token_type)
 }
 
 /// Whether `fingerprint` (e.g. `s&sos`) is on libinjection's blacklist: the
@@ -90,6 +131,34 @@ mod tests {
                 pair[0].word,
                 pair[1].word
             );
+        }
+    }
+
+    /// The search over one first byte's entries finds what a search of the
+    /// whole table finds, for every table word in either case and for
+    /// near misses.
+    #[test]
+    fn first_byte_search_agrees_with_whole_table_search() {
+        let whole = |word: &[u8]| {
+            SQL_KEYWORDS
+                .binary_search_by(|k: &Keyword| compare_upper(k.word.as_bytes(), word))
+                .ok()
+                .map(|idx| SQL_KEYWORDS[idx].token_type)
+        };
+        for k in SQL_KEYWORDS {
+            let word = k.word.as_bytes();
+            assert_eq!(lookup(word), Some(k.token_type), "{}", k.word);
+            let lower = word.to_ascii_lowercase();
+            assert_eq!(lookup(&lower), whole(&lower), "{}", k.word);
+            let mut longer = word.to_vec();
+            longer.push(b'X');
+            assert_eq!(lookup(&longer), whole(&longer), "{}", k.word);
+            let shorter = &word[..word.len().saturating_sub(1)];
+            assert_eq!(lookup(shorter), whole(shorter), "{}", k.word);
+        }
+        for b in 0..=255u8 {
+            assert_eq!(lookup(&[b]), whole(&[b]), "byte {b}");
+            assert_eq!(lookup(&[b, b'a']), whole(&[b, b'a']), "byte {b}");
         }
     }
 

@@ -92,6 +92,37 @@ fn check_context(input: &[u8], context: Context) -> Option<Fingerprint> {
 /// the first parse whose fingerprint is blacklisted and not whitelisted.
 /// Empty input is never SQLi.
 pub fn detect_sqli(input: &[u8]) -> Option<Fingerprint> {
+    if is_single_word(input) {
+        return None;
+    }
+    parse_all(input)
+}
+
+/// True when `input` is one word (`[A-Za-z_][A-Za-z0-9_]*`) or one run of
+/// digits, which libinjection never flags, so the parses need not run:
+/// without a quote only the as-is parse runs, and without a comment it is
+/// not retried as MySQL. That parse makes one token of the whole input: a
+/// letter or `_` starts a word (the letters that may start a quoted
+/// literal, `b'`, `n'`, `q'`, `u&'`, `x'`, `e'`, need the quote or `&`
+/// after them), and a word runs to the next delimiter, none of which is a
+/// letter, digit or `_`; a digit starts a number that runs over the
+/// digits. One token gives a one-character fingerprint (or none, when the
+/// folder drops a lone unary operator such as `NOT`), and the only such
+/// fingerprint on the blacklist is `X`, the evil token, which neither a
+/// word (its type comes from the keyword table, which has no evil entry)
+/// nor a number is. Plain words and numbers are most values a WAF sees.
+fn is_single_word(input: &[u8]) -> bool {
+    let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    match input.first() {
+        None => true,
+        Some(first) if first.is_ascii_digit() => input.iter().all(u8::is_ascii_digit),
+        Some(first) if first.is_ascii_alphabetic() || *first == b'_' => input.iter().all(word),
+        Some(_) => false,
+    }
+}
+
+/// The parses of [`detect_sqli`], without the single-word shortcut.
+fn parse_all(input: &[u8]) -> Option<Fingerprint> {
     if input.is_empty() {
         return None;
     }
@@ -142,6 +173,63 @@ mod tests {
     #[test]
     fn numeric_and_tautology_is_sqli_with_fingerprint_1_and_1() {
         assert_eq!(detect_sqli(b"1 AND 1=1").unwrap(), "1&1");
+    }
+
+    /// The single-word shortcut agrees with the full parses: every word of
+    /// up to three characters over letters (the ones that start quoted
+    /// literals among them), digits and `_`, every keyword-table entry that
+    /// is a word in upper and lower case (`UNION`, `NOT`, `SELECT` ...),
+    /// long words and long numbers.
+    #[test]
+    fn single_words_and_numbers_are_never_sqli_for_the_full_parses() {
+        let alphabet: &[u8] = b"abenquxANQUXZz019_";
+        let mut inputs: Vec<Vec<u8>> = Vec::new();
+        for a in alphabet {
+            inputs.push(vec![*a]);
+            for b in alphabet {
+                inputs.push(vec![*a, *b]);
+                for c in alphabet {
+                    inputs.push(vec![*a, *b, *c]);
+                }
+            }
+        }
+        for k in libinjectionrs::sqli::sqli_data::SQL_KEYWORDS {
+            inputs.push(k.word.as_bytes().to_vec());
+            inputs.push(k.word.to_ascii_lowercase().into_bytes());
+        }
+        inputs.push(b"a".repeat(40));
+        inputs.push(b"select_union_from_where_order_by_1".to_vec());
+        inputs.push(b"9".repeat(40));
+        let mut words = 0;
+        for input in &inputs {
+            if !is_single_word(input) {
+                continue;
+            }
+            words += 1;
+            assert_eq!(
+                parse_all(input),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        assert!(words > 5_000, "{words} words checked");
+        // What the shortcut must leave to the parses.
+        for input in [
+            &b"1 OR 1"[..],
+            b"1'",
+            b"a-b",
+            b"1abc",
+            b"a.b",
+            b"$x",
+            b"a b",
+        ] {
+            assert!(
+                !is_single_word(input),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
     }
 
     #[test]

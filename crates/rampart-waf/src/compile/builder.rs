@@ -204,6 +204,8 @@ impl Builder {
             skip_targets: Default::default(),
             prefilter: None,
             filtered_chains: Vec::new(),
+            union_ids: Vec::new(),
+            phase_unions: Vec::new(),
             prefilter_on: true,
             selectors: Default::default(),
             scratch_pool: Default::default(),
@@ -212,6 +214,9 @@ impl Builder {
         set.compile_selectors();
         set.index_skip_targets();
         set.build_prefilters();
+        set.index_unions();
+        set.plan_rejections();
+        set.intern_tx_keys();
         Ok(set)
     }
 }
@@ -299,6 +304,8 @@ impl Output {
             transforms: r.transforms,
             chain_key,
             prefilter: None,
+            literal_check: None,
+            reject_plan: None,
             tx_compare,
             multi_match: r.multi_match,
             capture: r.capture,

@@ -20,8 +20,10 @@ use crate::transform::Transformation;
 /// no exclusion and no `multiMatch`.
 #[derive(Clone, Debug)]
 pub struct TxCompare {
-    /// The TX key, lower-cased as TX stores its keys.
-    pub key: Box<str>,
+    /// The TX key, lower-cased as TX stores its keys; one allocation per
+    /// distinct key in a rule set (see [`intern_keys`]), so that its
+    /// address identifies it.
+    pub key: Arc<str>,
     /// `&TX:key`: compare the number of values (0 or 1).
     pub count: bool,
     /// `MATCHED_VAR_NAME` on a match: `TX:key`, or `TX` when counting.
@@ -63,6 +65,21 @@ pub(crate) fn tx_compare(
         cmp: *cmp,
         rhs: to_int(rhs),
     })
+}
+
+/// Makes the plans that read the same TX key share one allocation of it
+/// (CRS's ~175 paranoia gates all read `detection_paranoia_level`): the
+/// evaluation remembers a key's value by the key's address.
+pub(crate) fn intern_keys<'a>(plans: impl Iterator<Item = &'a mut TxCompare>) {
+    let mut seen: std::collections::HashMap<Arc<str>, ()> = std::collections::HashMap::new();
+    for plan in plans {
+        match seen.get_key_value(&plan.key) {
+            Some((shared, _)) => plan.key = shared.clone(),
+            None => {
+                seen.insert(plan.key.clone(), ());
+            }
+        }
+    }
 }
 
 /// ModSecurity reads numbers like `atoi`: leading whitespace, an optional

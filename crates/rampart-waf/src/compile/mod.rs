@@ -27,7 +27,7 @@ use crate::transform::{ByteSet, Transformation};
 
 pub use config::EngineConfig;
 pub use operator::{parse_cidr, Arg, Cidr, Cmp, CompiledOp, Phrases};
-pub use rule::{CompiledRule, Disruptive, Effect, RuleMeta};
+pub use rule::{CompiledRule, Disruptive, Effect, RejectPlan, RejectTarget, RuleMeta};
 
 /// Why a rule set did not load.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +93,15 @@ pub struct RuleSet {
     /// slot.
     filtered_chains: Vec<bool>,
     prefilter_on: bool,
+    /// Per (bits chain, variable) that a prefiltered link may rule out by
+    /// the union of the variable's bits (`Transaction::link_rejected`): a
+    /// small dense id, so that a transaction keeps its unions in a flat
+    /// table. Indexed by `chain * variable_count() + variable`; `u32::MAX`
+    /// where no link needs one.
+    union_ids: Vec<u32>,
+    /// The union ids of the variables whose values depend on the phase
+    /// (`REQUEST_BODY`, `RESPONSE_BODY`).
+    phase_unions: Vec<u32>,
     /// The `VAR:/regex/` selectors of the loaded rules, compiled at load and
     /// keyed on the address of their pattern text (see
     /// [`RuleSet::selector_regex`]).
@@ -112,9 +121,39 @@ fn chain_trigger(chain: &[&'static Transformation]) -> Option<ByteSet> {
         .try_fold(ByteSet::EMPTY, |set, t| Some(set.union(t.trigger()?)))
 }
 
+/// A searcher for `literals` ignoring ASCII case, as the prefilter scan
+/// compares them (`None` if it cannot be built: the link then runs its
+/// operator on every intermediate value).
+fn literal_check(literals: &[Vec<u8>]) -> Option<Arc<aho_corasick::AhoCorasick>> {
+    aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(literals)
+        .ok()
+        .map(Arc::new)
+}
+
+/// The request-side variables whose values depend on the phase run
+/// (`REQUEST_BODY` is visible from phase 2, `RESPONSE_BODY` from 4).
+pub(crate) const PHASE_DEPENDENT: [crate::parser::Variable; 2] = [
+    crate::parser::Variable::RequestBody,
+    crate::parser::Variable::ResponseBody,
+];
+
+/// One more than the largest `Variable as usize` (the width of the union
+/// id table).
+fn variable_count() -> usize {
+    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *COUNT.get_or_init(|| {
+        crate::parser::Variable::all()
+            .map(|v| v as usize + 1)
+            .max()
+            .unwrap_or(0)
+    })
+}
+
 /// A `VAR:/regex/` selector compiled at load.
 #[derive(Debug)]
-struct CompiledSelector {
+pub(crate) struct CompiledSelector {
     text: String,
     regex: Arc<Regex>,
     /// Literals every matching key contains one of (ignoring case), when
@@ -127,6 +166,49 @@ struct CompiledSelector {
     /// with them, ignoring case (unless the key has a line break, after
     /// which the multi-line `^` matches too).
     prefix: Option<Vec<u8>>,
+}
+
+/// A `VAR:/regex/` selector resolved for matching keys (see
+/// [`RuleSet::key_matcher`]).
+pub(crate) enum KeyMatcher<'a> {
+    /// Compiled at load; `shortcuts` when the prefilters are on.
+    Loaded {
+        sel: &'a CompiledSelector,
+        shortcuts: bool,
+    },
+    /// Compiled at run time (`None`: the pattern does not compile).
+    Dynamic(Option<Arc<Regex>>),
+}
+
+impl KeyMatcher<'_> {
+    /// Whether the selector picks `key`.
+    pub(crate) fn matches(&self, key: &str) -> bool {
+        match self {
+            KeyMatcher::Loaded { sel, shortcuts } => sel.matches(key, *shortcuts),
+            KeyMatcher::Dynamic(re) => re.as_ref().is_some_and(|re| re.is_match(key.as_bytes())),
+        }
+    }
+}
+
+impl CompiledSelector {
+    /// Whether the selector picks `key`; with `shortcuts`, a plain prefix
+    /// is compared and the literal test may rule the key out before the
+    /// regex runs (both exact, see the fields).
+    fn matches(&self, key: &str, shortcuts: bool) -> bool {
+        let key = key.as_bytes();
+        if let (Some(prefix), true) = (&self.prefix, shortcuts) {
+            if memchr::memchr(b'\n', key).is_none() {
+                return key.len() >= prefix.len()
+                    && key[..prefix.len()].eq_ignore_ascii_case(prefix);
+            }
+        }
+        if let (Some(literals), true) = (&self.literals, shortcuts) {
+            if !contains_any(key, literals) {
+                return false;
+            }
+        }
+        self.regex.is_match(key)
+    }
 }
 
 /// The plain characters after `^` when that is the whole pattern.
@@ -243,6 +325,12 @@ impl RuleSet {
                 .is_some_and(|t| t.iter().zip(present).all(|(t, p)| t & p == 0))
     }
 
+    /// [`step_keeps`](Self::step_keeps) for a value made of the bytes in
+    /// `present` (a set from `transform::presence`).
+    pub fn step_keeps_all(&self, t: &Transformation, present: &[u64; 4]) -> bool {
+        self.prefilter_on && t.trigger().is_some_and(|set| set.disjoint(present))
+    }
+
     /// True when the transformation `t` leaves `value` unchanged because
     /// `value` holds none of the bytes it acts on.
     pub fn step_keeps(&self, t: &Transformation, value: &[u8]) -> bool {
@@ -277,25 +365,22 @@ impl RuleSet {
     /// address of their text, without hashing or locking; any other
     /// pattern goes through the run-time cache.
     pub(crate) fn selector_matches(&self, pattern: &str, key: &str) -> bool {
+        self.key_matcher(pattern).matches(key)
+    }
+
+    /// The matcher of the selector `pattern`, looked up once for all the
+    /// keys of a collection (a `TX:/^header_name_/` target is tried on
+    /// every TX key).
+    pub(crate) fn key_matcher<'a>(&'a self, pattern: &'a str) -> KeyMatcher<'a> {
         if let Some(sel) = self.selectors.get(&(pattern.as_ptr() as usize)) {
             if sel.text == pattern {
-                if let (Some(prefix), true) = (&sel.prefix, self.prefilter_on) {
-                    let key = key.as_bytes();
-                    if memchr::memchr(b'\n', key).is_none() {
-                        return key.len() >= prefix.len()
-                            && key[..prefix.len()].eq_ignore_ascii_case(prefix);
-                    }
-                }
-                if let (Some(literals), true) = (&sel.literals, self.prefilter_on) {
-                    if !contains_any(key.as_bytes(), literals) {
-                        return false;
-                    }
-                }
-                return sel.regex.is_match(key.as_bytes());
+                return KeyMatcher::Loaded {
+                    sel,
+                    shortcuts: self.prefilter_on,
+                };
             }
         }
-        self.dynamic_regex(pattern, true)
-            .is_some_and(|re| re.is_match(key.as_bytes()))
+        KeyMatcher::Dynamic(self.dynamic_regex(pattern, true))
     }
 
     /// Fills `selectors` from every target, exclusion and
@@ -351,12 +436,20 @@ impl RuleSet {
             .map_or(self.phases[n].len(), |t| *t as usize)
     }
 
-    /// Turns the shortcuts on (the default) or off: the `@rx` prefilters,
-    /// the literals of `VAR:/regex/` selectors and the transformation
-    /// triggers that skip chains. Results are the same either way; off
-    /// exists to prove it.
+    /// Turns the shortcuts on (the default) or off: the `@rx` prefilters
+    /// (per value, per variable union, and per selected value of a keyed
+    /// target), the literal checks of `multiMatch` links, the `@pm`
+    /// shortest-phrase test, the literals of `VAR:/regex/` selectors and
+    /// the transformation triggers that skip chains and steps. Results are
+    /// the same either way; off exists to prove it.
     pub fn set_prefilter(&mut self, on: bool) {
         self.prefilter_on = on;
+    }
+
+    /// Whether the shortcuts (see [`set_prefilter`](Self::set_prefilter))
+    /// are on.
+    pub fn shortcuts_on(&self) -> bool {
+        self.prefilter_on
     }
 
     /// The chain whose output has the same prefilter bits as the output of
@@ -403,6 +496,16 @@ impl RuleSet {
         self.prefilter.as_ref()
     }
 
+    /// True when the literal check of the `multiMatch` link `link` rules
+    /// out a match on `value` (an intermediate value of its chain): the
+    /// value holds none of the literals of its prefilter slot.
+    pub fn literals_reject(&self, link: &CompiledRule, value: &[u8]) -> bool {
+        match (&link.literal_check, self.prefilter_on) {
+            (Some(check), true) => !check.is_match(value),
+            _ => false,
+        }
+    }
+
     /// True when the prefilter of `link` rules out a match on `value` (the
     /// value after the link's transformations).
     pub fn prefilter_rejects(&self, link: &CompiledRule, value: &[u8]) -> bool {
@@ -439,6 +542,9 @@ impl RuleSet {
                         .any(|l| l.len() == 1 && l[0].is_ascii_alphanumeric())
                 };
                 if let Some(literals) = literals.filter(|l| !useless(l)) {
+                    if l.multi_match {
+                        l.literal_check = literal_check(&literals);
+                    }
                     l.prefilter = Some(builder.add(l.chain_key, literals));
                 }
                 link = l.chain.as_deref_mut();
@@ -451,6 +557,131 @@ impl RuleSet {
             }
             Err(_) => self.prefilter_on = false,
         }
+    }
+
+    /// Gives each link that the unions of its targets' bits may rule out
+    /// its [`RejectPlan`] (after `index_unions`).
+    fn plan_rejections(&mut self) {
+        let mut plans = Vec::new();
+        for (r, rule) in self.rules.iter().enumerate() {
+            for (depth, link) in rule.links().enumerate() {
+                if let Some(plan) = self.reject_plan(link) {
+                    plans.push((r, depth, plan));
+                }
+            }
+        }
+        for (r, depth, plan) in plans {
+            let mut link = Some(&mut self.rules[r]);
+            for _ in 0..depth {
+                link = link.and_then(|l| l.chain.as_deref_mut());
+            }
+            if let Some(link) = link {
+                link.reject_plan = Some(plan);
+            }
+        }
+    }
+
+    /// The plan of one link, when its shape allows one: a prefilter slot,
+    /// neither negated nor `multiMatch`, and no target that counts (`&`)
+    /// or reads a variable other than a request-side one (whose values
+    /// only the setters and the body processor change) or a
+    /// body-processor one (which may be empty).
+    fn reject_plan(&self, link: &CompiledRule) -> Option<RejectPlan> {
+        use crate::parser::Variable;
+        let slot = link.prefilter?;
+        if link.negated || link.multi_match {
+            return None;
+        }
+        let bits_chain = self.bits_chain(link.chain_key);
+        let mut empty = Vec::new();
+        let mut unions = Vec::new();
+        for (index, target) in link.targets.iter().enumerate() {
+            let var = target.variable;
+            if target.count {
+                return None;
+            }
+            if crate::eval::request_fixed(var) {
+                unions.push(RejectTarget::Union {
+                    var,
+                    id: self.union_id(bits_chain, var)?,
+                    keyed: matches!(target.selector, Some(crate::parser::Selector::Key(_))),
+                    index: index as u32,
+                });
+            } else if matches!(
+                var,
+                Variable::Xml
+                    | Variable::Files
+                    | Variable::FilesNames
+                    | Variable::FilesSizes
+                    | Variable::MultipartPartHeaders
+            ) {
+                empty.push(RejectTarget::Empty(var));
+            } else {
+                return None;
+            }
+        }
+        empty.extend(unions);
+        Some(RejectPlan {
+            slot,
+            bits_chain,
+            targets: empty.into_boxed_slice(),
+        })
+    }
+
+    /// Shares the TX key of every `[&]TX:key "@cmp N"` plan among the plans
+    /// that read it (see `fast::intern_keys`).
+    fn intern_tx_keys(&mut self) {
+        let mut plans = Vec::new();
+        for rule in &mut self.rules {
+            let mut link = Some(rule);
+            while let Some(l) = link {
+                if let Some(plan) = l.tx_compare.as_mut() {
+                    plans.push(plan);
+                }
+                link = l.chain.as_deref_mut();
+            }
+        }
+        fast::intern_keys(plans.into_iter());
+    }
+
+    /// Gives every (bits chain, target variable) of a prefiltered link a
+    /// union id (see `union_ids`).
+    fn index_unions(&mut self) {
+        let vars = variable_count();
+        let mut ids = vec![u32::MAX; self.chains.len() * vars];
+        let mut next = 0;
+        let mut phase_unions = Vec::new();
+        for link in self.rules.iter().flat_map(|r| r.links()) {
+            if link.prefilter.is_none() {
+                continue;
+            }
+            let chain = self.bits_chain(link.chain_key) as usize;
+            for target in &link.targets {
+                let at = chain * vars + target.variable as usize;
+                if let Some(id) = ids.get_mut(at).filter(|id| **id == u32::MAX) {
+                    *id = next;
+                    if PHASE_DEPENDENT.contains(&target.variable) {
+                        phase_unions.push(next);
+                    }
+                    next += 1;
+                }
+            }
+        }
+        self.union_ids = ids;
+        self.phase_unions = phase_unions;
+    }
+
+    /// The union id of the variable `var` after the bits chain `chain`
+    /// (`None` when no link was given one at load).
+    #[inline]
+    pub(crate) fn union_id(&self, chain: u32, var: crate::parser::Variable) -> Option<u32> {
+        let at = chain as usize * variable_count() + var as usize;
+        self.union_ids.get(at).copied().filter(|id| *id != u32::MAX)
+    }
+
+    /// The union ids of the variables whose values depend on the phase.
+    pub(crate) fn phase_unions(&self) -> &[u32] {
+        &self.phase_unions
     }
 
     /// Fills `skip_targets` from the programs (after the rules are final).

@@ -76,6 +76,9 @@ pub struct Phrases {
     /// The phrases in lower case (the prefilter's literals: `@pm` matches
     /// exactly when one of them occurs, ignoring case).
     pub lowercase: Vec<Vec<u8>>,
+    /// The length of the shortest phrase: a shorter value cannot hold a
+    /// match (ignoring case keeps lengths), so the automaton need not run.
+    pub shortest: usize,
 }
 
 /// Compiles `op`; `dir` is the directory of the rule's file (data files).
@@ -127,9 +130,11 @@ fn phrases<'a>(words: impl Iterator<Item = &'a str>) -> Result<Phrases, String> 
         .iter()
         .map(|w| w.as_bytes().to_ascii_lowercase())
         .collect();
+    let shortest = words.iter().map(|w| w.len()).min().unwrap_or(0);
     Ok(Phrases {
         automaton,
         lowercase,
+        shortest,
     })
 }
 

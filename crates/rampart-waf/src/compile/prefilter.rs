@@ -118,9 +118,27 @@ fn analyse(hir: &Hir) -> Info {
             }
             let sub = analyse(&rep.sub);
             let once = rep.min == 1 && rep.max == Some(1);
+            if once {
+                return Info {
+                    required: best(sub.required, non_empty(sub.exact.clone())),
+                    exact: sub.exact,
+                };
+            }
+            // Every match starts with `min` matches of the sub-pattern in a
+            // row: with an exact sub-pattern, their concatenation (`..` for
+            // `\.{2,3}`) is in every match, and is every match when the
+            // count is fixed.
+            let repeated = sub.exact.as_ref().and_then(|e| power(e, rep.min));
+            let exact = repeated
+                .as_ref()
+                .filter(|(_, all)| *all && rep.max == Some(rep.min))
+                .map(|(set, _)| set.clone());
             Info {
-                required: best(sub.required, non_empty(sub.exact.clone())),
-                exact: if once { sub.exact } else { None },
+                required: best(
+                    best(sub.required, non_empty(sub.exact)),
+                    non_empty(repeated.map(|(set, _)| set)),
+                ),
+                exact,
             }
         }
         HirKind::Alternation(alts) => {
@@ -170,6 +188,26 @@ fn concat(parts: &[Hir]) -> Info {
         required: best(required, non_empty(Some(run))),
         exact,
     }
+}
+
+/// Most copies multiplied by [`power`].
+const MAX_POWER: u32 = 8;
+
+/// The strings of `n` copies of `set` concatenated, as far as the set
+/// stays small (at most [`MAX_POWER`] copies and [`MAX_SET`] strings), and
+/// whether all `n` copies are in (fewer copies still give strings that
+/// every concatenation of `n` contains: its prefix). `None` for `n == 0`.
+fn power(set: &Set, n: u32) -> Option<(Set, bool)> {
+    if n == 0 || set.is_empty() {
+        return None;
+    }
+    let mut out = set.clone();
+    let mut copies = 1;
+    while copies < n.min(MAX_POWER) && out.len() * set.len() <= MAX_SET {
+        out = cross(&out, set);
+        copies += 1;
+    }
+    Some((out, copies == n))
 }
 
 fn cross(a: &Set, b: &Set) -> Set {
@@ -435,6 +473,15 @@ mod tests {
         assert_eq!(lits("(?:x|y*)z"), Some(vec!["z".into()]));
         assert_eq!(lits("[Ss]elect"), Some(vec!["select".into()]));
         assert_eq!(lits("\\w+"), None);
+        // Repeated literals: the first `min` copies are in every match.
+        assert_eq!(lits("a\\.{2,3}/"), Some(vec!["..".into()]));
+        assert_eq!(lits("x{3}"), Some(vec!["xxx".into()]));
+        assert_eq!(lits("(?:ab){2,}"), Some(vec!["abab".into()]));
+        assert_eq!(
+            lits("[ab]{2}c"),
+            Some(vec!["aac".into(), "abc".into(), "bac".into(), "bbc".into()])
+        );
+        assert_eq!(lits("z{0,3}"), None);
     }
 
     fn names(chain: &[&str]) -> Vec<&'static str> {

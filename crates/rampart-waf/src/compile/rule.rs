@@ -52,6 +52,13 @@ pub struct CompiledRule {
     /// transformed value holds none of the slot's literals, the `@rx` (or
     /// `@pm`) operator cannot match and is not run.
     pub prefilter: Option<u32>,
+    /// For a `multiMatch` link with a prefilter slot: the slot's literals
+    /// on their own (ignoring ASCII case), to rule out intermediate values
+    /// that no other link scans (see `Transaction::scanned_match`).
+    pub literal_check: Option<Arc<aho_corasick::AhoCorasick>>,
+    /// How the whole link may be ruled out by the unions of its targets'
+    /// prefilter bits, decided at load (see [`RejectPlan`]).
+    pub reject_plan: Option<RejectPlan>,
     /// A plan for `[&]TX:key "@cmp N"` links (see `compile::fast`).
     pub tx_compare: Option<super::fast::TxCompare>,
     pub multi_match: bool,
@@ -66,6 +73,39 @@ pub struct CompiledRule {
     pub skip: u32,
     pub skip_after: Option<String>,
     pub chain: Option<Box<CompiledRule>>,
+}
+
+/// For a plain `@rx` (or small `@pm`) link with a prefilter slot whose
+/// targets are all request-side variables (or body-processor variables
+/// that may be empty): what `Transaction::link_rejected` needs, computed
+/// at load rather than per request.
+#[derive(Clone, Debug)]
+pub struct RejectPlan {
+    /// The link's prefilter slot.
+    pub slot: u32,
+    /// The bits chain of the link's transformation chain.
+    pub bits_chain: u32,
+    /// The targets, those that must be empty first.
+    pub targets: Box<[RejectTarget]>,
+}
+
+/// One target of a [`RejectPlan`].
+#[derive(Clone, Copy, Debug)]
+pub enum RejectTarget {
+    /// A body-processor variable (`XML`, `FILES` …): the link can only be
+    /// ruled out while it has no values.
+    Empty(crate::parser::Variable),
+    /// A request-side variable: ruled out by the union of its values'
+    /// bits (`id`, see `RuleSet::union_id`); `keyed` for a plain key
+    /// selector (`REQUEST_HEADERS:User-Agent`), whose few values may be
+    /// checked one by one instead; `index` is the target in the link's
+    /// `targets`.
+    Union {
+        var: crate::parser::Variable,
+        id: u32,
+        keyed: bool,
+        index: u32,
+    },
 }
 
 /// A per-match action with what `setvar` can prepare at load: CRS runs

@@ -48,9 +48,25 @@ pub(crate) struct TransformCache {
     arena: Vec<u64>,
     /// A bit set computed once the cache is full.
     scratch: Vec<u64>,
-    /// (chain, variable) → the union of the bits of all the variable's
-    /// values (request-side variables only; cleared when they change).
-    unions: HashMap<(u32, usize), (u32, u32), BuildHasherDefault<IntHasher>>,
+    /// Value → the bytes it holds (see `presence`): whether a chain or a
+    /// step can change a value is then four word operations, not a scan
+    /// of the value per chain and step. Direct-mapped on the value's
+    /// identity; each entry keeps a clone of its value, so that the
+    /// allocation (and the identity) cannot be reused while it is here.
+    presence: Vec<Option<(Shared, [u64; 4])>>,
+    /// The slots of `presence` filled since the last `clear` (emptied
+    /// one by one: the table itself stays allocated).
+    presence_used: Vec<u16>,
+    /// Union id (see `RuleSet::union_id`: a bits chain and a variable) →
+    /// the union of the bits of all the variable's values, as (at, len) in
+    /// `union_arena` (request-side variables only; cleared when they
+    /// change). A flat table: a benign GET looks up ~450 unions.
+    /// Entries are (generation, at, len), valid when their generation is
+    /// `union_generation`: clearing them all is one increment (requests
+    /// clear them at every header added, and there are ~1,000 ids).
+    unions: Vec<(u32, u32, u32)>,
+    /// The generation of the valid entries of `unions` (never 0).
+    union_generation: u32,
     /// The bit sets of `unions`, as `arena` is for `bits`.
     union_arena: Vec<u64>,
     /// Variable → the bytes present in its values and the union of their
@@ -58,6 +74,9 @@ pub(crate) struct TransformCache {
     /// unions.
     summaries: HashMap<usize, ([u64; 4], u32, u32), BuildHasherDefault<IntHasher>>,
 }
+
+/// Entries of the presence memo (see `TransformCache::presence`).
+const PRESENCE_SLOTS: usize = 1024;
 
 /// Entries reserved up front: a small request fills about this many, and
 /// growing a map from empty rehashes it several times.
@@ -79,7 +98,10 @@ impl TransformCache {
             bits: HashMap::default(),
             arena: Vec::new(),
             scratch: Vec::new(),
-            unions: HashMap::default(),
+            presence: Vec::new(),
+            presence_used: Vec::new(),
+            unions: Vec::new(),
+            union_generation: 1,
             union_arena: Vec::new(),
             summaries: HashMap::default(),
         }
@@ -108,9 +130,10 @@ impl TransformCache {
         self.bits.clear();
         self.arena.clear();
         self.scratch.clear();
-        self.unions.clear();
-        self.summaries.clear();
-        self.union_arena.clear();
+        for slot in self.presence_used.drain(..) {
+            self.presence[usize::from(slot)] = None;
+        }
+        self.clear_unions();
     }
 
     pub fn new() -> Self {
@@ -120,10 +143,43 @@ impl TransformCache {
             bits: HashMap::with_capacity_and_hasher(INITIAL_ENTRIES, Default::default()),
             arena: Vec::with_capacity(INITIAL_ENTRIES),
             scratch: Vec::new(),
-            unions: HashMap::with_capacity_and_hasher(32, Default::default()),
+            presence: Vec::new(),
+            presence_used: Vec::new(),
+            unions: Vec::new(),
+            union_generation: 1,
             union_arena: Vec::new(),
             summaries: HashMap::default(),
         }
+    }
+
+    /// The bytes `value` holds, as 256 bits (see `transform::presence`),
+    /// when its slot holds them or is free (then they are computed and
+    /// kept); `None` when another value has the slot (a request with more
+    /// values than slots: replacing entries would cost a scan and two
+    /// reference counts at every turn, so the caller scans the value).
+    #[inline(always)]
+    pub fn presence(&mut self, value: &Shared) -> Option<[u64; 4]> {
+        let (ptr, len) = value.identity();
+        let slot = ((ptr >> 3) ^ len.wrapping_mul(0x9E37_79B9)) % PRESENCE_SLOTS;
+        match self.presence.get(slot) {
+            Some(Some((held, present))) if held.identity() == (ptr, len) => Some(*present),
+            Some(Some(_)) => None,
+            _ => Some(self.note_presence(slot, value)),
+        }
+    }
+
+    /// Computes and remembers the presence set of `value` in the free
+    /// `slot`.
+    #[inline(never)]
+    fn note_presence(&mut self, slot: usize, value: &Shared) -> [u64; 4] {
+        if self.presence.is_empty() {
+            self.presence.resize(PRESENCE_SLOTS, None);
+        }
+        let mut present = [0u64; 4];
+        crate::transform::presence(value, &mut present);
+        self.presence_used.push(slot as u16);
+        self.presence[slot] = Some((value.clone(), present));
+        present
     }
 
     pub fn get(&self, chain: u32, input: &Shared) -> Option<&Shared> {
@@ -176,19 +232,23 @@ impl TransformCache {
         &self.arena[at..]
     }
 
-    pub fn union(&self, chain: u32, var: usize) -> Option<&[u64]> {
-        self.unions
-            .get(&(chain, var))
-            .map(|(at, n)| &self.union_arena[*at as usize..(*at + *n) as usize])
+    pub fn union(&self, id: u32) -> Option<&[u64]> {
+        let (generation, at, n) = *self.unions.get(id as usize)?;
+        (generation == self.union_generation)
+            .then(|| &self.union_arena[at as usize..(at + n) as usize])
     }
 
-    pub fn insert_union(&mut self, chain: u32, var: usize, bits: &[u64]) {
+    pub fn insert_union(&mut self, id: u32, bits: &[u64]) {
         if self.union_arena.len() > u32::MAX as usize / 2 {
             return;
         }
+        let id = id as usize;
+        if self.unions.len() <= id {
+            self.unions.resize(id + 1, (0, 0, 0));
+        }
         let at = self.union_arena.len() as u32;
         self.union_arena.extend_from_slice(bits);
-        self.unions.insert((chain, var), (at, bits.len() as u32));
+        self.unions[id] = (self.union_generation, at, bits.len() as u32);
     }
 
     /// The bytes present in the values of `var` and their raw bits.
@@ -207,8 +267,26 @@ impl TransformCache {
         self.summaries.insert(var, (present, at, bits.len() as u32));
     }
 
+    /// Forgets the unions and summary of the variables `vars` only (whose
+    /// values depend on the phase); the others stay valid.
+    /// Forgets the unions `ids` and the summaries of `vars` only (whose
+    /// values depend on the phase); the others stay valid.
+    pub fn forget_unions_of(&mut self, vars: &[usize], ids: &[u32]) {
+        for id in ids {
+            if let Some(union) = self.unions.get_mut(*id as usize) {
+                union.0 = 0;
+            }
+        }
+        self.summaries.retain(|var, _| !vars.contains(var));
+    }
+
     pub fn clear_unions(&mut self) {
-        self.unions.clear();
+        self.union_generation = self.union_generation.wrapping_add(1);
+        if self.union_generation == 0 {
+            // Wrapped: entries of an old generation 1 must not revive.
+            self.unions.fill((0, 0, 0));
+            self.union_generation = 1;
+        }
         self.summaries.clear();
         self.union_arena.clear();
     }

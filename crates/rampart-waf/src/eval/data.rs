@@ -57,6 +57,9 @@ impl Coll {
 #[derive(Clone, Debug, Default)]
 pub struct Store {
     pub values: HashMap<Arc<str>, Bytes, foldhash::fast::RandomState>,
+    /// Changes at every write (set, remove, clear): a value read at one
+    /// generation is still current while the generation is the same.
+    generation: u64,
 }
 
 /// `key` in lower case, borrowed when it already is.
@@ -88,6 +91,17 @@ fn with_lower<T>(key: &str, f: impl FnOnce(&str) -> T) -> T {
 }
 
 impl Store {
+    /// See the `generation` field.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Removes every value, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        self.values.clear();
+    }
+
     pub fn get(&self, key: &str) -> Option<&[u8]> {
         self.get_shared(key).map(|v| &**v)
     }
@@ -113,6 +127,7 @@ impl Store {
 
     /// Stores an already shared value.
     pub fn set_shared(&mut self, key: &str, value: Bytes) {
+        self.generation = self.generation.wrapping_add(1);
         let found = with_lower(key, |k| {
             self.values.get_mut(k).map(|slot| *slot = value.clone())
         });
@@ -125,15 +140,21 @@ impl Store {
     /// Stores a value under a key that is already lower case, sharing
     /// the key (no allocation).
     pub fn set_lower(&mut self, key: &Arc<str>, value: Bytes) {
-        match self.values.get_mut(&**key) {
-            Some(slot) => *slot = value,
-            None => {
-                self.values.insert(key.clone(), value);
+        self.generation = self.generation.wrapping_add(1);
+        // One hash and probe whether the key is new (CRS's initialisation
+        // sets dozens of new keys per request) or not.
+        match self.values.entry(key.clone()) {
+            std::collections::hash_map::Entry::Occupied(mut slot) => {
+                *slot.get_mut() = value;
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(value);
             }
         }
     }
 
     pub fn remove(&mut self, key: &str) {
+        self.generation = self.generation.wrapping_add(1);
         self.values.remove(&*lower(key));
     }
 }

@@ -10,17 +10,34 @@ use std::borrow::Cow;
 
 use crate::compile::fast::{compare, to_int, TxCompare};
 use crate::compile::prefilter::{slot_set, Prefilter};
-use crate::compile::{CompiledRule, Disruptive, Effect, Entry};
+use crate::compile::{CompiledRule, Disruptive, Effect, Entry, RejectTarget};
 use crate::parser::{Action, AllowScope, EngineMode, Phase, Variable};
 use crate::transform::{presence, Transformation};
 
 use super::data::Bytes;
-use super::vars::{request_fixed, Shared, Value};
+use super::vars::{Shared, Value};
 use super::{Intervention, MatchedRule, Transaction};
 
 /// Values shorter than this are not remembered by the transformation step
 /// cache when a step leaves them unchanged.
 const SHORT_VALUE: usize = 256;
+
+/// `compile::PHASE_DEPENDENT` as indices (the keys of the summaries).
+const PHASE_DEPENDENT_VARS: [usize; 2] = [
+    crate::compile::PHASE_DEPENDENT[0] as usize,
+    crate::compile::PHASE_DEPENDENT[1] as usize,
+];
+
+/// Entries of [`TxMemo`].
+const TX_MEMO_SLOTS: usize = 4;
+
+/// Values of TX keys read by plans, each with the store generation it was
+/// read at (see `Transaction::tx_planned`): (key address, generation,
+/// value). A direct-mapped table: a collision only means a lookup.
+#[derive(Default)]
+pub(super) struct TxMemo {
+    entries: [(usize, u64, Option<Bytes>); TX_MEMO_SLOTS],
+}
 
 /// How a rule's evaluation changes the flow of its phase.
 enum Flow {
@@ -37,8 +54,12 @@ impl<'r> Transaction<'r> {
     pub(super) fn run_up_to(&mut self, last: Phase) {
         for n in (self.phase_done + 1)..=last.number() {
             self.phase_done = n;
-            // Which values are visible (REQUEST_BODY) depends on the phase.
-            self.cache.clear_unions();
+            // Which values are visible depends on the phase for the bodies
+            // alone (`scalar_shared`); every other request-side variable
+            // changes only through a setter or the body processor, which
+            // clear all unions (`invalidate_scalars`).
+            self.cache
+                .forget_unions_of(&PHASE_DEPENDENT_VARS, self.rules.phase_unions());
             let phase = phase_of(n);
             if phase == Phase::ResponseBody && !self.response_body_inspected() {
                 self.res.body.clear();
@@ -142,7 +163,7 @@ impl<'r> Transaction<'r> {
     /// A `[&]TX:key "@cmp N"` link without building a value list: what the
     /// general path does for that shape, with the key and number prepared.
     fn eval_tx_compare(&mut self, link: &CompiledRule, plan: &TxCompare) -> bool {
-        let stored = self.tx.get_lowercase(&plan.key);
+        let stored = self.tx_planned(&plan.key);
         let value: Bytes = match (plan.count, stored) {
             (true, found) => {
                 let n = i64::from(found.is_some());
@@ -171,6 +192,20 @@ impl<'r> Transaction<'r> {
         true
     }
 
+    /// The TX value under the (lower-case, interned) key of a plan. Paranoia
+    /// gates read the same key again and again while TX rarely changes in
+    /// between: the value is remembered with the store's generation, and
+    /// is looked up again only after a write to TX.
+    fn tx_planned(&mut self, key: &std::sync::Arc<str>) -> Option<&Bytes> {
+        let id = std::sync::Arc::as_ptr(key) as *const u8 as usize;
+        let generation = self.tx.generation();
+        let slot = &mut self.tx_memo.entries[(id >> 4) % TX_MEMO_SLOTS];
+        if slot.0 != id || slot.1 != generation {
+            *slot = (id, generation, self.tx.get_lowercase(key).cloned());
+        }
+        slot.2.as_ref()
+    }
+
     /// Transforms `raw` and runs the operator; the matched (transformed)
     /// value on success. With `multiMatch` every intermediate form is tried.
     fn test_value(&mut self, link: &CompiledRule, raw: &Shared) -> Option<Shared> {
@@ -179,7 +214,12 @@ impl<'r> Transaction<'r> {
                 return Some(raw.clone());
             }
             // Every intermediate form is `raw` itself: nothing else to try.
-            if self.rules.chain_keeps(link.chain_key, raw) {
+            let keeps = if raw.len() < SHORT_VALUE {
+                self.chain_keeps(link.chain_key, raw)
+            } else {
+                self.rules.chain_keeps(link.chain_key, raw)
+            };
+            if keeps {
                 return None;
             }
             let mut current = raw.clone();
@@ -207,9 +247,12 @@ impl<'r> Transaction<'r> {
     }
 
     /// The operator's result on an intermediate value of `multiMatch`,
-    /// using the prefilter only when `value` was scanned already: scanning
-    /// a value that nothing else needs costs more than most of the regexes
-    /// it would save.
+    /// using the prefilter bits only when `value` was scanned already:
+    /// scanning a value that nothing else needs costs more than most of
+    /// the regexes it would save. Otherwise the link's own literal check
+    /// (the same literals, searched alone) may rule the value out. Either
+    /// way a value without any of the slot's literals cannot match the
+    /// operator (see `compile::prefilter`), so the result is `negated`.
     fn scanned_match(&mut self, link: &CompiledRule, value: &Shared) -> bool {
         let known = match (link.prefilter, self.rules.chain_filter(link.chain_key)) {
             (Some(slot), Some(_)) => self.cache.bits(value).map(|bits| slot_set(bits, slot)),
@@ -217,6 +260,7 @@ impl<'r> Transaction<'r> {
         };
         match known {
             Some(false) => link.negated,
+            None if self.rules.literals_reject(link, value) => link.negated,
             _ => self.operator_matches(link, value),
         }
     }
@@ -227,37 +271,45 @@ impl<'r> Transaction<'r> {
     /// is computed once per bits chain and variable). Target selectors and
     /// exclusions only narrow the values, so the union over the whole
     /// variable is enough to rule the link out without resolving its
-    /// targets, transforming its values or running its operator.
+    /// targets, transforming its values or running its operator. Which
+    /// links qualify, and their union ids, is decided at load
+    /// (`RejectPlan`).
     fn link_rejected(&mut self, link: &CompiledRule) -> bool {
-        let Some(slot) = link.prefilter else {
+        let Some(plan) = &link.reject_plan else {
             return false;
         };
-        if link.negated || link.multi_match {
-            return false;
-        }
         let rules = self.rules;
-        let Some(filter) = rules.chain_filter(link.chain_key) else {
+        let Some(filter) = rules.active_prefilter() else {
             return false;
         };
-        let fixed =
-            |t: &crate::parser::Target| !t.count && (request_fixed(t.variable) || self.empty(t));
-        if !link.targets.iter().all(fixed) {
-            return false;
-        }
-        // Unions are kept per bits chain: chains that differ in case steps
-        // alone share them.
-        let chain = self.rules.bits_chain(link.chain_key);
-        for target in &link.targets {
-            let var = target.variable;
-            if !request_fixed(var) {
-                continue; // known empty
+        let (slot, chain) = (plan.slot, plan.bits_chain);
+        for target in plan.targets.iter() {
+            let (var, id, keyed, index) = match *target {
+                RejectTarget::Empty(var) if self.empty(var) => continue,
+                RejectTarget::Empty(_) => return false,
+                RejectTarget::Union {
+                    var,
+                    id,
+                    keyed,
+                    index,
+                } => (var, id, keyed, index),
+            };
+            // `REQUEST_HEADERS:User-Agent`: without the variable's union at
+            // hand, the few selected values are checked one by one rather
+            // than transforming every value of the variable for a union.
+            if keyed && self.cache.union(id).is_none() {
+                let target = &link.targets[index as usize];
+                if self.selected_may_match(filter, chain, slot, target) {
+                    return false;
+                }
+                continue;
             }
-            let set = match self.cache.union(chain, var as usize) {
+            let set = match self.cache.union(id) {
                 Some(bits) => slot_set(bits, slot),
                 None => {
                     let bits = self.union_bits(filter, chain, var);
                     let set = slot_set(&bits, slot);
-                    self.cache.insert_union(chain, var as usize, &bits);
+                    self.cache.insert_union(id, &bits);
                     self.union_words = bits;
                     set
                 }
@@ -269,11 +321,37 @@ impl<'r> Transaction<'r> {
         true
     }
 
+    /// Whether some value `target` selects may match the prefilter slot
+    /// `slot` after the bits chain `chain` (what `may_match` decides for
+    /// each value when the link is evaluated: the same values, minus
+    /// exclusions, reach it).
+    fn selected_may_match(
+        &mut self,
+        filter: &Prefilter,
+        chain: u32,
+        slot: u32,
+        target: &crate::parser::Target,
+    ) -> bool {
+        let mut values = std::mem::take(&mut self.union_buf);
+        values.clear();
+        self.target_values(target, &mut values);
+        let mut any = false;
+        for value in &values {
+            let transformed = self.transformed_by(chain, &value.value);
+            if self.with_bits(filter, &transformed, |bits| slot_set(bits, slot)) {
+                any = true;
+                break;
+            }
+        }
+        self.give_back_values(values);
+        any
+    }
+
     /// Body-processor variables with no values at all (only the body
     /// processor fills them): a target over them produces nothing.
-    fn empty(&self, target: &crate::parser::Target) -> bool {
+    fn empty(&self, var: Variable) -> bool {
         let req = &self.req;
-        match target.variable {
+        match var {
             Variable::Xml => req.processor != Some("XML"),
             Variable::Files | Variable::FilesNames | Variable::FilesSizes => req.files.is_empty(),
             Variable::MultipartPartHeaders => req.multipart_part_headers.is_empty(),
@@ -374,10 +452,10 @@ impl<'r> Transaction<'r> {
         if rules.transform_chain(chain).is_empty() {
             return raw.clone();
         }
-        // A short value without any byte the chain acts on: one scan, no
-        // cache lookup.
+        // A short value without any byte the chain acts on: its bytes are
+        // known (one scan per value), no cache lookup.
         let short = raw.len() < SHORT_VALUE;
-        if short && rules.chain_keeps(chain, raw) {
+        if short && self.chain_keeps(chain, raw) {
             return raw.clone();
         }
         if let Some(hit) = self.cache.get(chain, raw) {
@@ -396,11 +474,28 @@ impl<'r> Transaction<'r> {
         value
     }
 
+    /// `RuleSet::chain_keeps` on the remembered bytes of `value` (same
+    /// answer: the chain's triggers meet none of the value's bytes).
+    fn chain_keeps(&mut self, chain: u32, value: &Shared) -> bool {
+        match self.cache.presence(value) {
+            Some(present) => self.rules.chain_keeps_all(chain, &present),
+            None => self.rules.chain_keeps(chain, value),
+        }
+    }
+
+    /// `RuleSet::step_keeps` on the remembered bytes of `value`.
+    fn step_keeps(&mut self, t: &Transformation, value: &Shared) -> bool {
+        match self.cache.presence(value) {
+            Some(present) => self.rules.step_keeps_all(t, &present),
+            None => self.rules.step_keeps(t, value),
+        }
+    }
+
     /// One transformation of a chain, cached per transformation and input
     /// (see `TransformCache::step`); an unchanged value is handed on as the
     /// same allocation.
     fn transform_step(&mut self, t: &'static Transformation, input: Shared) -> Shared {
-        if input.len() < SHORT_VALUE && self.rules.step_keeps(t, &input) {
+        if input.len() < SHORT_VALUE && self.step_keeps(t, &input) {
             return input;
         }
         let key = t as *const Transformation as usize;

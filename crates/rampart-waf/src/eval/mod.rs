@@ -28,6 +28,8 @@ mod scalars;
 mod setvar;
 mod vars;
 
+pub(crate) use vars::request_fixed;
+
 #[cfg(test)]
 mod tests;
 
@@ -115,6 +117,8 @@ pub struct Transaction<'r> {
     union_buf: Vec<Value>,
     /// Reused buffer for a union of prefilter bits.
     union_words: Vec<u64>,
+    /// TX values read by `[&]TX:key "@cmp N"` plans (see `tx_planned`).
+    tx_memo: engine::TxMemo,
     started: Instant,
     unique_id: String,
 }
@@ -155,6 +159,7 @@ impl<'r> Transaction<'r> {
             values_buf: Vec::new(),
             union_buf: Vec::new(),
             union_words: Vec::new(),
+            tx_memo: Default::default(),
             started,
             unique_id: unique_id(),
         }
@@ -205,6 +210,9 @@ impl<'r> Transaction<'r> {
 
     /// Buffers request body bytes (up to the configured limit).
     pub fn append_request_body(&mut self, chunk: &[u8]) {
+        if chunk.is_empty() {
+            return; // nothing changes: keep what was computed
+        }
         self.invalidate_scalars();
         let limit = self.rules.config().request_body_limit as usize;
         let room = limit.saturating_sub(self.req.body.len());
@@ -242,6 +250,9 @@ impl<'r> Transaction<'r> {
 
     /// Buffers response body bytes when the response is inspectable.
     pub fn append_response_body(&mut self, chunk: &[u8]) {
+        if chunk.is_empty() {
+            return; // nothing changes: keep what was computed
+        }
         self.invalidate_scalars();
         if !self.response_body_inspected() {
             return;

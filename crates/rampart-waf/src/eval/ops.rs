@@ -50,6 +50,8 @@ impl<'r> Transaction<'r> {
                     None => false,
                 }
             }
+            // Shorter than every phrase: no phrase can occur (exact).
+            CompiledOp::Pm(pm) if value.len() < pm.shortest && self.rules.shortcuts_on() => false,
             CompiledOp::Pm(pm) => match pm.automaton.find(value) {
                 Some(m) => {
                     if capture {

@@ -40,7 +40,7 @@ impl Scratch {
 
     fn clear(&mut self) {
         self.cache.clear();
-        self.tx.values.clear();
+        self.tx.clear();
         self.matched.clear();
     }
 }

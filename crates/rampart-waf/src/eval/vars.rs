@@ -9,7 +9,7 @@
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
-use crate::compile::CompiledRule;
+use crate::compile::{CompiledRule, KeyMatcher};
 use crate::parser::{Collection, Selector, Target, Variable};
 
 use super::data::{Bytes, Coll, Store};
@@ -37,7 +37,7 @@ pub(super) fn is_collection(var: Variable) -> bool {
 /// processor, which all call `Transaction::invalidate_scalars`: the union
 /// of their prefilter bits can be kept until then (see
 /// `Transaction::link_rejected`).
-pub(super) fn request_fixed(var: Variable) -> bool {
+pub(crate) fn request_fixed(var: Variable) -> bool {
     matches!(
         var,
         Variable::Args
@@ -284,6 +284,16 @@ impl<'r> Transaction<'r> {
         }
     }
 
+    /// `selected` with the selector resolved once, for all the keys of a
+    /// collection.
+    fn key_filter<'s>(&'s self, selector: Option<&'s Selector>) -> KeyFilter<'s> {
+        match selector {
+            Some(Selector::Key(k)) => KeyFilter::Key(k),
+            Some(Selector::Regex(r)) => KeyFilter::Regex(self.rules.key_matcher(r)),
+            _ => KeyFilter::All,
+        }
+    }
+
     fn push_coll(
         &self,
         var: Variable,
@@ -292,8 +302,9 @@ impl<'r> Transaction<'r> {
         selector: Option<&Selector>,
         out: &mut Vec<Value>,
     ) {
+        let filter = self.key_filter(selector);
         for (key, value) in &c.entries {
-            if !self.selected(selector, key) {
+            if !filter.picks(key) {
                 continue;
             }
             let value = if names {
@@ -329,8 +340,9 @@ impl<'r> Transaction<'r> {
             return;
         }
         let start = out.len();
+        let filter = self.key_filter(selector);
         for (key, value) in &store.values {
-            if self.selected(selector, key) {
+            if filter.picks(key) {
                 out.push(Value {
                     value: Shared::Bytes(value.clone()),
                     variable: Some(var),
@@ -418,6 +430,24 @@ impl<'r> Transaction<'r> {
         let mut out = Vec::new();
         self.target_values(&target, &mut out);
         out.into_iter().next().map(|v| v.value)
+    }
+}
+
+/// A target's selector, resolved for testing many keys.
+enum KeyFilter<'s> {
+    All,
+    /// A plain key, compared ignoring case.
+    Key(&'s str),
+    Regex(KeyMatcher<'s>),
+}
+
+impl KeyFilter<'_> {
+    fn picks(&self, key: &str) -> bool {
+        match self {
+            KeyFilter::All => true,
+            KeyFilter::Key(k) => k.eq_ignore_ascii_case(key),
+            KeyFilter::Regex(m) => m.matches(key),
+        }
     }
 }
 

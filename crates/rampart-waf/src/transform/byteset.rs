@@ -8,9 +8,13 @@
 //! value on without running the chain or consulting its caches.
 
 /// A set of byte values, one flag per byte (a table lookup per byte of a
-/// scanned value).
+/// scanned value), and the same set as 256 bits (tested against a value's
+/// presence set, see [`presence`], in four word operations).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ByteSet([bool; 256]);
+pub struct ByteSet {
+    flags: [bool; 256],
+    words: [u64; 4],
+}
 
 impl Default for ByteSet {
     fn default() -> ByteSet {
@@ -19,7 +23,10 @@ impl Default for ByteSet {
 }
 
 impl ByteSet {
-    pub const EMPTY: ByteSet = ByteSet([false; 256]);
+    pub const EMPTY: ByteSet = ByteSet {
+        flags: [false; 256],
+        words: [0; 4],
+    };
 
     /// The set of the given bytes.
     pub const fn of(bytes: &[u8]) -> ByteSet {
@@ -44,37 +51,47 @@ impl ByteSet {
     }
 
     pub const fn with(self, b: u8) -> ByteSet {
-        let mut flags = self.0;
+        let mut flags = self.flags;
         flags[b as usize] = true;
-        ByteSet(flags)
+        let mut words = self.words;
+        words[b as usize / 64] |= 1 << (b % 64);
+        ByteSet { flags, words }
     }
 
     pub const fn union(self, other: ByteSet) -> ByteSet {
-        let mut flags = self.0;
+        let mut flags = self.flags;
         let mut b = 0;
         while b < 256 {
-            flags[b] |= other.0[b];
+            flags[b] |= other.flags[b];
             b += 1;
         }
-        ByteSet(flags)
+        let mut words = self.words;
+        let mut w = 0;
+        while w < 4 {
+            words[w] |= other.words[w];
+            w += 1;
+        }
+        ByteSet { flags, words }
     }
 
     pub const fn contains(&self, b: u8) -> bool {
-        self.0[b as usize]
+        self.flags[b as usize]
     }
 
     /// True when some byte of `value` is in the set.
     pub fn any_in(&self, value: &[u8]) -> bool {
-        value.iter().any(|&b| self.0[b as usize])
+        value.iter().any(|&b| self.flags[b as usize])
     }
 
     /// The set as 256 bits (see [`presence`]).
     pub fn bits(&self) -> [u64; 4] {
-        let mut words = [0u64; 4];
-        for (b, _) in self.0.iter().enumerate().filter(|(_, on)| **on) {
-            words[b / 64] |= 1 << (b % 64);
-        }
-        words
+        self.words
+    }
+
+    /// True when no byte of the set is in `present` (a set from
+    /// [`presence`]): `any_in` on the value `present` was taken from.
+    pub fn disjoint(&self, present: &[u64; 4]) -> bool {
+        self.words.iter().zip(present).all(|(s, p)| s & p == 0)
     }
 }
 
@@ -106,7 +123,13 @@ mod tests {
         assert!(set.any_in(b"a+b"));
         assert!(!set.any_in(b"plain"));
         assert!(UPPER.contains(b'A') && UPPER.contains(b'Z') && !UPPER.contains(b'a'));
-        assert_eq!(ByteSet::range(0, 255).0, [true; 256]);
+        assert_eq!(ByteSet::range(0, 255).flags, [true; 256]);
+        assert_eq!(ByteSet::range(0, 255).bits(), [u64::MAX; 4]);
+        assert!(ByteSet::of(b"%").disjoint(&{
+            let mut p = [0; 4];
+            presence(b"plain", &mut p);
+            p
+        }));
         let mut present = [0u64; 4];
         presence(b"a+", &mut present);
         assert_eq!(present, ByteSet::of(b"+a").bits());

@@ -36,20 +36,27 @@ impl<'a> Output<'a> {
     }
 
     /// Appends one byte, switching to an owned buffer on the first mismatch.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, byte: u8) {
         match &mut self.owned {
             Some(buf) => buf.push(byte),
             None if self.src.get(self.len) == Some(&byte) => self.len += 1,
-            None => {
-                // Reserve the input length: most transformations shrink or
-                // keep the size, so one allocation is usually enough.
-                let mut buf = Vec::with_capacity(self.src.len().max(self.len + 1));
-                buf.extend_from_slice(&self.src[..self.len]);
-                buf.push(byte);
-                self.owned = Some(buf);
-            }
+            None => self.diverge(byte),
         }
+    }
+
+    /// The first byte that differs from the input: copies the prefix into
+    /// an owned buffer (out of line, so that `push` stays small enough to
+    /// inline into every transformation's byte loop).
+    #[cold]
+    #[inline(never)]
+    fn diverge(&mut self, byte: u8) {
+        // Reserve the input length: most transformations shrink or keep
+        // the size, so one allocation is usually enough.
+        let mut buf = Vec::with_capacity(self.src.len().max(self.len + 1));
+        buf.extend_from_slice(&self.src[..self.len]);
+        buf.push(byte);
+        self.owned = Some(buf);
     }
 
     pub(crate) fn extend(&mut self, bytes: &[u8]) {

@@ -19,11 +19,16 @@ pub(crate) fn is_c_space(b: u8) -> bool {
 
 /// Maps every byte through `f`.
 fn map_bytes(input: &[u8], f: impl Fn(u8) -> u8) -> Cow<'_, [u8]> {
-    let mut out = Output::new(input);
-    for &b in input {
-        out.push(f(b));
+    // One byte in, one byte out: the output is the input until the first
+    // byte `f` changes, then a copy mapped from there on.
+    let Some(first) = input.iter().position(|&b| f(b) != b) else {
+        return Cow::Borrowed(input);
+    };
+    let mut out = input.to_vec();
+    for b in &mut out[first..] {
+        *b = f(*b);
     }
-    out.finish()
+    Cow::Owned(out)
 }
 
 /// Keeps only the bytes for which `keep` holds.

@@ -58,7 +58,8 @@ impl<'r> Transaction<'r> {
             return;
         }
         let body = std::mem::take(&mut self.req.body);
-        let result = match self.body_processor() {
+        let processor = self.body_processor();
+        let result = match processor {
             Some(BodyProcessor::UrlEncoded) => {
                 self.req.processor = Some("URLENCODED");
                 let sep = config.argument_separator;
@@ -90,7 +91,12 @@ impl<'r> Transaction<'r> {
             None => Ok(()),
         };
         self.req.body = body;
-        self.invalidate_scalars();
+        // Without a processor the request is as it was (the body is put
+        // back unchanged): what phase 1 computed from it stays valid,
+        // unless the argument limit below changes something.
+        if processor.is_some() {
+            self.invalidate_scalars();
+        }
         if let Err(msg) = result {
             self.req.body_error = Some(msg);
         }
@@ -100,6 +106,7 @@ impl<'r> Transaction<'r> {
             let keep = limit.saturating_sub(self.req.args_get.len());
             self.req.args_post.entries.truncate(keep);
             self.req.body_error = Some("Arguments limit exceeded".into());
+            self.invalidate_scalars();
         }
     }
 }
