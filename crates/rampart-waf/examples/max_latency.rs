@@ -37,7 +37,7 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn main() {
-    let inputs = corpus::corpus(&common::crs_dir());
+    let inputs = corpus::corpus(&corpus::crs_dir());
     println!("{} corpus requests", inputs.len());
     for paranoia in [1u8, 2] {
         let rules = common::crs_rules(paranoia);

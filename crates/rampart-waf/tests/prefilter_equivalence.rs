@@ -21,18 +21,10 @@ use rampart_waf::compile::{CompiledOp, CompiledRule};
 use rampart_waf::conformance::crs_rule_set;
 use rampart_waf::transform::apply_chain;
 
-fn crs_dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR")
-            .expect("run by cargo, which sets CARGO_MANIFEST_DIR"),
-    )
-    .join("../../../shared/corpora/crs")
-}
-
 #[test]
 fn prefilters_are_exact_on_the_crs_corpus() {
-    let mut rules = crs_rule_set(&crs_dir()).expect("CRS loads");
-    let inputs = corpus::corpus(&crs_dir());
+    let mut rules = crs_rule_set(&corpus::crs_dir()).expect("CRS loads");
+    let inputs = corpus::corpus(&corpus::crs_dir());
     assert!(inputs.len() > 4000, "{} corpus requests", inputs.len());
 
     // 1. Rule level.
@@ -149,7 +141,7 @@ fn prefilters_are_exact_on_the_crs_corpus() {
 /// The attack and benign text of libinjection's data and GoTestWAF's test
 /// cases (a sample of each file), as raw strings.
 fn attack_corpus_texts() -> Vec<String> {
-    let shared = crs_dir().join("..");
+    let shared = corpus::crs_dir().join("..");
     let mut texts = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(shared.join("libinjection/data"))
         .into_iter()
@@ -208,7 +200,7 @@ fn percent_encode(s: &str) -> String {
 /// result with the shortcuts on and off.
 #[test]
 fn shortcuts_agree_on_attack_corpora() {
-    let mut rules = crs_rule_set(&crs_dir()).expect("CRS loads");
+    let mut rules = crs_rule_set(&corpus::crs_dir()).expect("CRS loads");
     let texts = attack_corpus_texts();
     assert!(texts.len() > 1000, "{} corpus texts", texts.len());
     let requests: Vec<rampart_waf::conformance::Request> = texts

@@ -38,12 +38,24 @@ pub fn corpus(crs: &Path) -> Vec<(String, Request)> {
 
 /// One whole exchange of a corpus request; what the engine decided.
 pub fn run(rules: &RuleSet, req: &Request) -> (Vec<MatchedRule>, Option<Intervention>) {
+    let tx = exchange(rules, req, |_| {});
+    (tx.matched_rules().to_vec(), tx.intervention().cloned())
+}
+
+/// One whole exchange of `req` through all phases; `before` runs on the
+/// transaction just before phase 1 (to set what a host would).
+pub fn exchange<'r>(
+    rules: &'r RuleSet,
+    req: &Request,
+    before: impl FnOnce(&mut Transaction<'r>),
+) -> Transaction<'r> {
     let mut tx = Transaction::new(rules);
     tx.set_connection("127.0.0.1", 40000, "127.0.0.1", 80);
     tx.set_request_line(&req.method, &req.uri, &req.version);
     for (k, v) in &req.headers {
         tx.add_request_header(k, v);
     }
+    before(&mut tx);
     tx.process_request_headers();
     tx.append_request_body(&req.body);
     tx.process_request_body();
@@ -52,5 +64,15 @@ pub fn run(rules: &RuleSet, req: &Request) -> (Vec<MatchedRule>, Option<Interven
     tx.process_response_headers();
     tx.process_response_body();
     tx.process_logging();
-    (tx.matched_rules().to_vec(), tx.intervention().cloned())
+    tx
+}
+
+/// CRS as shipped in `shared/corpora` (tests and benchmarks read it there;
+/// the gateway never does).
+pub fn crs_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR")
+            .expect("run by cargo, which sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../../shared/corpora/crs")
 }

@@ -209,6 +209,7 @@ impl Builder {
             prefilter_on: true,
             selectors: Default::default(),
             scratch_pool: Default::default(),
+            init_run: None,
         };
         set.index_chains();
         set.compile_selectors();
@@ -217,6 +218,8 @@ impl Builder {
         set.index_unions();
         set.plan_rejections();
         set.intern_tx_keys();
+        // Last: the simulation runs the finished rules.
+        set.init_run = crate::eval::snapshot::build(&set);
         Ok(set)
     }
 }

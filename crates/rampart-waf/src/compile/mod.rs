@@ -14,6 +14,7 @@ pub mod fast;
 mod operator;
 pub mod pcre;
 pub mod prefilter;
+pub(crate) mod pure;
 mod rule;
 
 use std::collections::HashMap;
@@ -108,6 +109,9 @@ pub struct RuleSet {
     selectors: HashMap<usize, CompiledSelector, crate::inthash::IntBuild>,
     /// Scratch of finished transactions, for new ones.
     scratch_pool: crate::eval::pool::ScratchPool,
+    /// The outcome of the first run of pure rules of phase 1, computed at
+    /// load (see `eval::snapshot`).
+    init_run: Option<crate::eval::snapshot::InitRun>,
 }
 
 /// `@pm` links with at most this many phrases get a prefilter slot.
@@ -299,6 +303,18 @@ impl RuleSet {
 
     pub(crate) fn scratch_pool(&self) -> &crate::eval::pool::ScratchPool {
         &self.scratch_pool
+    }
+
+    /// The phase-1 program indices where the snapshot of the first pure
+    /// run applies and where evaluation resumes after it (see
+    /// `eval::snapshot`), if the set has one; for tests and diagnostics.
+    pub fn init_snapshot(&self) -> Option<(usize, usize)> {
+        self.init_run.as_ref().map(|run| (run.start, run.resume))
+    }
+
+    /// The snapshot of phase 1's first pure run, when the shortcuts are on.
+    pub(crate) fn init_run(&self) -> Option<&crate::eval::snapshot::InitRun> {
+        self.init_run.as_ref().filter(|_| self.prefilter_on)
     }
 
     /// True when the chain with the given key leaves `value` unchanged

@@ -153,6 +153,13 @@ impl Store {
         }
     }
 
+    /// Replaces every value by those of `other` (keeping this store's
+    /// allocation when it is large enough); a write like any other.
+    pub fn copy_from(&mut self, other: &Store) {
+        self.generation = self.generation.wrapping_add(1);
+        self.values.clone_from(&other.values);
+    }
+
     pub fn remove(&mut self, key: &str) {
         self.generation = self.generation.wrapping_add(1);
         self.values.remove(&*lower(key));

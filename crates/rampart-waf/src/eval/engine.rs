@@ -78,9 +78,43 @@ impl<'r> Transaction<'r> {
         if phase != Phase::Logging && (blocked || allowed) {
             return;
         }
+        let program_len = self.rules.phase(phase).len();
+        // The first pure run of phase 1 (see `snapshot`): the entries
+        // before it are evaluated, then its outcome is applied when the
+        // transaction is in the state it was computed from.
+        let init_run = match phase {
+            Phase::RequestHeaders => self.rules.init_run(),
+            _ => None,
+        };
+        let Some(run) = init_run else {
+            self.run_entries(phase, 0, program_len);
+            return;
+        };
+        let Some(mut i) = self.run_entries(phase, 0, run.start) else {
+            return;
+        };
+        if i == run.start {
+            if let Some(resume) = self.apply_init_run(run) {
+                i = resume;
+            }
+        }
+        self.run_entries(phase, i, program_len);
+    }
+
+    /// Runs the phase's program from entry `i` until an entry at or past
+    /// `until` is reached (its index) or the phase stops (`None`: a
+    /// disruptive action, `allow`, or the engine turned off). Not inlined:
+    /// one copy of the rule loop, with the rule and link evaluation
+    /// inlined into it.
+    #[inline(never)]
+    pub(super) fn run_entries(
+        &mut self,
+        phase: Phase,
+        mut i: usize,
+        until: usize,
+    ) -> Option<usize> {
         let program = self.rules.phase(phase);
-        let mut i = 0;
-        while i < program.len() {
+        while i < until {
             let Entry::Rule(index) = &program[i] else {
                 i += 1;
                 continue;
@@ -92,14 +126,15 @@ impl<'r> Transaction<'r> {
             }
             match self.eval_rule(rule) {
                 Flow::Next => {}
-                Flow::Stop => return,
+                Flow::Stop => return None,
                 Flow::Skip(n) => i = skip_rules(program, i, n),
                 Flow::SkipAfter => i = self.rules.skip_after_target(phase, i - 1),
             }
             if self.ov.engine == EngineMode::Off {
-                return;
+                return None;
             }
         }
+        Some(i)
     }
 
     fn is_removed(&self, rule: &CompiledRule) -> bool {

@@ -26,6 +26,7 @@ mod ops;
 pub(crate) mod pool;
 mod scalars;
 mod setvar;
+pub(crate) mod snapshot;
 mod vars;
 
 pub(crate) use vars::request_fixed;
@@ -289,6 +290,18 @@ impl<'r> Transaction<'r> {
     /// A TX variable, e.g. `blocking_inbound_anomaly_score`.
     pub fn tx_var(&self, name: &str) -> Option<&[u8]> {
         self.tx.get(name)
+    }
+
+    /// Every TX variable, in key order (keys in lower case).
+    pub fn tx_vars(&self) -> Vec<(String, Vec<u8>)> {
+        let mut vars: Vec<(String, Vec<u8>)> = self
+            .tx
+            .values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_vec()))
+            .collect();
+        vars.sort_unstable();
+        vars
     }
 
     /// Sets a TX variable before the rules run, as a host's setup would
