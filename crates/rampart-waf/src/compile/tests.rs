@@ -127,6 +127,8 @@ fn selector_literals_agree_with_the_regex() {
         // The multi-line `^` also matches after a line break.
         (3, "x\nheader_name_920450_a", true),
         (3, "x\nheader_name_9", false),
+        // A key that starts with the prefix is picked despite a line break.
+        (3, "header_name_920450_a\nb", true),
     ] {
         let loaded = set.selector_matches(text(id), key);
         let fresh = set.selector_matches(&pattern(id), key);

@@ -35,6 +35,12 @@ impl<'r> Transaction<'r> {
         // Sized for the source text plus a short value per macro: most
         // expansions then fit without growing.
         let mut out = Vec::with_capacity(template.raw().len() + 16);
+        self.expand_into(template, &mut out);
+        out
+    }
+
+    /// Appends the expansion of a template to `out`.
+    pub(super) fn expand_into(&self, template: &Template, out: &mut Vec<u8>) {
         for part in template.parts() {
             match part {
                 TemplatePart::Literal(text) => out.extend_from_slice(text.as_bytes()),
@@ -45,7 +51,6 @@ impl<'r> Transaction<'r> {
                 }
             }
         }
-        out
     }
 
     /// Like [`Transaction::expand`], without a copy when the template is a

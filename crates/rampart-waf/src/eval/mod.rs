@@ -120,6 +120,8 @@ pub struct Transaction<'r> {
     union_words: Vec<u64>,
     /// TX values read by `[&]TX:key "@cmp N"` plans (see `tx_planned`).
     tx_memo: engine::TxMemo,
+    /// Reused buffer for `setvar` keys built from macros.
+    setvar_key_buf: Vec<u8>,
     started: Instant,
     unique_id: String,
 }
@@ -161,6 +163,7 @@ impl<'r> Transaction<'r> {
             union_buf: Vec::new(),
             union_words: Vec::new(),
             tx_memo: Default::default(),
+            setvar_key_buf: Vec::new(),
             started,
             unique_id: unique_id(),
         }

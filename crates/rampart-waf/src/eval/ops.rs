@@ -105,8 +105,15 @@ impl<'r> Transaction<'r> {
         let Some(caps) = re.captures(value) else {
             return false;
         };
-        let groups: Vec<Option<&[u8]>> = caps.iter().map(|m| m.map(|m| m.as_bytes())).collect();
-        self.set_captures(&groups);
+        // `set_captures` stores at most `TX:0`..`TX:9`: later groups are
+        // never read, so the first ten are gathered on the stack.
+        let mut groups: [Option<&[u8]>; 10] = [None; 10];
+        let mut n = 0;
+        for (slot, m) in groups.iter_mut().zip(caps.iter()) {
+            *slot = m.map(|m| m.as_bytes());
+            n += 1;
+        }
+        self.set_captures(&groups[..n]);
         true
     }
 }

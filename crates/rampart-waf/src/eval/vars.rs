@@ -15,6 +15,46 @@ use crate::parser::{Collection, Selector, Target, Variable};
 use super::data::{Bytes, Coll, Store};
 use super::{TargetScope, Transaction};
 
+/// `var.name()` as a shared string, without the parser's linear table
+/// scan; the name of every matched keyless value is a clone of it (one
+/// reference count instead of an allocation per match).
+fn variable_name(var: Variable) -> &'static Arc<str> {
+    static NAMES: OnceLock<Vec<Arc<str>>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        let mut names: Vec<Arc<str>> = Vec::new();
+        for v in Variable::all() {
+            let i = v as usize;
+            if names.len() <= i {
+                names.resize(i + 1, Arc::from(""));
+            }
+            names[i] = Arc::from(v.name());
+        }
+        names
+    });
+    // Every variant is in `Variable::all()`, so the index is always there.
+    &names[var as usize]
+}
+
+/// `&VAR` counts from 0 to this are shared values built once.
+const SHARED_COUNTS: usize = 64;
+
+/// A `&` count as a value: counts up to `SHARED_COUNTS` are clones of
+/// values built once (a reference count instead of two allocations per
+/// counted target; a value is immutable, so sharing it across transactions
+/// cannot change what any of them sees).
+fn count_value(n: usize) -> Bytes {
+    static COUNTS: OnceLock<Vec<Bytes>> = OnceLock::new();
+    let counts = COUNTS.get_or_init(|| {
+        (0..=SHARED_COUNTS)
+            .map(|i| Bytes::from(i.to_string().as_bytes()))
+            .collect()
+    });
+    match counts.get(n) {
+        Some(shared) => shared.clone(),
+        None => n.to_string().into_bytes().into(),
+    }
+}
+
 /// `var.is_collection()` without the parser's linear table scan (it runs
 /// once per target of every rule evaluated).
 pub(super) fn is_collection(var: Variable) -> bool {
@@ -118,10 +158,12 @@ impl Value {
         let Some(var) = self.variable else {
             return Arc::from("");
         };
+        let shared_name = variable_name(var);
         let Some(key) = &self.key else {
-            return Arc::from(var.name());
+            // A keyless value's name is the variable's: shared, not built.
+            return shared_name.clone();
         };
-        let (var_name, key_text) = (var.name(), &**key);
+        let (var_name, key_text) = (&**shared_name, &**key);
         let (var, key) = (var_name.as_bytes(), key_text.as_bytes());
         let mut joined = [0u8; 96];
         let len = var.len() + 1 + key.len();
@@ -228,8 +270,7 @@ impl<'r> Transaction<'r> {
         if target.count {
             let n = out.len() - start;
             out.truncate(start);
-            let count = n.to_string().into_bytes();
-            out.push(Value::new(Some(var), count.into()));
+            out.push(Value::new(Some(var), Shared::Bytes(count_value(n))));
         }
     }
 
@@ -503,5 +544,21 @@ mod tests {
         assert_eq!(&*name, format!("REQUEST_HEADERS:{long}"));
         let accented = keyed(Some(Variable::Args), "café");
         assert_eq!(&*accented.name(), "ARGS:café");
+    }
+
+    #[test]
+    fn shared_variable_names_are_the_parser_names() {
+        for var in Variable::all() {
+            assert_eq!(&**variable_name(var), var.name(), "{var:?}");
+            let value = Value::new(Some(var), Shared::Text(Arc::from("v")));
+            assert_eq!(&*value.name(), var.name(), "{var:?}");
+        }
+    }
+
+    #[test]
+    fn counts_are_decimal_in_and_beyond_the_shared_range() {
+        for n in [0, 1, 9, 10, SHARED_COUNTS, SHARED_COUNTS + 1, 1000] {
+            assert_eq!(&*count_value(n), n.to_string().as_bytes(), "{n}");
+        }
     }
 }
