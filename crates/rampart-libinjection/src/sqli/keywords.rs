@@ -3,19 +3,21 @@
 //! The table itself (SQL words, multi-word phrases and the fingerprint
 //! blacklist, ~9,400 entries) is the one `libinjectionrs` publishes as
 //! `sqli::sqli_data::SQL_KEYWORDS`, read at run time. Its own lookup
-//! upper-cases the word into a fresh `String` on every call; this one compares
-//! case-insensitively in place, which matters because the tokenizer looks up
-//! every word of every argument.
+//! upper-cases the word into a fresh `String` on every call; this one hashes
+//! the word upper-cased on the fly into a static index, filled once in place,
+//! and compares case-insensitively: the tokenizer looks up every word of
+//! every argument.
 //!
 //! Like C libinjection's `bsearch_keyword_type`, a lookup distinguishes "in the
 //! table with type `n` (bareword)" from "not in the table": the phrase table
 //! relies on that (`LOCK IN` is a bareword entry on the way to
 //! `LOCK IN SHARE MODE`).
 
-use core::cmp::Ordering;
-use libinjectionrs::sqli::sqli_data::{Keyword, SQL_KEYWORDS};
+use libinjectionrs::sqli::sqli_data::SQL_KEYWORDS;
 use libinjectionrs::sqli::TokenType;
-use std::sync::OnceLock;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU16, AtomicUsize};
+use std::sync::Once;
 
 /// Type char of fingerprint entries in the keyword table.
 const FINGERPRINT_TYPE: u8 = b'F';
@@ -23,60 +25,91 @@ const FINGERPRINT_TYPE: u8 = b'F';
 /// Longest fingerprint libinjection checks (`LIBINJECTION_SQLI_MAX_TOKENS`).
 const MAX_FINGERPRINT: usize = 5;
 
-/// Compares a table word (stored upper-case) with `key` as if `key` were
-/// upper-cased (ASCII letters only, as C's `cstrcasecmp` does).
-fn compare_upper(table_word: &[u8], key: &[u8]) -> Ordering {
-    for (t, k) in table_word.iter().zip(key) {
-        let k = k.to_ascii_uppercase();
-        if *t != k {
-            return t.cmp(&k);
-        }
+/// Slots of the hash index: a power of two at least three times the
+/// table's length, so at most a third are used and every probe sequence
+/// reaches a free slot soon.
+const SLOTS: usize = (SQL_KEYWORDS.len() * 3).next_power_of_two();
+
+/// A free slot. Table positions fit below it (checked at compile time).
+const EMPTY: u16 = u16::MAX;
+const _: () = assert!(SQL_KEYWORDS.len() < EMPTY as usize);
+
+/// The hash index, slot -> table position, keyed by the upper-cased word.
+/// Static and filled once in place: the lookup must not touch the heap,
+/// not even on its first call. Relaxed loads are plain loads; `BUILT`'s
+/// `call_once` orders the filling before every lookup.
+static INDEX: [AtomicU16; SLOTS] = [const { AtomicU16::new(EMPTY) }; SLOTS];
+static BUILT: Once = Once::new();
+
+/// Longest table word (set with `INDEX`): a longer key equals no entry.
+static LONGEST: AtomicUsize = AtomicUsize::new(0);
+
+/// FNV-1a over the ASCII-upper-cased bytes, then a multiplicative mix so
+/// that the low bits the index uses depend on every byte.
+fn hash_upper(word: &[u8]) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in word {
+        h = (h ^ u64::from(b.to_ascii_uppercase())).wrapping_mul(0x0000_0100_0000_01b3);
     }
-    table_word.len().cmp(&key.len())
+    (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
 }
 
-/// Per first byte `b`, the table entries starting with it are
-/// `starts[b]..starts[b + 1]` (the table is sorted, so they are adjacent).
-/// Built once, in place (no heap: the lookup must not allocate).
-fn first_byte_starts() -> &'static [u32; 257] {
-    static STARTS: OnceLock<[u32; 257]> = OnceLock::new();
-    STARTS.get_or_init(|| {
-        let mut starts = [0u32; 257];
-        for (b, start) in starts.iter_mut().enumerate() {
-            // Entries whose first byte is below `b` (the empty word sorts
-            // first); the table has ~9,400 entries, far below `u32::MAX`.
-            let below = SQL_KEYWORDS.partition_point(|k: &Keyword| {
-                k.word
-                    .as_bytes()
-                    .first()
-                    .is_some_and(|f| usize::from(*f) < b)
-                    || k.word.is_empty()
-            });
-            *start = below as u32;
+/// True when `table_word` (stored upper-case) equals `key` upper-cased
+/// (ASCII letters only, as C's `cstrcasecmp` does).
+fn equals_upper(table_word: &[u8], key: &[u8]) -> bool {
+    table_word.len() == key.len()
+        && table_word
+            .iter()
+            .zip(key)
+            .all(|(t, k)| *t == k.to_ascii_uppercase())
+}
+
+/// Fills the index. The table is sorted without duplicates (tested), so
+/// each word has one entry; an entry holding a lower-case ASCII letter can
+/// never equal an upper-cased key, and is left out exactly as the binary
+/// search could never return it.
+fn build_index() {
+    let mut longest = 0;
+    for (position, k) in SQL_KEYWORDS.iter().enumerate() {
+        let word = k.word.as_bytes();
+        if word.iter().any(u8::is_ascii_lowercase) {
+            continue;
         }
-        starts
-    })
+        longest = longest.max(word.len());
+        let mut slot = hash_upper(word) & (SLOTS - 1);
+        while INDEX[slot].load(Relaxed) != EMPTY {
+            slot = (slot + 1) & (SLOTS - 1);
+        }
+        // Below `EMPTY`, by the compile-time check.
+        INDEX[slot].store(position as u16, Relaxed);
+    }
+    LONGEST.store(longest, Relaxed);
 }
 
 /// The type char (`k`, `f`, `n`, `F`, ...) of `word` in the keyword table, or
 /// `None` when the table has no such entry.
 ///
-/// A binary search among the entries that start with the word's first
-/// byte (upper-cased): the tokenizer looks up every word of every value,
-/// and a search of the whole table took most of a short value's parse.
+/// A hash lookup on the upper-cased word: the tokenizer looks up every word
+/// of every value, and the binary search it replaces (the same answers, see
+/// the tests) took a tenth of a JSON body's parse.
 pub(crate) fn lookup(word: &[u8]) -> Option<u8> {
-    let entries = match word.first() {
-        Some(first) => {
-            let b = usize::from(first.to_ascii_uppercase());
-            let starts = first_byte_starts();
-            &SQL_KEYWORDS[starts[b] as usize..starts[b + 1] as usize]
+    BUILT.call_once(build_index);
+    if word.len() > LONGEST.load(Relaxed) {
+        return None;
+    }
+    let mut slot = hash_upper(word) & (SLOTS - 1);
+    loop {
+        let position = INDEX[slot].load(Relaxed);
+        if position == EMPTY {
+            return None;
         }
-        None => SQL_KEYWORDS,
-    };
-    entries
-        .binary_search_by(|k: &Keyword| compare_upper(k.word.as_bytes(), word))
-        .ok()
-        .map(|idx| entries[idx].token_type)
+        // Positions come from enumerating the table: always in range.
+        let entry = SQL_KEYWORDS.get(usize::from(position))?;
+        if equals_upper(entry.word.as_bytes(), word) {
+            return Some(entry.token_type);
+        }
+        slot = (slot + 1) & (SLOTS - 1);
+    }
 }
 
 /// Whether `fingerprint` (e.g. `s&sos`) is on libinjection's blacklist: the
@@ -121,6 +154,20 @@ pub(crate) fn word_token_type(word: &str) -> TokenType {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::cmp::Ordering;
+    use libinjectionrs::sqli::sqli_data::Keyword;
+
+    /// Compares a table word (stored upper-case) with `key` as if `key` were
+    /// upper-cased (ASCII letters only, as C's `cstrcasecmp` does).
+    fn compare_upper(table_word: &[u8], key: &[u8]) -> Ordering {
+        for (t, k) in table_word.iter().zip(key) {
+            let k = k.to_ascii_uppercase();
+            if *t != k {
+                return t.cmp(&k);
+            }
+        }
+        table_word.len().cmp(&key.len())
+    }
 
     #[test]
     fn table_is_sorted_so_binary_search_is_valid() {
@@ -134,11 +181,11 @@ mod tests {
         }
     }
 
-    /// The search over one first byte's entries finds what a search of the
-    /// whole table finds, for every table word in either case and for
-    /// near misses.
+    /// The hash lookup finds what a binary search of the whole table finds,
+    /// for every table word in either case and mixed case, and for near
+    /// misses (one byte longer or shorter, other bytes, long words).
     #[test]
-    fn first_byte_search_agrees_with_whole_table_search() {
+    fn hash_lookup_agrees_with_whole_table_search() {
         let whole = |word: &[u8]| {
             SQL_KEYWORDS
                 .binary_search_by(|k: &Keyword| compare_upper(k.word.as_bytes(), word))
@@ -155,7 +202,27 @@ mod tests {
             assert_eq!(lookup(&longer), whole(&longer), "{}", k.word);
             let shorter = &word[..word.len().saturating_sub(1)];
             assert_eq!(lookup(shorter), whole(shorter), "{}", k.word);
+            let mixed: Vec<u8> = word
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    if i % 2 == 0 {
+                        b.to_ascii_lowercase()
+                    } else {
+                        *b
+                    }
+                })
+                .collect();
+            assert_eq!(lookup(&mixed), whole(&mixed), "{}", k.word);
+            let mut changed = word.to_vec();
+            if let Some(last) = changed.last_mut() {
+                *last ^= 0x80;
+            }
+            assert_eq!(lookup(&changed), whole(&changed), "{}", k.word);
         }
+        let long = b"SELECT".repeat(20);
+        assert_eq!(lookup(&long), None);
+        assert_eq!(lookup(&long), whole(&long));
         for b in 0..=255u8 {
             assert_eq!(lookup(&[b]), whole(&[b]), "byte {b}");
             assert_eq!(lookup(&[b, b'a']), whole(&[b, b'a']), "byte {b}");

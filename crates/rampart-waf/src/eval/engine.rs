@@ -148,8 +148,12 @@ impl<'r> Transaction<'r> {
     #[inline(always)]
     fn eval_rule(&mut self, rule: &'r CompiledRule) -> Flow {
         self.current = Some(rule);
-        // Cleared, not replaced: keeps the buffer for the next rule.
-        self.matched_vars.entries.clear();
+        // Cleared, not replaced: keeps the buffer for the next rule. Most
+        // rules matched nothing before, and `clear` on an empty vector still
+        // calls the out-of-line slice drop (~15 instructions per rule).
+        if !self.matched_vars.entries.is_empty() {
+            self.matched_vars.entries.clear();
+        }
         for link in rule.links() {
             if !self.eval_link(rule, link) {
                 self.current = None;

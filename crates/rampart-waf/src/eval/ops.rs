@@ -88,6 +88,9 @@ impl<'r> Transaction<'r> {
     }
 
     fn regex(&mut self, re: &regex::bytes::Regex, value: &[u8], capture: bool) -> bool {
+        // `is_match` first even with `capture`: most values do not match, and
+        // on those `is_match` is cheaper than `find` / `captures` (measured
+        // over CRS: skipping it costs ~10 k instructions per JSON POST).
         if !re.is_match(value) {
             return false;
         }

@@ -80,6 +80,25 @@ fn chains_captures_and_skip_after() {
     assert_eq!(ids(&get(&set, "/ab")), [3, 4, 6]);
 }
 
+/// `@rx` with `capture` decides the match by `find` / `captures` alone: a
+/// value that does not match keeps the earlier captures and does not match,
+/// a match without groups sets `TX:0`, and a later, longer match replaces it.
+#[test]
+fn capture_regexes_match_exactly_when_the_value_matches() {
+    let set = rules(
+        "SecAction \"id:1,phase:1,pass,setvar:tx.0=before\"\n\
+         SecRule REQUEST_URI \"@rx zz+\" \"id:2,phase:1,pass,capture\"\n\
+         SecRule REQUEST_URI \"@rx x(y)?q\" \"id:3,phase:1,pass,capture\"\n\
+         SecRule TX:0 \"@streq before\" \"id:4,phase:1,pass\"\n\
+         SecRule TX:0 \"@streq zzz\" \"id:5,phase:1,pass\"\n\
+         SecRule TX:0 \"@streq xq\" \"id:6,phase:1,pass\"\n\
+         SecRule &TX:1 \"@eq 0\" \"id:7,phase:1,pass\"",
+    );
+    assert_eq!(ids(&get(&set, "/nothing")), [1, 4, 7]);
+    assert_eq!(ids(&get(&set, "/azzz")), [1, 2, 5, 7]);
+    assert_eq!(ids(&get(&set, "/zzz/xq")), [1, 2, 3, 6, 7]);
+}
+
 #[test]
 fn exclusions_counts_and_ctl() {
     let set = rules(

@@ -14,12 +14,16 @@ pub(super) fn parse(body: &[u8], max_depth: usize, out: &mut Coll) -> Result<(),
     }
     let value: Value =
         serde_json::from_slice(body).map_err(|e| format!("JSON parsing error: {e}"))?;
-    flatten(&value, "json".to_string(), 0, max_depth, out)
+    let mut name = String::from("json");
+    flatten(&value, &mut name, 0, max_depth, out)
 }
 
+/// Adds the arguments under `v`, named from `name`, the path so far. The
+/// path is one buffer for the whole body: a child's segment is appended
+/// and cut off again, rather than a new string formatted per value.
 fn flatten(
     v: &Value,
-    name: String,
+    name: &mut String,
     depth: usize,
     max: usize,
     out: &mut Coll,
@@ -30,23 +34,47 @@ fn flatten(
     match v {
         Value::Object(map) => {
             for (k, child) in map {
-                flatten(child, format!("{name}.{k}"), depth + 1, max, out)?;
+                let parent = name.len();
+                name.push('.');
+                name.push_str(k);
+                flatten(child, name, depth + 1, max, out)?;
+                name.truncate(parent);
             }
         }
         Value::Array(items) => {
             // The array itself is an argument too, valued with its length
             // (Coraza does the same), so `ARGS_NAMES` sees `json.list`.
-            out.push(name.clone(), items.len().to_string());
+            let mut digits = [0u8; 20];
+            out.push(&**name, decimal(items.len(), &mut digits));
             for (i, child) in items.iter().enumerate() {
-                flatten(child, format!("{name}.{i}"), depth + 1, max, out)?;
+                let parent = name.len();
+                name.push('.');
+                name.push_str(decimal(i, &mut digits));
+                flatten(child, name, depth + 1, max, out)?;
+                name.truncate(parent);
             }
         }
-        Value::String(s) => out.push(name, s.as_bytes()),
-        Value::Null => out.push(name, &b""[..]),
-        Value::Bool(b) => out.push(name, b.to_string()),
-        Value::Number(n) => out.push(name, n.to_string()),
+        Value::String(s) => out.push(&**name, s.as_bytes()),
+        Value::Null => out.push(&**name, &b""[..]),
+        Value::Bool(b) => out.push(&**name, if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push(&**name, n.to_string()),
     }
     Ok(())
+}
+
+/// `n` in decimal (as `n.to_string()` writes it), in `buf`.
+fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &str {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[start..]).unwrap_or("0")
 }
 
 #[cfg(test)]
@@ -62,5 +90,40 @@ mod tests {
         assert_eq!(c.get("json.a.b"), Some(&b"2"[..]));
         assert!(parse(b"{", 10, &mut c).is_err());
         assert!(parse(br#"[[[[1]]]]"#, 2, &mut Coll::default()).is_err());
+    }
+
+    /// Sibling paths do not leak into each other (the path buffer is cut
+    /// back after each child), indices past 9 are whole numbers, and
+    /// scalars keep their JSON text.
+    #[test]
+    fn sibling_paths_indices_and_scalars() {
+        let mut c = Coll::default();
+        let list: Vec<String> = (0..12).map(|i| i.to_string()).collect();
+        let body = format!(
+            r#"{{"o":{{"p":{{"q":true}},"r":false}},"l":[{}],"n":-1.5e3,"s":"x"}}"#,
+            list.join(",")
+        );
+        parse(body.as_bytes(), 10, &mut c).unwrap();
+        let pairs: Vec<(String, String)> = c
+            .entries
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        // serde_json's map iterates in key order.
+        let mut expected = vec![("json.l".to_string(), "12".to_string())];
+        expected.extend((0..12).map(|i| (format!("json.l.{i}"), i.to_string())));
+        for (k, v) in [
+            ("json.n", "-1500.0"),
+            ("json.o.p.q", "true"),
+            ("json.o.r", "false"),
+            ("json.s", "x"),
+        ] {
+            expected.push((k.to_string(), v.to_string()));
+        }
+        assert_eq!(pairs, expected);
+        let mut digits = [0u8; 20];
+        for n in [0, 7, 10, 99, 100, 65_535, usize::MAX] {
+            assert_eq!(decimal(n, &mut digits), n.to_string());
+        }
     }
 }
