@@ -113,6 +113,48 @@ fn exclusions_counts_and_ctl() {
 }
 
 #[test]
+fn collection_counts_follow_selectors_and_duplicates() {
+    // Each rule pins one `&` count of a request collection, including
+    // repeated and case-varied keys and an exclusion next to a count.
+    let set = rules(
+        "SecRule &ARGS \"@eq 4\" \"id:1,phase:1,pass\"\n\
+         SecRule &ARGS:a \"@eq 2\" \"id:2,phase:1,pass\"\n\
+         SecRule &ARGS_NAMES:/^a/ \"@eq 3\" \"id:3,phase:1,pass\"\n\
+         SecRule &ARGS_POST \"@eq 0\" \"id:4,phase:1,pass\"\n\
+         SecRule &ARGS_GET_NAMES:/^b$/ \"@eq 1\" \"id:5,phase:1,pass\"\n\
+         SecRule &REQUEST_HEADERS:HOST \"@eq 1\" \"id:6,phase:1,pass\"\n\
+         SecRule &REQUEST_HEADERS \"@eq 2\" \"id:7,phase:1,pass\"\n\
+         SecRule &REQUEST_COOKIES_NAMES:/^c/ \"@eq 1\" \"id:8,phase:1,pass\"\n\
+         SecRule &REQUEST_COOKIES \"@eq 2\" \"id:9,phase:1,pass\"\n\
+         SecRule &REQUEST_COOKIES:missing \"@eq 0\" \"id:10,phase:1,pass\"\n\
+         SecRule &ARGS|!ARGS:a \"@eq 4\" \"id:11,phase:1,pass\"",
+    );
+    let mut tx = Transaction::new(&set);
+    tx.set_request_line("GET", "/?a=1&A=2&ab=3&b=4", "HTTP/1.1");
+    tx.add_request_header("Host", b"localhost");
+    tx.add_request_header("Cookie", b"c1=x; d=y");
+    tx.process_request_headers();
+    assert_eq!(ids(&tx), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+}
+
+#[test]
+fn exclusions_keep_the_order_of_the_other_values() {
+    // Exclusions in the middle and at the end: the remaining values are
+    // inspected in request order (setvar runs once per matched value).
+    let set = rules(
+        "SecRule ARGS|!ARGS:b|!ARGS:d|!ARGS:f \"@rx .\" \"id:1,phase:1,pass,setvar:tx.seen=%{tx.seen}%{MATCHED_VAR}\"\n\
+         SecRule TX:seen \"@rx ^(.*)$\" \"id:2,phase:1,pass,capture,logdata:'%{TX.1}'\"",
+    );
+    let tx = get(&set, "/?a=1&b=2&c=3&d=4&e=5&f=6");
+    let logged: Vec<_> = tx
+        .matched_rules()
+        .iter()
+        .map(|m| m.logdata.clone())
+        .collect();
+    assert_eq!(logged.last().map(String::as_str), Some("135"));
+}
+
+#[test]
 fn request_bodies() {
     let set = rules(
         "SecRule REQUEST_HEADERS:Content-Type \"application/json\" \"id:10,phase:1,pass,nolog,ctl:requestBodyProcessor=JSON\"\n\

@@ -195,20 +195,27 @@ impl<'r> Transaction<'r> {
             if link.exclusions.is_empty() && runtime.is_empty() {
                 continue;
             }
-            let mut i = start;
-            while i < out.len() {
-                let value = &out[i];
+            // Kept values slide down in place, in one pass: the survivors
+            // and their order are exactly those of a `remove` per excluded
+            // value (each value is still tested once, against the same
+            // exclusions), without shifting the tail for every removal.
+            // Values are only moved once one was excluded.
+            let mut kept = start;
+            for i in start..out.len() {
                 let excluded = link
                     .exclusions
                     .iter()
                     .chain(runtime.iter().copied())
-                    .any(|ex| self.excludes(ex, value));
+                    .any(|ex| self.excludes(ex, &out[i]));
                 if excluded {
-                    out.remove(i);
-                } else {
-                    i += 1;
+                    continue;
                 }
+                if kept != i {
+                    out.swap(kept, i);
+                }
+                kept += 1;
             }
+            out.truncate(kept);
         }
     }
 
@@ -343,6 +350,10 @@ impl<'r> Transaction<'r> {
         selector: Option<&Selector>,
         out: &mut Vec<Value>,
     ) {
+        if c.entries.is_empty() {
+            // Nothing to select: skip resolving the selector.
+            return;
+        }
         let filter = self.key_filter(selector);
         for (key, value) in &c.entries {
             if !filter.picks(key) {
