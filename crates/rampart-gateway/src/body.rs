@@ -136,6 +136,11 @@ impl TimedIncoming {
     }
 }
 
+/// The size hint of a body held whole (`None` once it was handed out).
+pub fn exact_hint(b: &Option<Bytes>) -> SizeHint {
+    SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64))
+}
+
 /// Frames handed over by the request pump (see `proxy::pump_request_body`).
 pub type PumpedFrame = Result<Frame<Bytes>, BodyError>;
 
@@ -177,7 +182,7 @@ impl Body for RequestBody {
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            RequestBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            RequestBody::Full(b) => exact_hint(b),
             RequestBody::Stream(s) => s.size_hint(),
             RequestBody::Pumped(_, hint) => *hint,
         }
@@ -315,7 +320,7 @@ impl Body for ResponseBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.source {
-            Source::Full(b, _) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Source::Full(b, _) => exact_hint(b),
             Source::Held(p, inc) => {
                 let extra = p.as_ref().map_or(0, |p| p.len() as u64);
                 let h = inc.size_hint();

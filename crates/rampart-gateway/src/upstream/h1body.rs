@@ -96,7 +96,7 @@ impl Body for UpstreamBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             UpstreamBody::Hyper(inc) => inc.size_hint(),
-            UpstreamBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            UpstreamBody::Full(b) => crate::body::exact_hint(b),
             UpstreamBody::Stream(s) => match s.decode {
                 Decode::Length(left) => SizeHint::with_exact(left),
                 _ => SizeHint::default(),

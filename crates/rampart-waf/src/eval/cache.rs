@@ -142,13 +142,7 @@ impl TransformCache {
             steps: HashMap::with_capacity_and_hasher(INITIAL_ENTRIES, Default::default()),
             bits: HashMap::with_capacity_and_hasher(INITIAL_ENTRIES, Default::default()),
             arena: Vec::with_capacity(INITIAL_ENTRIES),
-            scratch: Vec::new(),
-            presence: Vec::new(),
-            presence_used: Vec::new(),
-            unions: Vec::new(),
-            union_generation: 1,
-            union_arena: Vec::new(),
-            summaries: HashMap::default(),
+            ..Self::unallocated()
         }
     }
 
