@@ -36,9 +36,46 @@ pub enum BodyError {
     Upstream(#[source] crate::upstream::h1pool::ReadError),
 }
 
+/// A request body as the client sends it: from hyper's HTTP/1 or HTTP/2
+/// connection, or none at all (rampart's own HTTP/1 server, `h1server`,
+/// serves only requests without a body).
+pub enum ClientBody {
+    Hyper(Incoming),
+    Empty,
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            ClientBody::Hyper(inner) => Pin::new(inner).poll_frame(cx),
+            ClientBody::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ClientBody::Hyper(inner) => inner.is_end_stream(),
+            ClientBody::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ClientBody::Hyper(inner) => inner.size_hint(),
+            ClientBody::Empty => SizeHint::with_exact(0),
+        }
+    }
+}
+
 /// A client body with an idle timeout between frames.
 pub struct TimedIncoming {
-    inner: Incoming,
+    inner: ClientBody,
     idle: Duration,
     timer: Option<Pin<Box<Sleep>>>,
     armed: bool,
@@ -53,7 +90,7 @@ pub struct TimedIncoming {
 }
 
 impl TimedIncoming {
-    pub fn new(inner: Incoming, idle: Duration) -> Self {
+    pub fn new(inner: ClientBody, idle: Duration) -> Self {
         TimedIncoming {
             inner,
             idle,

@@ -27,7 +27,7 @@ use http::header::{CONTENT_LENGTH, HOST};
 use http::{HeaderMap, StatusCode, Version};
 use rampart_core::reason::codes;
 use rampart_core::Denial;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// A framing problem seen in the raw bytes of one request head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -380,31 +380,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for ScannedIo<I> {
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for ScannedIo<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+crate::io_wrap::write_through!(ScannedIo);
 
 /// Global request limits, compiled from `[limits]`.
 #[derive(Debug, Clone)]

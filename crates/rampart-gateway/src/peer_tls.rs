@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use rampart_core::{ClientCert, PeerTls};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// Stop recording after this much: real ClientHellos are under 2 KiB, and
 /// the JA4 parser refuses anything larger than 16 KiB anyway.
@@ -56,35 +56,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for HelloTap<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for HelloTap<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
+crate::io_wrap::write_through!(HelloTap);
 
 /// The connection's TLS facts after a completed handshake.
 pub fn peer_tls(conn: &rustls::ServerConnection, hello: &[u8]) -> Arc<PeerTls> {

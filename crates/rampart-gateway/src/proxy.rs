@@ -15,12 +15,11 @@ use http::header::{HeaderValue, ALLOW, LOCATION, STRICT_TRANSPORT_SECURITY};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
-use hyper::body::Incoming;
 use rampart_core::reason::codes;
 use rampart_core::{Decision, Denial, Mode, RequestCtx};
 use tokio::sync::mpsc;
 
-use crate::body::{BodyError, RequestBody, ResponseBody, TimedIncoming};
+use crate::body::{BodyError, ClientBody, RequestBody, ResponseBody, TimedIncoming};
 use crate::headers::{self, X_REQUEST_ID};
 use crate::hold::{self, Held};
 use crate::hygiene::{self, Framing, FramingVerdicts};
@@ -50,7 +49,7 @@ type Resp = Response<ResponseBody>;
 
 /// Handles one request against the snapshot current when it arrived.
 pub async fn handle(
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
     conn: Arc<ConnInfo>,
     snap: Arc<Snapshot>,
 ) -> Result<Resp, Infallible> {
@@ -307,7 +306,7 @@ struct Hop<'a> {
 async fn forward(
     mut ctx: RequestCtx,
     mut parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
     hop: Hop<'_>,
     route: Arc<RouteRuntime>,
     mut out: Outcome,
@@ -435,7 +434,7 @@ async fn forward(
 async fn send_inspected(
     ctx: &mut RequestCtx,
     mut parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
     hop: &Hop<'_>,
     route: &RouteRuntime,
     key: Option<u64>,

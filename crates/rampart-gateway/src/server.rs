@@ -21,6 +21,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
+use crate::body::ClientBody;
+use crate::h1server;
 use crate::hygiene::{header_watchdog, FramingVerdicts, ScannedIo};
 use crate::proxy::{self, ConnInfo};
 use crate::snapshot::{ListenerRuntime, Snapshot};
@@ -267,7 +269,14 @@ async fn serve_http<I>(
         events: shared.events.clone(),
         services: shared.services.clone(),
     });
-    let svc = service_fn(move |req| proxy::handle(req, conn.clone(), shared.snapshot.load_full()));
+    let own = (conn.clone(), shared.clone());
+    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        proxy::handle(
+            req.map(ClientBody::Hyper),
+            conn.clone(),
+            shared.snapshot.load_full(),
+        )
+    });
     if h2 {
         let mut b = http2::Builder::new(TokioExecutor::new());
         b.timer(TokioTimer::new())
@@ -276,9 +285,25 @@ async fn serve_http<I>(
             .keep_alive_interval(Some(Duration::from_secs(30)));
         drive!(b.serve_connection(TokioIo::new(io), svc), shutdown);
     } else if let Some(framing) = framing {
+        // rampart's own server takes the plain requests; the first one that
+        // is not plain hands the connection (and its read bytes) to hyper.
+        let watchdog = header_watchdog(framing.clone(), snap.header_read_timeout);
+        let mut watchdog = std::pin::pin!(watchdog);
+        let settings = h1server::Settings {
+            max_head: hyper_buf_size(snap),
+            max_headers: max_headers(snap),
+        };
+        let served = h1server::serve(io, own.0, own.1, settings, shutdown.clone());
+        let ended = tokio::select! {
+            biased;
+            ended = served => ended,
+            _ = watchdog.as_mut() => return,
+        };
+        let h1server::Ended::HandOff(io) = ended else {
+            return;
+        };
         let mut b = http1::Builder::new();
         h1_settings(&mut b, snap);
-        let watchdog = header_watchdog(framing.clone(), snap.header_read_timeout);
         let io = TokioIo::new(ScannedIo::new(io, framing));
         drive!(
             b.serve_connection(io, svc).with_upgrades(),
@@ -308,6 +333,13 @@ fn hyper_buf_size(snap: &Snapshot) -> usize {
     (snap.limits.max_header_bytes + snap.limits.max_uri) * 2 + 8192
 }
 
+/// Header fields a head may have before the server refuses it (431); the
+/// configured limit, with room above it so that `hygiene::check` answers
+/// first with its reason code.
+fn max_headers(snap: &Snapshot) -> usize {
+    snap.limits.max_headers * 2 + 8
+}
+
 fn h1_settings(b: &mut http1::Builder, snap: &Snapshot) {
     // The header-read timeout is `hygiene::header_watchdog`'s: one timer per
     // connection rather than hyper's, made and cancelled for every request
@@ -318,7 +350,7 @@ fn h1_settings(b: &mut http1::Builder, snap: &Snapshot) {
     b.header_read_timeout(None)
         .writev(false)
         .keep_alive(true)
-        .max_headers(snap.limits.max_headers * 2 + 8)
+        .max_headers(max_headers(snap))
         .max_buf_size(hyper_buf_size(snap));
 }
 

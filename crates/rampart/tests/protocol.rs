@@ -102,6 +102,83 @@ async fn clean_keepalive_requests_after_a_body_are_not_flagged() {
     assert_eq!(up.hits(), 3);
 }
 
+/// rampart's own HTTP/1.1 server serves plain requests and hands the
+/// connection to hyper at the first one with a body: both serve one
+/// pipelined connection in order, and the framing scan still sees every
+/// head after the hand-over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_server_and_hyper_serve_one_connection_in_turn() {
+    let up = Upstream::start("up").await;
+    let gw = gateway(&up, "", "").await;
+    let pipelined = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n\
+                     GET /2 HTTP/1.1\r\nHost: a\r\n\r\n\
+                     POST /3 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc\
+                     GET /4 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let (_, out) = raw_status(&gw, pipelined).await;
+    assert_eq!(out.matches("HTTP/1.1 200").count(), 4, "{out}");
+    assert_eq!(out.matches("x-request-id: ").count(), 4, "{out}");
+    for path in ["/1", "/2", "/3", "/4"] {
+        assert!(
+            out.contains(&format!("\"uri\":\"{path}\"")),
+            "{path} in {out}"
+        );
+    }
+    assert_eq!(up.hits(), 4);
+    // A smuggling signature after plain requests is still refused.
+    let smuggle = "GET /5 HTTP/1.1\r\nHost: a\r\n\r\n\
+                   POST /6 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    let (first, out) = raw_status(&gw, smuggle).await;
+    assert_eq!(first, 200, "{out}");
+    assert!(out.contains("ambiguous_content_length"), "{out}");
+    assert_eq!(
+        up.hits(),
+        5,
+        "the smuggled request never reached the upstream"
+    );
+}
+
+/// The own server frames its answers as hyper's did: HEAD keeps the
+/// upstream's length and sends no body; `Connection: close` is answered
+/// with the same field and the connection then closes; every answer has a
+/// Date.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_server_answers_head_and_close_like_hyper() {
+    let up = Upstream::start("up").await;
+    let gw = gateway(&up, "", "").await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr("main"))
+        .await
+        .unwrap();
+    s.write_all(b"HEAD /h HTTP/1.1\r\nHost: a\r\n\r\nGET /g HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let out = read_until_close(&mut s, Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the server closed: {out}"
+    );
+    let second = out
+        .match_indices("HTTP/1.1 200")
+        .nth(1)
+        .expect("two answers")
+        .0;
+    let (head_answer, get_answer) = out.split_at(second);
+    assert!(
+        head_answer
+            .to_ascii_lowercase()
+            .contains("content-length: "),
+        "{head_answer}"
+    );
+    assert!(
+        head_answer.ends_with("\r\n\r\n"),
+        "no body after a HEAD answer: {head_answer:?}"
+    );
+    assert!(!head_answer.contains("connection: close"), "{head_answer}");
+    assert!(get_answer.contains("connection: close\r\n"), "{get_answer}");
+    assert!(get_answer.contains("\"uri\":\"/g\""), "{get_answer}");
+    assert_eq!(out.matches("date: ").count(), 2, "{out}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_requests_get_their_status() {
     let up = Upstream::start("up").await;
