@@ -21,6 +21,7 @@ pub mod hygiene;
 mod io_wrap;
 pub mod log;
 pub mod metrics_setup;
+pub mod name_memo;
 pub mod peer_tls;
 pub mod proxy;
 pub mod pump;

@@ -9,9 +9,10 @@
 //! `hygiene` in front (so smuggling signatures keep their reason codes).
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
+use http::{HeaderMap, HeaderValue, Method, Request, Uri, Version};
 
 use crate::body::ClientBody;
+use crate::name_memo::NameMemo;
 
 /// Most header fields the own server parses; a longer head goes to hyper,
 /// which applies the configured limit.
@@ -53,7 +54,7 @@ struct Notes {
 
 /// Parses a request head at the start of `buf` when it is the plain case.
 /// `max_headers` is the configured limit on header fields (hyper's too).
-pub fn parse(buf: &mut BytesMut, max_headers: usize) -> Parsed {
+pub fn parse(buf: &mut BytesMut, max_headers: usize, names: &mut NameMemo) -> Parsed {
     let limit = max_headers.min(MAX_OWN_HEADERS);
     let mut spans: [Span; MAX_OWN_HEADERS] = [[0; 4]; MAX_OWN_HEADERS];
     let (len, method, target, count) = {
@@ -115,7 +116,7 @@ pub fn parse(buf: &mut BytesMut, max_headers: usize) -> Parsed {
     }
     // Split off, so the values share the head's bytes without a copy.
     let head: Bytes = buf.split_to(len).freeze();
-    match build(method, target, &head, &spans[..count]) {
+    match build(method, target, &head, &spans[..count], names) {
         Some(request) => Parsed::Serve(Box::new(OwnRequest {
             request,
             close: notes.close,
@@ -162,12 +163,13 @@ fn build(
     target: [u32; 2],
     head: &Bytes,
     spans: &[Span],
+    names: &mut NameMemo,
 ) -> Option<Request<ClientBody>> {
     let uri = Uri::from_maybe_shared(head.slice(target[0] as usize..target[1] as usize)).ok()?;
     let mut headers = HeaderMap::with_capacity(spans.len() + FORWARDING_ROOM);
-    for span in spans {
+    for (i, span) in spans.iter().enumerate() {
         let [ns, ne, vs, ve] = span.map(|o| o as usize);
-        let name = HeaderName::from_bytes(&head[ns..ne]).ok()?;
+        let name = names.name(i, &head[ns..ne])?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..ve)).ok()?;
         headers.append(name, value);
     }

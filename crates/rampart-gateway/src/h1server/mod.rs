@@ -30,6 +30,7 @@ use tokio::sync::watch;
 pub use prefixed::Prefixed;
 
 use crate::body::ResponseBody;
+use crate::name_memo::NameMemo;
 use crate::proxy::{self, ConnInfo};
 use crate::server::Shared;
 use encode::{BodyFraming, LAST_CHUNK};
@@ -73,8 +74,10 @@ where
 {
     let mut buf = BytesMut::with_capacity(READ_BUF);
     let mut out = Vec::with_capacity(1024);
+    let mut names = NameMemo::default();
     loop {
-        let request = match next_request(&mut io, &mut buf, settings, &mut shutdown).await {
+        let next = next_request(&mut io, &mut buf, &mut names, settings, &mut shutdown).await;
+        let request = match next {
             Next::Request(r) => r,
             Next::HandOff => return Ended::HandOff(Prefixed::new(buf.freeze(), io)),
             Next::Closed => return Ended::Closed,
@@ -106,6 +109,7 @@ enum Next {
 async fn next_request<I>(
     io: &mut I,
     buf: &mut BytesMut,
+    names: &mut NameMemo,
     settings: Settings,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Next
@@ -114,7 +118,7 @@ where
 {
     loop {
         if !buf.is_empty() {
-            match head::parse(buf, settings.max_headers) {
+            match head::parse(buf, settings.max_headers, names) {
                 Parsed::Serve(r) => return Next::Request(r),
                 Parsed::HandOff => return Next::HandOff,
                 // hyper refuses an oversized head with its status code.

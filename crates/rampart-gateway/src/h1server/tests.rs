@@ -5,10 +5,11 @@ use bytes::BytesMut;
 use http::{Method, Version};
 
 use super::head::{parse, Parsed, MAX_OWN_HEADERS};
+use crate::name_memo::NameMemo;
 
 fn parsed(raw: &str) -> (Parsed, BytesMut) {
     let mut buf = BytesMut::from(raw.as_bytes());
-    let p = parse(&mut buf, 100);
+    let p = parse(&mut buf, 100, &mut NameMemo::default());
     (p, buf)
 }
 
@@ -99,5 +100,8 @@ fn more_fields_than_the_own_limit_go_to_hyper() {
     hands_off(&raw);
     // A smaller configured limit applies as well.
     let mut buf = BytesMut::from("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n".as_bytes());
-    assert!(matches!(parse(&mut buf, 2), Parsed::HandOff));
+    assert!(matches!(
+        parse(&mut buf, 2, &mut NameMemo::default()),
+        Parsed::HandOff
+    ));
 }

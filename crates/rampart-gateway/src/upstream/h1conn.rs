@@ -21,6 +21,7 @@ use super::h1chunked::{write_chunk_header, write_last_chunk, CRLF};
 use super::h1pool::{Error, ReadError};
 use super::h1wire::{self, Framing, ResponseHead};
 use crate::body::RequestBody;
+use crate::name_memo::NameMemo;
 
 /// A request body up to this size is written together with its head.
 const COALESCE: usize = 16 * 1024;
@@ -35,6 +36,8 @@ pub struct Conn {
     pub(super) read: BytesMut,
     write: Vec<u8>,
     pub(super) timer: Pin<Box<Sleep>>,
+    /// The upstream's response field names, by position.
+    names: NameMemo,
 }
 
 /// A response head and what it says about the rest of the exchange.
@@ -54,6 +57,7 @@ impl Conn {
             write: Vec::with_capacity(1024),
             // Lazy: tokio registers the timer on its first poll.
             timer: Box::pin(tokio::time::sleep_until(deadline)),
+            names: NameMemo::default(),
         }
     }
 
@@ -125,6 +129,7 @@ impl Conn {
             read,
             write,
             timer,
+            names,
         } = self;
         let (mut rd, mut wr) = stream.split();
         let sent = async {
@@ -134,7 +139,7 @@ impl Conn {
             }
             Ok::<(), Error>(())
         };
-        let head = read_head(&mut rd, read);
+        let head = read_head(&mut rd, read, names);
         tokio::pin!(sent, head);
         let mut sending = true;
         let mut write_error = None;
@@ -178,10 +183,11 @@ impl Conn {
 async fn read_head<R: tokio::io::AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
+    names: &mut NameMemo,
 ) -> Result<ResponseHead, Error> {
     loop {
         if !buf.is_empty() {
-            if let Some(head) = h1wire::parse_response_head(buf).map_err(ReadError::Wire)? {
+            if let Some(head) = h1wire::parse_response_head(buf, names).map_err(ReadError::Wire)? {
                 if head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS
                 {
                     continue;

@@ -11,6 +11,8 @@ use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
+use crate::name_memo::NameMemo;
+
 /// Largest response head read from an upstream (hyper's default buffer
 /// limit is larger, but no API answers with 64 KiB of headers). It fits
 /// `u16`, so header offsets are kept in 8 bytes each.
@@ -84,7 +86,10 @@ pub fn write_request_head(
 /// Parses a response head at the start of `buf`. On success the head's bytes
 /// are split off `buf` (header values share them, no copy) and what follows
 /// (the start of the body) stays. `Ok(None)`: more bytes are needed.
-pub fn parse_response_head(buf: &mut BytesMut) -> Result<Option<ResponseHead>, WireError> {
+pub fn parse_response_head(
+    buf: &mut BytesMut,
+    names: &mut NameMemo,
+) -> Result<Option<ResponseHead>, WireError> {
     // Offsets rather than slices, so the values can be cut from the frozen
     // head afterwards. (Both arrays are per request: httparse's is left
     // uninitialised, the offsets are small, so neither costs a large memset.)
@@ -130,9 +135,9 @@ pub fn parse_response_head(buf: &mut BytesMut) -> Result<Option<ResponseHead>, W
     };
     let head: Bytes = buf.split_to(len).freeze();
     let mut headers = HeaderMap::with_capacity(count);
-    for span in &spans[..count] {
+    for (i, span) in spans[..count].iter().enumerate() {
         let [ns, ne, vs, ve] = span.map(usize::from);
-        let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| WireError::Head)?;
+        let name = names.name(i, &head[ns..ne]).ok_or(WireError::Head)?;
         let value =
             HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| WireError::Head)?;
         headers.append(name, value);
@@ -229,7 +234,7 @@ mod tests {
     use super::*;
 
     fn parse(raw: &[u8]) -> Result<Option<ResponseHead>, WireError> {
-        parse_response_head(&mut BytesMut::from(raw))
+        parse_response_head(&mut BytesMut::from(raw), &mut NameMemo::default())
     }
 
     fn framing(raw: &[u8]) -> Result<Framing, WireError> {
@@ -265,7 +270,9 @@ mod tests {
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 201 Created\r\nX-Y: a b\r\nX-Y: c\r\ncontent-length: 5\r\n\r\nhel"[..],
         );
-        let head = parse_response_head(&mut buf).unwrap().unwrap();
+        let head = parse_response_head(&mut buf, &mut NameMemo::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(head.status, StatusCode::CREATED);
         assert_eq!(head.version, Version::HTTP_11);
         let values: Vec<_> = head.headers.get_all("x-y").iter().collect();
