@@ -239,3 +239,57 @@ fn shortcuts_agree_on_attack_corpora() {
         assert_eq!(&corpus::run(&rules, req), expected, "{text:?}");
     }
 }
+
+/// The trigram filters of the large `@pm` lists never rule out a value the
+/// automaton matches: every phrase passes in either case, and so does
+/// every corpus value (raw and after the link's transformations) that
+/// holds a phrase.
+#[test]
+fn pm_trigram_filters_are_exact_on_the_crs_corpus() {
+    let rules = crs_rule_set(&corpus::crs_dir()).expect("CRS loads");
+    let inputs = corpus::corpus(&corpus::crs_dir());
+    let mut values: BTreeSet<Vec<u8>> = BTreeSet::new();
+    for (_, req) in &inputs {
+        values.insert(req.uri.clone().into_bytes());
+        values.extend(req.headers.iter().map(|(_, v)| v.clone()));
+        values.insert(req.body.clone());
+    }
+    let (mut filtered, mut ruled_out, mut matched) = (0usize, 0usize, 0usize);
+    for link in rules.rules().iter().flat_map(|r| r.links()) {
+        let CompiledOp::Pm(pm) = &link.operator else {
+            continue;
+        };
+        if pm.trigrams.is_none() {
+            continue;
+        }
+        filtered += 1;
+        for phrase in &pm.lowercase {
+            assert!(pm.may_match(phrase), "rule {}: {phrase:?}", link.id);
+            assert!(
+                pm.may_match(&phrase.to_ascii_uppercase()),
+                "rule {}",
+                link.id
+            );
+        }
+        let transforms = rules.transform_chain(link.chain_key);
+        for value in &values {
+            for form in [&value[..], &apply_chain(transforms, value)[..]] {
+                let hit = pm.automaton.find(form).is_some();
+                matched += usize::from(hit);
+                if !pm.may_match(form) {
+                    assert!(
+                        !hit,
+                        "rule {}: ruled out {:?}",
+                        link.id,
+                        String::from_utf8_lossy(form)
+                    );
+                    ruled_out += 1;
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{filtered} @pm lists filtered: {ruled_out} values ruled out, {matched} matches kept"
+    );
+    assert!(filtered >= 10 && ruled_out > 0 && matched > 0);
+}

@@ -210,6 +210,7 @@ impl Builder {
             selectors: Default::default(),
             scratch_pool: Default::default(),
             init_run: None,
+            value_lists: 0,
         };
         set.index_chains();
         set.compile_selectors();
@@ -218,6 +219,7 @@ impl Builder {
         set.index_unions();
         set.plan_rejections();
         set.intern_tx_keys();
+        set.value_lists = super::lists::assign(&mut set.rules);
         // Last: the simulation runs the finished rules.
         set.init_run = crate::eval::snapshot::build(&set);
         Ok(set)
@@ -309,6 +311,7 @@ impl Output {
             prefilter: None,
             literal_check: None,
             reject_plan: None,
+            value_list: None,
             tx_compare,
             multi_match: r.multi_match,
             capture: r.capture,

@@ -11,11 +11,13 @@
 mod builder;
 mod config;
 pub mod fast;
+mod lists;
 mod operator;
 pub mod pcre;
 pub mod prefilter;
 pub(crate) mod pure;
 mod rule;
+mod trigrams;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -112,6 +114,8 @@ pub struct RuleSet {
     /// The outcome of the first run of pure rules of phase 1, computed at
     /// load (see `eval::snapshot`).
     init_run: Option<crate::eval::snapshot::InitRun>,
+    /// How many value lists the links share (see `compile::lists`).
+    value_lists: u32,
 }
 
 /// `@pm` links with at most this many phrases get a prefilter slot.
@@ -305,6 +309,12 @@ impl RuleSet {
         &self.scratch_pool
     }
 
+    /// How many value lists the links share (ids `0..n`, see
+    /// `compile::lists`).
+    pub(crate) fn value_list_count(&self) -> usize {
+        self.value_lists as usize
+    }
+
     /// The phase-1 program indices where the snapshot of the first pure
     /// run applies and where evaluation resumes after it (see
     /// `eval::snapshot`), if the set has one; for tests and diagnostics.
@@ -455,8 +465,9 @@ impl RuleSet {
     /// Turns the shortcuts on (the default) or off: the `@rx` prefilters
     /// (per value, per variable union, and per selected value of a keyed
     /// target), the literal checks of `multiMatch` links, the `@pm`
-    /// shortest-phrase test, the literals of `VAR:/regex/` selectors and
-    /// the transformation triggers that skip chains and steps. Results are
+    /// shortest-phrase test and trigram filter, the literals of
+    /// `VAR:/regex/` selectors, the transformation triggers that skip
+    /// chains and steps, and the value lists shared by links. Results are
     /// the same either way; off exists to prove it.
     pub fn set_prefilter(&mut self, on: bool) {
         self.prefilter_on = on;

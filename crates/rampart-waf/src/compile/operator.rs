@@ -49,6 +49,11 @@ pub struct Cidr {
 #[derive(Debug)]
 pub enum CompiledOp {
     Rx(Box<Regex>),
+    /// `@rx ^.*$`: under ModSecurity's flags (DOTALL, MULTILINE) `.*`
+    /// takes every byte and `$` holds at the end of the value, so the
+    /// leftmost match is the whole value, whatever it holds (CRS 920450
+    /// and 920451 capture header names so). No regex needs to run.
+    RxWhole,
     /// `@rx` whose pattern has macros: compiled per request (and cached).
     RxMacro(Template),
     Pm(Box<Phrases>),
@@ -79,7 +84,22 @@ pub struct Phrases {
     /// The length of the shortest phrase: a shorter value cannot hold a
     /// match (ignoring case keeps lengths), so the automaton need not run.
     pub shortest: usize,
+    /// For a list too large for the prefilter: a value without any of the
+    /// phrases' chosen trigrams holds no phrase (see `compile::trigrams`).
+    pub trigrams: Option<super::trigrams::TrigramFilter>,
 }
+
+impl Phrases {
+    /// False when the shortcuts may rule out a match on `value` without
+    /// running the automaton: it is shorter than every phrase, or holds
+    /// none of their chosen trigrams. Both are exact (see the fields).
+    pub fn may_match(&self, value: &[u8]) -> bool {
+        value.len() >= self.shortest && self.trigrams.as_ref().is_none_or(|t| t.may_match(value))
+    }
+}
+
+/// The `@rx` pattern of [`CompiledOp::RxWhole`].
+pub(super) const WHOLE_VALUE: &str = "^.*$";
 
 /// Compiles `op`; `dir` is the directory of the rule's file (data files).
 /// An `Err` says why the rule cannot run here.
@@ -87,6 +107,7 @@ pub fn compile(op: &Operator, dir: &Path) -> Result<CompiledOp, String> {
     let arg = &op.argument;
     let raw = arg.raw();
     Ok(match op.kind {
+        OperatorKind::Rx if arg.is_literal() && raw == WHOLE_VALUE => CompiledOp::RxWhole,
         OperatorKind::Rx if arg.is_literal() => CompiledOp::Rx(Box::new(pcre::compile(raw)?)),
         OperatorKind::Rx => CompiledOp::RxMacro(arg.clone()),
         OperatorKind::Pm => CompiledOp::Pm(Box::new(phrases(raw.split_whitespace())?)),
@@ -126,15 +147,23 @@ fn phrases<'a>(words: impl Iterator<Item = &'a str>) -> Result<Phrases, String> 
         .match_kind(MatchKind::LeftmostFirst)
         .build(&words)
         .map_err(|e| e.to_string())?;
-    let lowercase = words
+    let lowercase: Vec<Vec<u8>> = words
         .iter()
         .map(|w| w.as_bytes().to_ascii_lowercase())
         .collect();
     let shortest = words.iter().map(|w| w.len()).min().unwrap_or(0);
+    // Smaller lists are in the prefilter DFA, which rules values out
+    // before the operator runs.
+    let trigrams = if lowercase.len() > super::MAX_PM_PHRASES {
+        super::trigrams::TrigramFilter::build(&lowercase)
+    } else {
+        None
+    };
     Ok(Phrases {
         automaton,
         lowercase,
         shortest,
+        trigrams,
     })
 }
 

@@ -45,6 +45,7 @@ fn operator_pure(op: &CompiledOp) -> bool {
         | CompiledOp::Within(a)
         | CompiledOp::Compare(_, a) => arg_pure(a),
         CompiledOp::Rx(_)
+        | CompiledOp::RxWhole
         | CompiledOp::Pm(_)
         | CompiledOp::IpMatch(_)
         | CompiledOp::ValidateByteRange(_)

@@ -61,6 +61,10 @@ pub struct CompiledRule {
     pub reject_plan: Option<RejectPlan>,
     /// A plan for `[&]TX:key "@cmp N"` links (see `compile::fast`).
     pub tx_compare: Option<super::fast::TxCompare>,
+    /// The id of the link's value list (see `compile::lists`): links with
+    /// the same targets and exclusions over request-side variables share
+    /// one resolution per transaction.
+    pub value_list: Option<u32>,
     pub multi_match: bool,
     pub capture: bool,
     pub meta: RuleMeta,

@@ -135,3 +135,27 @@ fn selector_literals_agree_with_the_regex() {
         assert_eq!((loaded, fresh), (expected, expected), "rule {id} on {key}");
     }
 }
+
+#[test]
+fn whole_value_pattern_matches_every_value_in_full() {
+    // What `CompiledOp::RxWhole` assumes of `^.*$` under ModSecurity's
+    // flags: the leftmost match is the whole value, for any bytes.
+    let re = pcre::compile(operator::WHOLE_VALUE).unwrap();
+    let values: [&[u8]; 9] = [
+        b"",
+        b"host",
+        b"\n",
+        b"a\nb",
+        b"\n\n",
+        b"abc\n",
+        b"\r\n\x00",
+        b"\xff\xfe",
+        b"x\x80\ny",
+    ];
+    for v in values {
+        assert_eq!(re.find(v).map(|m| m.range()), Some(0..v.len()), "{v:?}");
+        assert_eq!(re.captures_len(), 1);
+    }
+    let set = load("SecRule ARGS \"@rx ^.*$\" \"id:1,phase:1,pass,capture\"");
+    assert!(matches!(set.rules()[0].operator, CompiledOp::RxWhole));
+}

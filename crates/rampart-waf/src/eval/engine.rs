@@ -183,19 +183,16 @@ impl<'r> Transaction<'r> {
         if self.link_rejected(link) {
             return false;
         }
-        let mut values = std::mem::take(&mut self.values_buf);
-        values.clear();
-        self.resolve_targets(head, link, &mut values);
+        let taken = self.take_values(head, link);
         let mut any = false;
-        for value in &values {
+        for value in taken.values() {
             if let Some(matched) = self.test_value(link, &value.value) {
                 any = true;
                 self.record_match(value, matched);
                 self.run_effects(link);
             }
         }
-        values.clear();
-        self.values_buf = values;
+        self.put_values(taken);
         any
     }
 

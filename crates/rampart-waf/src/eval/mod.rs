@@ -21,6 +21,7 @@ mod body;
 mod cache;
 mod data;
 mod engine;
+mod lists;
 mod macros;
 mod ops;
 pub(crate) mod pool;
@@ -114,6 +115,8 @@ pub struct Transaction<'r> {
     scalar_cache: RefCell<Vec<(Variable, Option<Shared>)>>,
     /// Reused buffer for the values of a rule link's targets.
     values_buf: Vec<Value>,
+    /// Value lists shared by links with the same targets (see `lists`).
+    lists: lists::ValueLists,
     /// Reused buffer for the values of a variable (prefilter unions).
     union_buf: Vec<Value>,
     /// Reused buffer for a union of prefilter bits.
@@ -130,7 +133,13 @@ impl<'r> Transaction<'r> {
     pub fn new(rules: &'r RuleSet) -> Self {
         let config = rules.config();
         let started = Instant::now();
-        let pool::Scratch { cache, tx, matched } = rules.scratch_pool().take();
+        let pool::Scratch {
+            cache,
+            tx,
+            matched,
+            lists,
+            buffers,
+        } = rules.scratch_pool().take();
         Transaction {
             rules,
             conn: Connection::default(),
@@ -158,10 +167,11 @@ impl<'r> Transaction<'r> {
             allowed_through: 0,
             highest_severity: 255,
             cache,
-            scalar_cache: RefCell::new(Vec::new()),
-            values_buf: Vec::new(),
-            union_buf: Vec::new(),
-            union_words: Vec::new(),
+            scalar_cache: RefCell::new(buffers.scalar_cache),
+            values_buf: buffers.values_buf,
+            lists,
+            union_buf: buffers.union_buf,
+            union_words: buffers.union_words,
             tx_memo: Default::default(),
             setvar_key_buf: Vec::new(),
             started,
@@ -318,6 +328,7 @@ impl<'r> Transaction<'r> {
     fn invalidate_scalars(&mut self) {
         self.scalar_cache.get_mut().clear();
         self.cache.clear_unions();
+        self.lists.clear();
     }
 
     fn response_body_inspected(&self) -> bool {
@@ -337,13 +348,21 @@ impl<'r> Transaction<'r> {
 }
 
 impl Drop for Transaction<'_> {
-    /// Hands the transformation cache, the TX store and the list of
-    /// matched rules, emptied, to the next transaction.
+    /// Hands the transformation cache, the TX store, the list of matched
+    /// rules, the value lists and the buffers, emptied, to the next
+    /// transaction.
     fn drop(&mut self) {
         let scratch = pool::Scratch {
             cache: std::mem::take(&mut self.cache),
             tx: std::mem::take(&mut self.tx),
             matched: std::mem::take(&mut self.matched),
+            lists: std::mem::take(&mut self.lists),
+            buffers: pool::Buffers {
+                values_buf: std::mem::take(&mut self.values_buf),
+                union_buf: std::mem::take(&mut self.union_buf),
+                union_words: std::mem::take(&mut self.union_words),
+                scalar_cache: std::mem::take(self.scalar_cache.get_mut()),
+            },
         };
         self.rules.scratch_pool().give(scratch);
     }

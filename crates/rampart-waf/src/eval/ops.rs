@@ -43,6 +43,12 @@ impl<'r> Transaction<'r> {
         let capture = link.capture;
         match &link.operator {
             CompiledOp::Rx(re) => self.regex(re, value, capture),
+            CompiledOp::RxWhole => {
+                if capture {
+                    self.set_captures(&[Some(value)]);
+                }
+                true
+            }
             CompiledOp::RxMacro(t) => {
                 let pattern = self.expand_str(t);
                 match self.rules.dynamic_regex(&pattern, false) {
@@ -50,8 +56,9 @@ impl<'r> Transaction<'r> {
                     None => false,
                 }
             }
-            // Shorter than every phrase: no phrase can occur (exact).
-            CompiledOp::Pm(pm) if value.len() < pm.shortest && self.rules.shortcuts_on() => false,
+            // Shorter than every phrase, or without any of their chosen
+            // trigrams: no phrase can occur (exact, see `Phrases`).
+            CompiledOp::Pm(pm) if self.rules.shortcuts_on() && !pm.may_match(value) => false,
             CompiledOp::Pm(pm) => match pm.automaton.find(value) {
                 Some(m) => {
                     if capture {

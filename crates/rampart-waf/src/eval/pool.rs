@@ -1,16 +1,18 @@
 //! Scratch that finished transactions hand on to new ones.
 //!
-//! A transaction's transformation cache, TX map and list of matched rules
-//! are emptied when it ends and kept by its rule set (a small, bounded
-//! pool), so that the next transaction does not allocate them and grow
-//! them from nothing. Nothing of one transaction is visible to the next:
+//! A transaction's transformation cache, TX map, list of matched rules,
+//! shared value lists and scratch buffers are emptied when it ends and
+//! kept by its rule set (a small, bounded pool), so that the next
+//! transaction does not allocate them and grow them from nothing. Nothing of one transaction is visible to the next:
 //! every map and list is cleared before it is pooled.
 
 use std::sync::Mutex;
 
 use super::cache::TransformCache;
 use super::data::Store;
+use super::vars::{Shared, Value};
 use super::MatchedRule;
+use crate::parser::Variable;
 
 /// Scratch kept for reuse by later transactions (per rule set); with
 /// `POOLED_CAPACITY`, this bounds the pool to a few megabytes.
@@ -28,6 +30,38 @@ pub(crate) struct Scratch {
     pub cache: TransformCache,
     pub tx: Store,
     pub matched: Vec<MatchedRule>,
+    pub lists: super::lists::ValueLists,
+    pub buffers: Buffers,
+}
+
+/// The transaction's reusable buffers (see the fields of `Transaction`
+/// with the same names): pooled so that a transaction does not grow them
+/// from nothing (a benign GET reallocated them about a dozen times).
+#[derive(Default)]
+pub(crate) struct Buffers {
+    pub(super) values_buf: Vec<Value>,
+    pub(super) union_buf: Vec<Value>,
+    pub(super) union_words: Vec<u64>,
+    pub(super) scalar_cache: Vec<(Variable, Option<Shared>)>,
+}
+
+impl Buffers {
+    fn capacity(&self) -> usize {
+        let values = self.values_buf.capacity().max(self.union_buf.capacity());
+        let others = self
+            .union_words
+            .capacity()
+            .max(self.scalar_cache.capacity());
+        values.max(others)
+    }
+
+    /// Drops the values held (request data of the finished transaction).
+    fn clear(&mut self) {
+        self.values_buf.clear();
+        self.union_buf.clear();
+        self.union_words.clear();
+        self.scalar_cache.clear();
+    }
 }
 
 impl Scratch {
@@ -36,12 +70,16 @@ impl Scratch {
         self.cache.capacity() > POOLED_CAPACITY
             || self.tx.values.capacity() > POOLED_CAPACITY
             || self.matched.capacity() > POOLED_CAPACITY
+            || self.lists.capacity() > POOLED_CAPACITY
+            || self.buffers.capacity() > POOLED_CAPACITY
     }
 
     fn clear(&mut self) {
         self.cache.clear();
         self.tx.clear();
         self.matched.clear();
+        self.lists.clear();
+        self.buffers.clear();
     }
 }
 

@@ -277,6 +277,20 @@ fn pooled_scratch_starts_empty() {
     }
 }
 
+#[test]
+fn pooled_lists_and_scalars_start_empty() {
+    let set = rules(
+        "SecRule REQUEST_URI \"@streq /a?x=a\" \"id:1,phase:1,pass\"\n\
+         SecRule ARGS \"@streq a\" \"id:2,phase:1,pass\"\n\
+         SecRule ARGS \"@streq a\" \"id:3,phase:1,pass\"",
+    );
+    assert!(set.rule(2).unwrap().value_list.is_some());
+    for _ in 0..3 {
+        assert_eq!(ids(&get(&set, "/a?x=a")), [1, 2, 3]);
+        assert!(ids(&get(&set, "/b?x=b")).is_empty());
+    }
+}
+
 /// Rule sets are shared between threads; transactions move between them.
 #[test]
 fn rule_sets_are_shareable() {
@@ -284,4 +298,20 @@ fn rule_sets_are_shareable() {
     fn movable<T: Send>() {}
     shareable::<RuleSet>();
     movable::<Transaction<'static>>();
+}
+
+#[test]
+fn whole_value_pattern_captures_each_value() {
+    let set = rules(
+        "SecRule REQUEST_HEADERS_NAMES \"@rx ^.*$\" \
+         \"id:1,phase:1,pass,capture,t:lowercase,setvar:'tx.seen_%{tx.0}=%{tx.0}'\"",
+    );
+    let mut tx = Transaction::new(&set);
+    tx.set_request_line("GET", "/", "HTTP/1.1");
+    tx.add_request_header("Host", b"localhost");
+    tx.add_request_header("X-Odd\nName", b"v");
+    tx.process_request_headers();
+    assert_eq!(tx.tx_var("seen_host"), Some(&b"host"[..]));
+    assert_eq!(tx.tx_var("seen_x-odd\nname"), Some(&b"x-odd\nname"[..]));
+    assert_eq!(tx.tx_var("0"), Some(&b"x-odd\nname"[..]));
 }

@@ -222,12 +222,16 @@ impl<'r> Transaction<'r> {
     /// True when some `ctl:ruleRemoveTarget*` for `head` names `var`.
     pub(super) fn excludes_at_run_time(&self, head: &CompiledRule, var: Variable) -> bool {
         self.ov.removed_targets.iter().any(|(scope, targets)| {
-            targets.iter().any(|t| t.variable == var)
-                && match scope {
-                    TargetScope::Ids(ranges) => ranges.iter().any(|r| r.contains(head.id)),
-                    TargetScope::Tag(tag) => head.has_tag(tag),
-                }
+            targets.iter().any(|t| t.variable == var) && scope_applies(scope, head)
         })
+    }
+
+    /// True when some `ctl:ruleRemoveTarget*` applies to `head`.
+    pub(super) fn has_runtime_exclusions(&self, head: &CompiledRule) -> bool {
+        self.ov
+            .removed_targets
+            .iter()
+            .any(|(scope, _)| scope_applies(scope, head))
     }
 
     fn runtime_exclusions(&self, head: &CompiledRule) -> Vec<&Target> {
@@ -237,10 +241,7 @@ impl<'r> Transaction<'r> {
         self.ov
             .removed_targets
             .iter()
-            .filter(|(scope, _)| match scope {
-                TargetScope::Ids(ranges) => ranges.iter().any(|r| r.contains(head.id)),
-                TargetScope::Tag(tag) => head.has_tag(tag),
-            })
+            .filter(|(scope, _)| scope_applies(scope, head))
             .flat_map(|(_, targets)| targets.iter())
             .collect()
     }
@@ -482,6 +483,14 @@ impl<'r> Transaction<'r> {
         let mut out = Vec::new();
         self.target_values(&target, &mut out);
         out.into_iter().next().map(|v| v.value)
+    }
+}
+
+/// Whether a `ctl:ruleRemoveTarget*` scope names the rule `head`.
+fn scope_applies(scope: &TargetScope, head: &CompiledRule) -> bool {
+    match scope {
+        TargetScope::Ids(ranges) => ranges.iter().any(|r| r.contains(head.id)),
+        TargetScope::Tag(tag) => head.has_tag(tag),
     }
 }
 
