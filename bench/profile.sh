@@ -57,19 +57,31 @@ for line in open(own):
         break
 
 # Calls into the global allocator: the call counts "(Nx)" of every caller of
-# __rust_alloc / __rust_alloc_zeroed / __rust_realloc in the caller tree.
+# __rust_alloc / __rust_alloc_zeroed / __rust_realloc in the caller tree. With
+# LTO those shims are inlined: then the calls into mimalloc's aligned entry
+# points are counted instead (each shim calls exactly one of them).
 allocs = {"__rust_alloc": 0, "__rust_alloc_zeroed": 0, "__rust_realloc": 0}
+mimalloc = {"mi_malloc_aligned": "__rust_alloc", "mi_zalloc_aligned": "__rust_alloc_zeroed",
+            "mi_realloc_aligned": "__rust_realloc"}
+direct = dict.fromkeys(allocs, 0)
 block = []
+def calls(block):
+    total = 0
+    for l in block:
+        m = re.match(r"^\s*[\d,]+ \([^)]*\)\s+<.*\(([\d,]+)x\)", l)
+        if m:
+            total += num(m.group(1))
+    return total
 def flush(block):
     star = [l for l in block if re.match(r"^\s*[\d,]+ \([^)]*\)\s+\*", l)]
     if not star:
         return
     for name in allocs:
         if re.search(r"__rustc::%s \[" % name, star[0]):
-            for l in block:
-                m = re.match(r"^\s*[\d,]+ \([^)]*\)\s+<.*\(([\d,]+)x\)", l)
-                if m:
-                    allocs[name] += num(m.group(1))
+            allocs[name] += calls(block)
+    for entry, name in mimalloc.items():
+        if re.search(r":%s \[" % entry, star[0]):
+            direct[name] += calls(block)
 for line in open(tree):
     if line.strip():
         block.append(line)
@@ -77,6 +89,8 @@ for line in open(tree):
         flush(block)
         block = []
 flush(block)
+if sum(allocs.values()) == 0:
+    allocs = direct
 
 print()
 print(f"callgrind: {requests} requests instrumented")
