@@ -20,15 +20,8 @@ use super::PHASE_DEPENDENT;
 /// and the body processor (which all call `invalidate_scalars`, clearing
 /// the lists), and not with the phase being run.
 pub(crate) fn list_stable(var: Variable) -> bool {
-    let body_processor = matches!(
-        var,
-        Variable::Xml
-            | Variable::Files
-            | Variable::FilesNames
-            | Variable::FilesSizes
-            | Variable::MultipartPartHeaders
-    );
-    body_processor || (crate::eval::request_fixed(var) && !PHASE_DEPENDENT.contains(&var))
+    super::filled_by_body_processor(var)
+        || (crate::eval::request_fixed(var) && !PHASE_DEPENDENT.contains(&var))
 }
 
 /// The key of a link's list: its targets and static exclusions.

@@ -614,7 +614,6 @@ impl RuleSet {
     /// only the setters and the body processor change) or a
     /// body-processor one (which may be empty).
     fn reject_plan(&self, link: &CompiledRule) -> Option<RejectPlan> {
-        use crate::parser::Variable;
         let slot = link.prefilter?;
         if link.negated || link.multi_match {
             return None;
@@ -634,14 +633,7 @@ impl RuleSet {
                     keyed: matches!(target.selector, Some(crate::parser::Selector::Key(_))),
                     index: index as u32,
                 });
-            } else if matches!(
-                var,
-                Variable::Xml
-                    | Variable::Files
-                    | Variable::FilesNames
-                    | Variable::FilesSizes
-                    | Variable::MultipartPartHeaders
-            ) {
+            } else if filled_by_body_processor(var) {
                 empty.push(RejectTarget::Empty(var));
             } else {
                 return None;
@@ -739,6 +731,19 @@ impl RuleSet {
     pub fn rule(&self, id: u64) -> Option<&CompiledRule> {
         self.rules.iter().find(|r| r.id == id)
     }
+}
+
+/// Variables only the request body processor fills (empty otherwise).
+pub(crate) fn filled_by_body_processor(var: crate::parser::Variable) -> bool {
+    use crate::parser::Variable;
+    matches!(
+        var,
+        Variable::Xml
+            | Variable::Files
+            | Variable::FilesNames
+            | Variable::FilesSizes
+            | Variable::MultipartPartHeaders
+    )
 }
 
 #[cfg(test)]
