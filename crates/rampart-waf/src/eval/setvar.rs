@@ -192,7 +192,7 @@ mod tests {
             i64::MIN + 1,
         ];
         values.extend((0..64).map(|s| 1i64 << s));
-        values.extend((0..64).map(|s| -(1i64 << s)));
+        values.extend((0..64).map(|s| (1i64 << s).wrapping_neg()));
         for n in values {
             let mut buf = [0u8; 20];
             assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes(), "{n}");
