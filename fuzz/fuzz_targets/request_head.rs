@@ -1,5 +1,7 @@
 //! Fuzzes request-head handling: the raw-byte framing scan (fed in arbitrary
-//! splits) and the hygiene checks on whatever head httparse accepts.
+//! splits), the own HTTP/1.1 server's head parser (which must keep every
+//! byte for hyper when it hands a head over) and the hygiene checks on
+//! whatever head httparse accepts.
 #![no_main]
 
 use std::sync::Arc;
@@ -15,6 +17,13 @@ fuzz_target!(|data: &[u8]| {
         scan.feed(chunk);
     }
     let framing = verdicts.next();
+
+    let mut memo = rampart_gateway::name_memo::NameMemo::default();
+    let mut buf = bytes::BytesMut::from(data);
+    match rampart_gateway::h1server::head::parse(&mut buf, 100, &mut memo) {
+        rampart_gateway::h1server::head::Parsed::Serve(_) => assert!(data.ends_with(&buf)),
+        _ => assert_eq!(&buf[..], data),
+    }
 
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
