@@ -45,7 +45,10 @@ pub fn write_head(
     write_status_line(out, status);
     let may_have_body = can_have_body(method, status);
     let mut declared: Option<u64> = None;
-    let mut close = close;
+    // A 101 can only reach this server from an upstream that switched
+    // protocols unasked (upgrades are hyper's): as hyper does, it is the
+    // connection's last answer. No other 1xx reaches a handler's answer.
+    let mut close = close || status.is_informational();
     let (mut wrote_date, mut wrote_connection) = (false, false);
     for (name, value) in &parts.headers {
         if name == TRANSFER_ENCODING {
@@ -278,6 +281,17 @@ mod tests {
         let (text, plan) = head(resp, Method::GET, SizeHint::with_exact(0), false);
         assert!(plan.close);
         assert_eq!(text.matches("connection").count(), 1);
+    }
+
+    #[test]
+    fn an_unasked_switch_of_protocols_closes_the_connection() {
+        let mut resp = Response::new(());
+        *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let (text, plan) = head(resp, Method::GET, SizeHint::with_exact(0), false);
+        assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+        assert!(plan.close);
+        assert_eq!(plan.framing, BodyFraming::None);
+        assert!(!text.contains("content-length"));
     }
 
     #[test]
