@@ -133,6 +133,45 @@ fn selector_literals_agree_with_the_regex() {
         let loaded = set.selector_matches(text(id), key);
         let fresh = set.selector_matches(&pattern(id), key);
         assert_eq!((loaded, fresh), (expected, expected), "rule {id} on {key}");
+        // The store's shortcut, on the forms it is used for: single-line
+        // keys in lower case (what a `Store` holds).
+        if !key.contains('\n') {
+            let lower = key.to_ascii_lowercase();
+            let shortcut = set.key_matcher(text(id)).matches_lower_single_line(&lower);
+            assert_eq!(shortcut, expected, "rule {id} on {lower} (lower case)");
+        }
+    }
+}
+
+#[test]
+fn mixed_case_prefix_selectors_match_lower_case_keys() {
+    // `^Header_NAME_` is kept in lower case, so that the plain comparison
+    // of `matches_lower_single_line` on a lower-case key ignores case as
+    // the regex does.
+    let set = load("SecRule TX:/^Header_NAME_/ \"@rx x\" \"id:1,phase:2,pass\"");
+    let text = match &set.rule(1).unwrap().targets[0].selector {
+        Some(crate::parser::Selector::Regex(r)) => r.as_str(),
+        _ => unreachable!(),
+    };
+    let matcher = set.key_matcher(text);
+    assert!(matches!(
+        matcher,
+        KeyMatcher::Loaded {
+            sel: CompiledSelector {
+                prefix: Some(_),
+                ..
+            },
+            ..
+        }
+    ));
+    for (key, expected) in [
+        ("header_name_host", true),
+        ("header_name_", true),
+        ("header_nam", false),
+        ("xheader_name_host", false),
+    ] {
+        assert_eq!(matcher.matches_lower_single_line(key), expected, "{key}");
+        assert_eq!(matcher.matches(key), expected, "{key}");
     }
 }
 

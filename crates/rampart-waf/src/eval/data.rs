@@ -56,10 +56,17 @@ impl Coll {
 /// from an ordered map.
 #[derive(Clone, Debug, Default)]
 pub struct Store {
-    pub values: HashMap<Arc<str>, Bytes, foldhash::fast::RandomState>,
+    /// Private: every insertion and removal goes through the methods
+    /// below, which keep `newline_keys` exact.
+    values: HashMap<Arc<str>, Bytes, foldhash::fast::RandomState>,
     /// Changes at every write (set, remove, clear): a value read at one
     /// generation is still current while the generation is the same.
     generation: u64,
+    /// How many keys hold a line break (kept at every insertion and
+    /// removal of a key). While there are none, a `^prefix` key selector
+    /// is a plain prefix comparison on every key (see
+    /// `KeyMatcher::matches_lower_single_line`).
+    newline_keys: usize,
 }
 
 /// Whether `key` has an ASCII capital. Every byte is looked at, without an
@@ -112,6 +119,38 @@ impl Store {
     pub fn clear(&mut self) {
         self.generation = self.generation.wrapping_add(1);
         self.values.clear();
+        self.newline_keys = 0;
+    }
+
+    /// The stored keys (lower case) and values, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Bytes)> {
+        self.values.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The capacity of the underlying map (for pooling decisions).
+    pub fn capacity(&self) -> usize {
+        self.values.capacity()
+    }
+
+    /// True when no key holds a line break: every key is then a single
+    /// line in ASCII lower case.
+    pub fn keys_single_line(&self) -> bool {
+        self.newline_keys == 0
+    }
+
+    /// Counts a key that was just inserted.
+    fn note_new_key(&mut self, key: &str) {
+        if memchr::memchr(b'\n', key.as_bytes()).is_some() {
+            self.newline_keys += 1;
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&[u8]> {
@@ -145,7 +184,9 @@ impl Store {
         });
         if found.is_none() {
             // One allocation for the key (not a String and then an Arc).
-            self.values.insert(Arc::from(&*lower(key)), value);
+            let key: Arc<str> = Arc::from(&*lower(key));
+            self.note_new_key(&key);
+            self.values.insert(key, value);
         }
     }
 
@@ -161,6 +202,7 @@ impl Store {
             }
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(value);
+                self.note_new_key(key);
             }
         }
     }
@@ -170,11 +212,16 @@ impl Store {
     pub fn copy_from(&mut self, other: &Store) {
         self.generation = self.generation.wrapping_add(1);
         self.values.clone_from(&other.values);
+        self.newline_keys = other.newline_keys;
     }
 
     pub fn remove(&mut self, key: &str) {
         self.generation = self.generation.wrapping_add(1);
-        self.values.remove(&*lower(key));
+        if let Some((key, _)) = self.values.remove_entry(&*lower(key)) {
+            if memchr::memchr(b'\n', key.as_bytes()).is_some() {
+                self.newline_keys -= 1;
+            }
+        }
     }
 }
 
@@ -295,5 +342,31 @@ mod tests {
         }
         assert_eq!(lower("Tx.Score"), "tx.score");
         assert!(matches!(lower("tx.score"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn keys_with_line_breaks_are_counted_through_every_write() {
+        let mut store = Store::default();
+        assert!(store.keys_single_line());
+        store.set("a", b"1".to_vec());
+        assert!(store.keys_single_line());
+        store.set("x\nHeader_a", b"1".to_vec());
+        assert!(!store.keys_single_line());
+        // Overwriting the key does not count it twice.
+        store.set("X\nheader_A", b"2".to_vec());
+        let interned: Arc<str> = Arc::from("y\nb");
+        store.set_lower(&interned, Bytes::from(&b"3"[..]));
+        store.set_lower(&interned, Bytes::from(&b"4"[..]));
+        assert_eq!(store.newline_keys, 2);
+        let mut copy = Store::default();
+        copy.copy_from(&store);
+        assert_eq!(copy.newline_keys, 2);
+        store.remove("X\nHEADER_A");
+        store.remove("absent\n");
+        assert_eq!(store.newline_keys, 1);
+        store.remove("y\nb");
+        assert!(store.keys_single_line());
+        copy.clear();
+        assert!(copy.keys_single_line());
     }
 }

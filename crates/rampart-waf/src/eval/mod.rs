@@ -309,7 +309,6 @@ impl<'r> Transaction<'r> {
     pub fn tx_vars(&self) -> Vec<(String, Vec<u8>)> {
         let mut vars: Vec<(String, Vec<u8>)> = self
             .tx
-            .values
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_vec()))
             .collect();

@@ -68,7 +68,7 @@ impl Scratch {
     /// Too large to keep: one big request must not pin its memory.
     fn oversized(&self) -> bool {
         self.cache.capacity() > POOLED_CAPACITY
-            || self.tx.values.capacity() > POOLED_CAPACITY
+            || self.tx.capacity() > POOLED_CAPACITY
             || self.matched.capacity() > POOLED_CAPACITY
             || self.lists.capacity() > POOLED_CAPACITY
             || self.buffers.capacity() > POOLED_CAPACITY

@@ -55,7 +55,7 @@ impl std::fmt::Debug for InitRun {
         f.debug_struct("InitRun")
             .field("start", &self.start)
             .field("resume", &self.resume)
-            .field("tx_keys", &self.tx.values.len())
+            .field("tx_keys", &self.tx.len())
             .field("matched", &self.matched.len())
             .finish()
     }
@@ -109,7 +109,7 @@ impl<'r> Transaction<'r> {
     /// `None` to evaluate the run as usual.
     pub(super) fn apply_init_run(&mut self, run: &InitRun) -> Option<usize> {
         let ov = &self.ov;
-        let same_state = self.tx.values.is_empty()
+        let same_state = self.tx.is_empty()
             && ov.removed_ids.is_empty()
             && ov.removed_tags.is_empty()
             && ov.removed_targets.is_empty()

@@ -315,3 +315,31 @@ fn whole_value_pattern_captures_each_value() {
     assert_eq!(tx.tx_var("seen_x-odd\nname"), Some(&b"x-odd\nname"[..]));
     assert_eq!(tx.tx_var("0"), Some(&b"x-odd\nname"[..]));
 }
+
+#[test]
+fn prefix_selectors_see_tx_keys_with_line_breaks() {
+    // `^` is multi-line: `x\nheader_name_a` is selected by
+    // `TX:/^header_name_/`. The store's plain-prefix shortcut applies only
+    // while no key has a line break; this fails if that count is wrong.
+    let set = rules(
+        "SecRule TX:/^header_name_/ \"@rx .\" \"id:1,phase:1,pass\"\n\
+         SecRule TX:/^HEADER_name_/ \"@streq v\" \"id:2,phase:1,pass\"",
+    );
+    let mut tx = Transaction::new(&set);
+    tx.set_tx_var("x\nheader_name_a", b"v");
+    tx.set_request_line("GET", "/", "HTTP/1.1");
+    tx.process_request_headers();
+    assert_eq!(ids(&tx), [1, 2]);
+    // Single-line keys: only those that start with the prefix.
+    let mut tx = Transaction::new(&set);
+    tx.set_tx_var("x_header_name_a", b"v");
+    tx.set_tx_var("Header_Name_B", b"v");
+    tx.set_request_line("GET", "/", "HTTP/1.1");
+    tx.process_request_headers();
+    assert_eq!(ids(&tx), [1, 2]);
+    let mut tx = Transaction::new(&set);
+    tx.set_tx_var("x_header_name_a", b"v");
+    tx.set_request_line("GET", "/", "HTTP/1.1");
+    tx.process_request_headers();
+    assert!(ids(&tx).is_empty());
+}

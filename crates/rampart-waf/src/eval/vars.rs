@@ -394,8 +394,16 @@ impl<'r> Transaction<'r> {
         }
         let start = out.len();
         let filter = self.key_filter(selector);
-        for (key, value) in &store.values {
-            if filter.picks(key) {
+        // Store keys are in ASCII lower case; with none holding a line
+        // break, a `^prefix` selector is a plain comparison (see
+        // `KeyMatcher::matches_lower_single_line`), not a line search.
+        let single_line = store.keys_single_line();
+        for (key, value) in store.iter() {
+            let picked = match &filter {
+                KeyFilter::Regex(m) if single_line => m.matches_lower_single_line(key),
+                _ => filter.picks(key),
+            };
+            if picked {
                 out.push(Value {
                     value: Shared::Bytes(value.clone()),
                     variable: Some(var),
