@@ -3,8 +3,10 @@
 //! variable resolution.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use hashbrown::hash_map::EntryRef;
+use hashbrown::HashMap;
 
 /// A shared, immutable value: variable resolution hands out clones of
 /// these (a reference count, never a copy of the bytes).
@@ -177,16 +179,27 @@ impl Store {
     }
 
     /// Stores an already shared value.
+    ///
+    /// One hash and probe whether the key is new or not (`entry_ref`
+    /// takes the borrowed key); a new key is allocated once, from the
+    /// lower-case text (920450 stores one new key per request header).
     pub fn set_shared(&mut self, key: &str, value: Bytes) {
         self.generation = self.generation.wrapping_add(1);
-        let found = with_lower(key, |k| {
-            self.values.get_mut(k).map(|slot| *slot = value.clone())
+        // Lower-cased on the stack (`with_lower`); whether a new key was
+        // inserted is reported out of the closure, which holds the map.
+        let inserted = with_lower(key, |k| match self.values.entry_ref(k) {
+            EntryRef::Occupied(mut slot) => {
+                *slot.get_mut() = value;
+                false
+            }
+            EntryRef::Vacant(slot) => {
+                // `Arc<str>: From<&str>`: one allocation, no String first.
+                slot.insert(value);
+                true
+            }
         });
-        if found.is_none() {
-            // One allocation for the key (not a String and then an Arc).
-            let key: Arc<str> = Arc::from(&*lower(key));
-            self.note_new_key(&key);
-            self.values.insert(key, value);
+        if inserted {
+            self.note_new_key(key);
         }
     }
 
@@ -195,13 +208,14 @@ impl Store {
     pub fn set_lower(&mut self, key: &Arc<str>, value: Bytes) {
         self.generation = self.generation.wrapping_add(1);
         // One hash and probe whether the key is new (CRS's initialisation
-        // sets dozens of new keys per request) or not.
-        match self.values.entry(key.clone()) {
-            std::collections::hash_map::Entry::Occupied(mut slot) => {
+        // sets dozens of new keys per request) or not; the key's reference
+        // count is touched only when it is inserted.
+        match self.values.entry_ref(&**key) {
+            EntryRef::Occupied(mut slot) => {
                 *slot.get_mut() = value;
             }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(value);
+            EntryRef::Vacant(slot) => {
+                slot.insert_with_key(key.clone(), value);
                 self.note_new_key(key);
             }
         }
@@ -342,6 +356,39 @@ mod tests {
         }
         assert_eq!(lower("Tx.Score"), "tx.score");
         assert!(matches!(lower("tx.score"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn writes_by_any_case_and_by_interned_key_reach_one_entry() {
+        let mut store = Store::default();
+        store.set_shared("Header_Name_920450_Host", Bytes::from(&b"1"[..]));
+        // The same key in another case overwrites, and is stored lower-case.
+        store.set_shared("HEADER_NAME_920450_HOST", Bytes::from(&b"2"[..]));
+        assert_eq!(store.len(), 1);
+        let (key, value) = store.entry("header_name_920450_host").unwrap();
+        assert_eq!((&**key, &**value), ("header_name_920450_host", &b"2"[..]));
+        // An interned key reaches the entry a borrowed write made, and
+        // the other way round; neither adds a second entry.
+        let interned: Arc<str> = Arc::from("header_name_920450_host");
+        store.set_lower(&interned, Bytes::from(&b"3"[..]));
+        assert_eq!(store.len(), 1);
+        assert_eq!(store.get("Header_Name_920450_Host"), Some(&b"3"[..]));
+        let score: Arc<str> = Arc::from("anomaly_score");
+        store.set_lower(&score, Bytes::from(&b"5"[..]));
+        // The interned key itself is stored (no copy), once.
+        let (stored, _) = store.entry("anomaly_score").unwrap();
+        assert!(Arc::ptr_eq(stored, &score));
+        store.set_shared("Anomaly_Score", Bytes::from(&b"6"[..]));
+        assert_eq!(store.len(), 2);
+        assert_eq!(
+            store.get_lowercase("anomaly_score").map(|v| &**v),
+            Some(&b"6"[..])
+        );
+        // Every write is a new generation, overwrites included.
+        let before = store.generation();
+        store.set_lower(&score, Bytes::from(&b"6"[..]));
+        store.set_shared("anomaly_score", Bytes::from(&b"6"[..]));
+        assert_eq!(store.generation(), before.wrapping_add(2));
     }
 
     #[test]
