@@ -13,6 +13,8 @@ use http::response::Parts;
 use http::{Method, StatusCode};
 use http_body::SizeHint;
 
+use crate::upstream::h1wire::write_field;
+
 /// How the response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {
@@ -123,13 +125,6 @@ fn write_status_line(out: &mut Vec<u8>, status: StatusCode) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
 /// HEAD answers, informational answers, 204 and 304 carry no body bytes.
 fn can_have_body(method: &Method, status: StatusCode) -> bool {
     *method != Method::HEAD
@@ -142,28 +137,6 @@ fn may_have_length(status: StatusCode) -> bool {
     !status.is_informational()
         && !matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)
 }
-
-/// Appends the size line of a chunk of `len` bytes.
-pub fn chunk_size_line(out: &mut Vec<u8>, len: usize) {
-    let mut hex = [0u8; 16];
-    let mut n = len;
-    let mut i = hex.len();
-    loop {
-        i -= 1;
-        hex[i] = b"0123456789abcdef"[n & 15];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&hex[i..]);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// The last chunk of a chunked body (no trailers: the own server serves no
-/// request that asked for them with `TE: trailers`, and hyper sends none
-/// then either).
-pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 thread_local! {
     static DATE_CACHE: RefCell<CachedDate> = RefCell::new(CachedDate::default());
@@ -304,19 +277,5 @@ mod tests {
         let (text, _) = head(resp, Method::GET, SizeHint::with_exact(0), false);
         assert_eq!(text.matches("date: ").count(), 1);
         assert!(text.contains("1994"));
-    }
-
-    #[test]
-    fn chunk_size_lines_are_lower_hex() {
-        for (n, want) in [
-            (0, "0\r\n"),
-            (10, "a\r\n"),
-            (255, "ff\r\n"),
-            (65536, "10000\r\n"),
-        ] {
-            let mut out = Vec::new();
-            chunk_size_line(&mut out, n);
-            assert_eq!(out, want.as_bytes());
-        }
     }
 }

@@ -33,7 +33,8 @@ use crate::body::ResponseBody;
 use crate::name_memo::NameMemo;
 use crate::proxy::{self, ConnInfo};
 use crate::server::Shared;
-use encode::{BodyFraming, LAST_CHUNK};
+use crate::upstream::h1chunked::{write_chunk_header, write_last_chunk, CRLF};
+use encode::BodyFraming;
 use head::{OwnRequest, Parsed};
 
 /// Read buffer size (hyper's too).
@@ -175,7 +176,8 @@ where
         let data = match frame {
             None => break,
             Some(Err(e)) => return Err(io::Error::other(e)),
-            // Trailers are dropped: see `encode::LAST_CHUNK`.
+            // Trailers are dropped: the own server serves no request that
+            // asked for them with `TE: trailers`, and hyper sends none then.
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => data,
                 Err(_) => continue,
@@ -190,7 +192,7 @@ where
         append_data(io, out, framing, data).await?;
     }
     if framing == BodyFraming::Chunked {
-        out.extend_from_slice(LAST_CHUNK);
+        write_last_chunk(out, None);
     }
     io.write_all(out).await?;
     io.flush().await?;
@@ -218,7 +220,7 @@ where
     }
     let chunked = framing == BodyFraming::Chunked;
     if chunked {
-        encode::chunk_size_line(out, data.len());
+        write_chunk_header(out, data.len());
     }
     if data.len() <= COALESCE {
         out.extend_from_slice(&data);
@@ -228,7 +230,7 @@ where
         io.write_all(&data).await?;
     }
     if chunked {
-        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(CRLF);
     }
     Ok(())
 }

@@ -172,8 +172,21 @@ fn take_size_line(buf: &mut BytesMut) -> Result<Option<u64>, WireError> {
 
 /// Appends a chunk's size line; the caller writes the data and [`CRLF`].
 pub fn write_chunk_header(out: &mut Vec<u8>, len: usize) {
-    use std::io::Write;
-    let _ = write!(out, "{len:x}\r\n");
+    // Lower-case hex without the formatting machinery (once per chunk,
+    // upstream and client side).
+    let mut hex = [0u8; 16];
+    let mut n = len;
+    let mut at = hex.len();
+    loop {
+        at -= 1;
+        hex[at] = b"0123456789abcdef"[n & 15];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&hex[at..]);
+    out.extend_from_slice(CRLF);
 }
 
 pub const CRLF: &[u8] = b"\r\n";
@@ -182,10 +195,7 @@ pub const CRLF: &[u8] = b"\r\n";
 pub fn write_last_chunk(out: &mut Vec<u8>, trailers: Option<&HeaderMap>) {
     out.extend_from_slice(b"0\r\n");
     for (name, value) in trailers.into_iter().flatten() {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(CRLF);
+        super::h1wire::write_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     out.extend_from_slice(CRLF);
 }
@@ -193,6 +203,23 @@ pub fn write_last_chunk(out: &mut Vec<u8>, trailers: Option<&HeaderMap>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunk_headers_are_lower_hex_and_the_last_chunk_ends_the_body() {
+        for (n, want) in [
+            (0, "0\r\n"),
+            (10, "a\r\n"),
+            (255, "ff\r\n"),
+            (65536, "10000\r\n"),
+        ] {
+            let mut out = Vec::new();
+            write_chunk_header(&mut out, n);
+            assert_eq!(out, want.as_bytes());
+        }
+        let mut out = Vec::new();
+        write_last_chunk(&mut out, None);
+        assert_eq!(out, b"0\r\n\r\n");
+    }
 
     /// Decodes `raw` fed `step` bytes at a time; data joined, trailers, end.
     fn decode_all(raw: &[u8], step: usize) -> Result<(Vec<u8>, Option<HeaderMap>), WireError> {

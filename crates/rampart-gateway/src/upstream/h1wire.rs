@@ -75,11 +75,17 @@ pub fn write_request_head(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let own = headers.iter().map(|(n, v)| (n, v.as_bytes()));
     for (name, value) in own.chain(extra.iter().copied()) {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
+        write_field(out, name.as_str().as_bytes(), value);
     }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one `name: value` field line (request and response heads,
+/// trailers; both sides of the proxy write them so).
+pub fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 

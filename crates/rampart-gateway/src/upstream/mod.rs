@@ -5,10 +5,10 @@
 pub mod balance;
 pub mod client;
 mod h1body;
-mod h1chunked;
+pub(crate) mod h1chunked;
 mod h1conn;
 pub mod h1pool;
-mod h1wire;
+pub(crate) mod h1wire;
 pub mod health;
 
 pub use h1body::{RawUpgrade, UpstreamBody};
