@@ -62,6 +62,7 @@ fn setvar_arithmetic_and_macros() {
     );
     let tx = get(&set, "/");
     assert_eq!(ids(&tx), [1, 2, 3, 4]);
+    assert_eq!(tx.tx_var("a"), Some(&b"-2"[..]));
 }
 
 #[test]

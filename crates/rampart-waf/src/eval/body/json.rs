@@ -44,12 +44,12 @@ fn flatten(
         Value::Array(items) => {
             // The array itself is an argument too, valued with its length
             // (Coraza does the same), so `ARGS_NAMES` sees `json.list`.
-            let mut digits = [0u8; 20];
-            out.push(&**name, decimal(items.len(), &mut digits));
+            let mut digits = itoa::Buffer::new();
+            out.push(&**name, digits.format(items.len()));
             for (i, child) in items.iter().enumerate() {
                 let parent = name.len();
                 name.push('.');
-                name.push_str(decimal(i, &mut digits));
+                name.push_str(digits.format(i));
                 flatten(child, name, depth + 1, max, out)?;
                 name.truncate(parent);
             }
@@ -60,21 +60,6 @@ fn flatten(
         Value::Number(n) => out.push(&**name, n.to_string()),
     }
     Ok(())
-}
-
-/// `n` in decimal (as `n.to_string()` writes it), in `buf`.
-fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &str {
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        buf[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    std::str::from_utf8(&buf[start..]).unwrap_or("0")
 }
 
 #[cfg(test)]
@@ -121,9 +106,5 @@ mod tests {
             expected.push((k.to_string(), v.to_string()));
         }
         assert_eq!(pairs, expected);
-        let mut digits = [0u8; 20];
-        for n in [0, 7, 10, 99, 100, 65_535, usize::MAX] {
-            assert_eq!(decimal(n, &mut digits), n.to_string());
-        }
     }
 }
