@@ -27,9 +27,12 @@ const FORWARDING_ROOM: usize = 6;
 type Span = [u32; 4];
 
 /// What [`parse`] made of the bytes at the start of the buffer.
+// Not boxed: a request is served every time but once per connection, so
+// a box would be an allocation per request to save a move.
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     /// A head the own server serves; its bytes were split off the buffer.
-    Serve(Box<OwnRequest>),
+    Serve(OwnRequest),
     /// More bytes are needed.
     Partial,
     /// Not the plain case: hyper serves the connection from here on.
@@ -117,10 +120,10 @@ pub fn parse(buf: &mut BytesMut, max_headers: usize, names: &mut NameMemo) -> Pa
     // Split off, so the values share the head's bytes without a copy.
     let head: Bytes = buf.split_to(len).freeze();
     match build(method, target, &head, &spans[..count], names) {
-        Some(request) => Parsed::Serve(Box::new(OwnRequest {
+        Some(request) => Parsed::Serve(OwnRequest {
             request,
             close: notes.close,
-        })),
+        }),
         None => {
             // A target or field that `http` refuses though httparse took
             // it: put the bytes back (a copy, on this rare path only) for

@@ -83,7 +83,7 @@ where
             Next::HandOff => return Ended::HandOff(Prefixed::new(buf.freeze(), io)),
             Next::Closed => return Ended::Closed,
         };
-        let OwnRequest { request, close } = *request;
+        let OwnRequest { request, close } = request;
         let method = request.method().clone();
         let Ok(response) = proxy::handle(request, conn.clone(), shared.snapshot.load_full()).await;
         let (parts, body) = response.into_parts();
@@ -100,8 +100,9 @@ where
     }
 }
 
+#[allow(clippy::large_enum_variant)] // see `head::Parsed`
 enum Next {
-    Request(Box<OwnRequest>),
+    Request(OwnRequest),
     HandOff,
     Closed,
 }
