@@ -22,7 +22,8 @@ pub static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-/// Hop-by-hop header names present in a map, as bits (see [`hop_bit`]).
+/// Hop-by-hop and forwarding header names present in a map, as bits (see
+/// [`field_bit`]): one pass over the names tells which of them need work.
 mod hop {
     pub const CONNECTION: u16 = 1;
     pub const UPGRADE: u16 = 1 << 1;
@@ -35,32 +36,84 @@ mod hop {
     /// Not hop-by-hop itself: a field named `close`, which `Connection:
     /// close` would name (RFC 9110 reserves the name; seen only in attacks).
     pub const CLOSE_FIELD: u16 = 1 << 8;
+    /// The names the proxy sets on a forwarded request.
+    pub const X_FORWARDED_FOR: u16 = 1 << 9;
+    pub const FORWARDED: u16 = 1 << 10;
+    pub const X_FORWARDED_PROTO: u16 = 1 << 11;
+    pub const X_FORWARDED_HOST: u16 = 1 << 12;
+    pub const X_REQUEST_ID: u16 = 1 << 13;
+    /// Every bit above that is not hop-by-hop.
+    pub const NOT_HOP: u16 = CLOSE_FIELD
+        | X_FORWARDED_FOR
+        | FORWARDED
+        | X_FORWARDED_PROTO
+        | X_FORWARDED_HOST
+        | X_REQUEST_ID;
 }
 
-/// Which hop-by-hop name (RFC 9110 §7.6.1) `name` is, as a [`hop`] bit.
-fn hop_bit(name: &HeaderName) -> u16 {
-    // Standard names compare as enum tags; only custom names compare bytes.
-    if name == header::CONNECTION {
-        hop::CONNECTION
-    } else if name == header::UPGRADE {
-        hop::UPGRADE
-    } else if name == header::TE {
-        hop::TE
-    } else if name == header::TRAILER {
-        hop::TRAILER
-    } else if name == header::TRANSFER_ENCODING {
-        hop::TRANSFER_ENCODING
-    } else if name == header::PROXY_AUTHORIZATION {
-        hop::PROXY_AUTHORIZATION
-    } else if name == KEEP_ALIVE {
-        hop::KEEP_ALIVE
-    } else if name == PROXY_CONNECTION {
-        hop::PROXY_CONNECTION
-    } else if name.as_str() == "close" {
-        hop::CLOSE_FIELD
-    } else {
-        0
+/// Which hop-by-hop (RFC 9110 §7.6.1) or forwarding name `name` is, as a
+/// [`hop`] bit.
+fn field_bit(name: &HeaderName) -> u16 {
+    // Names are lower case. The length picks the one or two candidates, so
+    // a name compares its bytes at most twice (most names: never).
+    let name = name.as_str().as_bytes();
+    let pick = |a: (&[u8], u16), b: (&[u8], u16)| {
+        if name == a.0 {
+            a.1
+        } else if name == b.0 {
+            b.1
+        } else {
+            0
+        }
+    };
+    const NONE: (&[u8], u16) = (b"", 0);
+    match name.len() {
+        2 => pick((b"te", hop::TE), NONE),
+        5 => pick((b"close", hop::CLOSE_FIELD), NONE),
+        7 => pick((b"upgrade", hop::UPGRADE), (b"trailer", hop::TRAILER)),
+        9 => pick((b"forwarded", hop::FORWARDED), NONE),
+        10 => pick(
+            (b"connection", hop::CONNECTION),
+            (b"keep-alive", hop::KEEP_ALIVE),
+        ),
+        12 => pick((b"x-request-id", hop::X_REQUEST_ID), NONE),
+        15 => pick((b"x-forwarded-for", hop::X_FORWARDED_FOR), NONE),
+        16 => pick(
+            (b"proxy-connection", hop::PROXY_CONNECTION),
+            (b"x-forwarded-host", hop::X_FORWARDED_HOST),
+        ),
+        17 => pick(
+            (b"transfer-encoding", hop::TRANSFER_ENCODING),
+            (b"x-forwarded-proto", hop::X_FORWARDED_PROTO),
+        ),
+        19 => pick((b"proxy-authorization", hop::PROXY_AUTHORIZATION), NONE),
+        _ => 0,
     }
+}
+
+/// Whether a response field only manages the connection it came on, so
+/// the HTTP/1 client that read it consumes it rather than putting it in the
+/// response: `Transfer-Encoding` (the body is framed anew towards the
+/// client), `Keep-Alive`, `Proxy-Connection`, and a `Connection` that names
+/// nothing but `close` and `keep-alive`. All of them are hop-by-hop, so the
+/// proxy would remove them on the way out anyway; a `Connection` naming
+/// other fields stays, for [`remove_hop_by_hop`] to remove those too.
+pub(crate) fn connection_only(name: &HeaderName, value: &[u8]) -> bool {
+    match field_bit(name) {
+        hop::TRANSFER_ENCODING | hop::KEEP_ALIVE | hop::PROXY_CONNECTION => true,
+        hop::CONNECTION => value.split(|&b| b == b',').all(|token| {
+            let token = token.trim_ascii();
+            token.is_empty()
+                || token.eq_ignore_ascii_case(b"close")
+                || token.eq_ignore_ascii_case(b"keep-alive")
+        }),
+        _ => false,
+    }
+}
+
+/// The [`hop`] bits of the names in `h`.
+fn present_fields(h: &HeaderMap) -> u16 {
+    h.keys().fold(0, |bits, name| bits | field_bit(name))
 }
 
 /// Removes hop-by-hop headers (RFC 9110 §7.6.1), including any named in
@@ -69,12 +122,19 @@ fn hop_bit(name: &HeaderName) -> u16 {
 pub fn remove_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
     // One pass over the names finds what is there; only that is removed
     // (most messages carry none, or just `Connection: keep-alive`).
-    let present = h.keys().fold(0, |bits, name| bits | hop_bit(name));
-    if present & !hop::CLOSE_FIELD == 0 {
-        return;
+    strip_hop_by_hop(h, keep_upgrade, present_fields(h));
+}
+
+/// [`remove_hop_by_hop`] with the names' bits known (`present`); returns
+/// the bits of what is left.
+fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool, mut present: u16) -> u16 {
+    if present & !hop::NOT_HOP == 0 {
+        return present;
     }
     if present & hop::CONNECTION != 0 {
         remove_connection_listed(h, keep_upgrade, present);
+        // `Connection` may have named any field, forwarding ones included.
+        present = present_fields(h);
     }
     // Hashed removals only for the names that are there.
     let remove = |h: &mut HeaderMap, bit: u16, name: &HeaderName| {
@@ -111,6 +171,19 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
     }
     remove(&mut *h, hop::TRAILER, &header::TRAILER);
     remove(&mut *h, hop::TRANSFER_ENCODING, &header::TRANSFER_ENCODING);
+    let gone = hop::CONNECTION
+        | hop::UPGRADE
+        | hop::KEEP_ALIVE
+        | hop::PROXY_CONNECTION
+        | hop::PROXY_AUTHORIZATION
+        | hop::TRAILER
+        | hop::TRANSFER_ENCODING;
+    let kept = if keep_upgrade {
+        hop::CONNECTION | hop::UPGRADE
+    } else {
+        0
+    };
+    present & !(gone & !kept)
 }
 
 /// Removes the headers that `Connection` names. `keep-alive` is left to the
@@ -255,48 +328,127 @@ impl PeerAddr {
     }
 }
 
-/// Sets `X-Forwarded-For/-Proto/-Host` and `Forwarded` for the upstream;
-/// `host` is the request's Host (or HTTP/2 authority).
+/// The fields the proxy adds to a forwarded request: `X-Forwarded-For`,
+/// `Forwarded`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Request-Id`.
+///
+/// They are kept beside the request's map, not inserted into it: the
+/// HTTP/1 client writes them after the request's own fields (an insert
+/// would hash each name, ~1,000 instructions per request by callgrind),
+/// and the HTTP/2 client inserts them into its own copy of the map
+/// ([`Added::insert_into`]). [`forwarding`] has removed from the map every
+/// field these replace, so no name goes out twice.
+#[derive(Debug, Default)]
+pub struct Added {
+    x_forwarded_for: Option<HeaderValue>,
+    forwarded: Option<HeaderValue>,
+    x_forwarded_proto: Option<HeaderValue>,
+    x_forwarded_host: Option<HeaderValue>,
+    request_id: Option<HeaderValue>,
+}
+
+impl Added {
+    /// The fields, in the order they are written.
+    pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        [
+            (&X_FORWARDED_FOR, &self.x_forwarded_for),
+            (&FORWARDED, &self.forwarded),
+            (&X_FORWARDED_PROTO, &self.x_forwarded_proto),
+            (&X_FORWARDED_HOST, &self.x_forwarded_host),
+            (&X_REQUEST_ID, &self.request_id),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.as_ref()?)))
+    }
+
+    /// Puts the fields into `h` (replacing any of the same name).
+    pub fn insert_into(&self, h: &mut HeaderMap) {
+        for (name, value) in self.iter() {
+            h.insert(name, value.clone());
+        }
+    }
+}
+
+/// The forwarding fields and request id for the upstream (see [`Added`]);
+/// `host` is the request's Host (or HTTP/2 authority), `present` the
+/// [`hop`] bits of `h`'s names. Fields of `h` that the result replaces or
+/// drops are removed from `h`.
 ///
 /// From a trusted proxy the existing chain is extended; from anyone else
 /// client-supplied forwarding headers are replaced, so they cannot be spoofed.
-pub fn set_forwarding(
+fn forwarding(
     h: &mut HeaderMap,
+    present: u16,
     peer: &PeerAddr,
     trusted_peer: bool,
     tls: bool,
     host: Option<&HeaderValue>,
-) {
-    let chain = |h: &HeaderMap, name: &HeaderName| trusted_peer && h.contains_key(name);
-    let xff = if chain(&*h, &X_FORWARDED_FOR) {
+    request_id: Option<HeaderValue>,
+) -> Added {
+    let chain = |bit: u16| trusted_peer && present & bit != 0;
+    let x_forwarded_for = if chain(hop::X_FORWARDED_FOR) {
         extend_chain(h, &X_FORWARDED_FOR, peer.text())
     } else {
         Some(peer.xff.clone())
     };
-    if let Some(v) = xff {
-        h.insert(X_FORWARDED_FOR.clone(), v);
-    }
     let own = peer.forwarded(tls, host);
-    let fwd = match own {
-        Some(own) if chain(&*h, &FORWARDED) => {
+    let forwarded = match own {
+        Some(own) if chain(hop::FORWARDED) => {
             extend_chain(h, &FORWARDED, own.to_str().unwrap_or_default())
         }
         own => own,
     };
-    match fwd {
-        Some(v) => h.insert(FORWARDED.clone(), v),
-        None => h.remove(&FORWARDED),
+    let proto = HeaderValue::from_static(if tls { "https" } else { "http" });
+    let added = Added {
+        x_forwarded_for,
+        forwarded,
+        x_forwarded_proto: (!chain(hop::X_FORWARDED_PROTO)).then_some(proto),
+        x_forwarded_host: host.filter(|_| !chain(hop::X_FORWARDED_HOST)).cloned(),
+        request_id,
     };
-    if !chain(&*h, &X_FORWARDED_PROTO) {
-        let proto = if tls { "https" } else { "http" };
-        h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    // The client's fields under these names go when a new one replaces
+    // them; `Forwarded` always goes (a new one or none), and so does
+    // `X-Forwarded-Host` unless a trusted proxy set it. A trusted chain
+    // that cannot be extended stays as it came.
+    let mut gone = hop::FORWARDED;
+    let mut drop_if = |bit: u16, cond: bool| {
+        if cond {
+            gone |= bit;
+        }
+    };
+    drop_if(hop::X_FORWARDED_FOR, added.x_forwarded_for.is_some());
+    drop_if(hop::X_FORWARDED_PROTO, added.x_forwarded_proto.is_some());
+    drop_if(hop::X_FORWARDED_HOST, !chain(hop::X_FORWARDED_HOST));
+    drop_if(hop::X_REQUEST_ID, added.request_id.is_some());
+    for (name, bit) in [
+        (&X_FORWARDED_FOR, hop::X_FORWARDED_FOR),
+        (&FORWARDED, hop::FORWARDED),
+        (&X_FORWARDED_PROTO, hop::X_FORWARDED_PROTO),
+        (&X_FORWARDED_HOST, hop::X_FORWARDED_HOST),
+        (&X_REQUEST_ID, hop::X_REQUEST_ID),
+    ] {
+        if present & gone & bit != 0 {
+            h.remove(name);
+        }
     }
-    if !chain(&*h, &X_FORWARDED_HOST) {
-        match host {
-            Some(v) => h.insert(X_FORWARDED_HOST.clone(), v.clone()),
-            None => h.remove(&X_FORWARDED_HOST),
-        };
-    }
+    added
+}
+
+/// Readies a client's header map for the upstream: hop-by-hop fields out
+/// (`keep_upgrade` as in [`remove_hop_by_hop`]), and the forwarding fields
+/// and request id made (see [`Added`]). `host` is the request's Host (or
+/// HTTP/2 authority), taken before the hop-by-hop removal.
+pub fn for_upstream(
+    h: &mut HeaderMap,
+    keep_upgrade: bool,
+    peer: &PeerAddr,
+    trusted_peer: bool,
+    tls: bool,
+    host: Option<&HeaderValue>,
+    request_id: Option<HeaderValue>,
+) -> Added {
+    // One pass over the names serves both steps.
+    let present = strip_hop_by_hop(h, keep_upgrade, present_fields(h));
+    forwarding(h, present, peer, trusted_peer, tls, host, request_id)
 }
 
 /// The values of `name` joined with `, `, then `last`.
@@ -384,6 +536,18 @@ mod tests {
             );
         }
         h
+    }
+
+    /// The forwarding step as the HTTP/2 client applies it: into the map.
+    fn set_forwarding(
+        h: &mut HeaderMap,
+        peer: &PeerAddr,
+        trusted: bool,
+        tls: bool,
+        host: Option<&HeaderValue>,
+    ) {
+        let present = present_fields(h);
+        forwarding(h, present, peer, trusted, tls, host, None).insert_into(h);
     }
 
     fn trusted() -> IpSet {
@@ -589,6 +753,128 @@ mod tests {
         set_forwarding(&mut h, &peer, false, false, None);
         assert!(!h.contains_key("x-forwarded-host"));
         assert_eq!(h["x-forwarded-for"], "198.51.100.4");
+    }
+
+    #[test]
+    fn every_hop_by_hop_and_forwarding_name_has_its_own_bit() {
+        let names = [
+            ("connection", hop::CONNECTION),
+            ("upgrade", hop::UPGRADE),
+            ("te", hop::TE),
+            ("trailer", hop::TRAILER),
+            ("transfer-encoding", hop::TRANSFER_ENCODING),
+            ("proxy-authorization", hop::PROXY_AUTHORIZATION),
+            ("keep-alive", hop::KEEP_ALIVE),
+            ("proxy-connection", hop::PROXY_CONNECTION),
+            ("close", hop::CLOSE_FIELD),
+            ("x-forwarded-for", hop::X_FORWARDED_FOR),
+            ("forwarded", hop::FORWARDED),
+            ("x-forwarded-proto", hop::X_FORWARDED_PROTO),
+            ("x-forwarded-host", hop::X_FORWARDED_HOST),
+            ("x-request-id", hop::X_REQUEST_ID),
+        ];
+        let mut all = 0;
+        for (name, bit) in names {
+            // Standard and custom names alike, whatever case they came in.
+            let parsed = HeaderName::from_bytes(name.to_uppercase().as_bytes()).unwrap();
+            assert_eq!(field_bit(&parsed), bit, "{name}");
+            assert_eq!(bit.count_ones(), 1);
+            assert_eq!(all & bit, 0, "{name} shares a bit");
+            all |= bit;
+        }
+        for other in [
+            "host",
+            "user-agent",
+            "content-type",
+            "x-request-ix",
+            "tf",
+            "closed",
+        ] {
+            assert_eq!(field_bit(&HeaderName::from_static(other)), 0, "{other}");
+        }
+    }
+
+    #[test]
+    fn only_fields_that_manage_the_connection_alone_are_consumed() {
+        let consumed = |name: &str, value: &str| {
+            connection_only(
+                &HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.as_bytes(),
+            )
+        };
+        assert!(consumed("Connection", "keep-alive"));
+        assert!(consumed("connection", "Close, , keep-alive"));
+        assert!(consumed("transfer-encoding", "chunked"));
+        assert!(consumed("Keep-Alive", "timeout=5"));
+        assert!(consumed("proxy-connection", "close"));
+        // Naming another field (or upgrade) keeps `Connection` in the map,
+        // where `remove_hop_by_hop` acts on what it names.
+        assert!(!consumed("connection", "keep-alive, x-internal"));
+        assert!(!consumed("connection", "upgrade"));
+        for other in ["content-length", "te", "trailer", "upgrade", "x-keep-alive"] {
+            assert!(!consumed(other, "keep-alive"), "{other}");
+        }
+    }
+
+    #[test]
+    fn fields_the_proxy_adds_leave_the_map_so_none_goes_out_twice() {
+        let mut h = map(&[
+            ("host", "api.test"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil.test"),
+            ("forwarded", "for=1.2.3.4"),
+            ("x-request-id", "spoofed"),
+            ("x-kept", "1"),
+        ]);
+        let peer = PeerAddr::new("198.51.100.4".parse().unwrap());
+        let host = HeaderValue::from_static("api.test");
+        let id = HeaderValue::from_static("abc");
+        let added = for_upstream(&mut h, false, &peer, false, false, Some(&host), Some(id));
+        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["host", "x-kept"]);
+        let out: Vec<_> = added
+            .iter()
+            .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            out,
+            [
+                "x-forwarded-for: 198.51.100.4",
+                "forwarded: for=198.51.100.4;proto=http;host=\"api.test\"",
+                "x-forwarded-proto: http",
+                "x-forwarded-host: api.test",
+                "x-request-id: abc",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_trusted_chain_named_in_connection_is_replaced_not_lost() {
+        // `Connection` may name a forwarding field to strip it on the way;
+        // the proxy then sets its own rather than keeping a chain that is
+        // no longer there.
+        let mut h = map(&[
+            ("connection", "x-forwarded-proto, x-forwarded-host"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "front.test"),
+            ("x-forwarded-for", "203.0.113.9"),
+        ]);
+        let peer = PeerAddr::new("10.0.0.2".parse().unwrap());
+        let host = HeaderValue::from_static("api.test");
+        let added = for_upstream(&mut h, false, &peer, true, false, Some(&host), None);
+        assert!(h.is_empty(), "{h:?}");
+        let mut out = HeaderMap::new();
+        added.insert_into(&mut out);
+        assert_eq!(out["x-forwarded-proto"], "http");
+        assert_eq!(out["x-forwarded-host"], "api.test");
+        assert_eq!(out["x-forwarded-for"], "203.0.113.9, 10.0.0.2");
+        // Without `Connection`, the trusted proxy's own fields are kept.
+        let mut h = map(&[("x-forwarded-proto", "https"), ("x-forwarded-host", "f")]);
+        let added = for_upstream(&mut h, false, &peer, true, false, Some(&host), None);
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "f");
+        assert_eq!(added.iter().count(), 2, "{added:?}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod hold;
 pub mod hygiene;
 mod io_wrap;
 pub mod log;
+mod map_pool;
 pub mod metrics_setup;
 pub mod name_memo;
 pub mod peer_tls;

@@ -320,7 +320,7 @@ async fn forward(
     let seen = route.discovery.then(|| crate::discover::Seen::of(&parts));
     // Made once, sent both ways: to the upstream and back to the client.
     let request_id = headers::shared_value(&ctx.request_id);
-    prepare_upstream_request(request_id.clone(), &mut parts, &hop, &route, upgrade);
+    let added = prepare_upstream_request(request_id.clone(), &mut parts, &hop, &route, upgrade);
 
     let has_body = !body.is_end_stream();
     let idempotent = matches!(
@@ -337,7 +337,8 @@ async fn forward(
     let result = if has_body && route.wants_request_body {
         // Boxed: only bodies that filters inspect come this way; inline, its
         // state would make every request's future larger (and its moves).
-        let inspected = send_inspected(&mut ctx, parts, body, &hop, &route, key, &mut out);
+        let to = Upstream { key, added: &added };
+        let inspected = send_inspected(&mut ctx, parts, body, &hop, &route, to, &mut out);
         Box::pin(inspected).await
     } else {
         let req_body = if has_body {
@@ -351,7 +352,8 @@ async fn forward(
         } else {
             RequestBody::Full(None)
         };
-        send_with_retries(&pool, parts, req_body, key, retries, &mut out).await
+        let to = Upstream { key, added: &added };
+        send_with_retries(&pool, parts, req_body, to, retries, &mut out).await
     };
     let upstream_time = started.elapsed();
     out.upstream_ms = Some(upstream_time.as_secs_f64() * 1000.0);
@@ -437,7 +439,7 @@ async fn send_inspected(
     body: ClientBody,
     hop: &Hop<'_>,
     route: &RouteRuntime,
-    key: Option<u64>,
+    to: Upstream<'_>,
     out: &mut Outcome,
 ) -> Result<Response<UpstreamBody>, Denial> {
     let mut hint = body.size_hint();
@@ -452,21 +454,22 @@ async fn send_inspected(
     }
     let (tx, rx) = mpsc::channel(8);
     let req_body = RequestBody::Pumped(rx, hint);
-    let send = send_with_retries(&route.pool, parts, req_body, key, 0, out);
+    let send = send_with_retries(&route.pool, parts, req_body, to, 0, out);
     let pump = crate::pump::stream(ctx, held, incoming, route, tx);
     let (sent, pumped) = tokio::join!(send, pump);
     pumped.and(sent)
 }
 
 /// Rewrites headers and URI for the upstream: hop-by-hop headers out,
-/// forwarding headers and request id in, prefix stripped.
+/// prefix stripped; returns the forwarding headers and request id, which
+/// go out beside the request's own (see `headers::Added`).
 fn prepare_upstream_request(
     request_id: Option<HeaderValue>,
     parts: &mut http::request::Parts,
     hop: &Hop<'_>,
     route: &RouteRuntime,
     upgrade: bool,
-) {
+) -> headers::Added {
     // The Host value is shared with the request, not copied. Hygiene has
     // checked it is a plain host[:port]; without one (HTTP/2), the authority.
     let (host, from_authority) = match parts.headers.get(http::header::HOST) {
@@ -479,17 +482,15 @@ fn prepare_upstream_request(
             true,
         ),
     };
-    headers::remove_hop_by_hop(&mut parts.headers, upgrade);
-    headers::set_forwarding(
+    let added = headers::for_upstream(
         &mut parts.headers,
+        upgrade,
         &hop.conn.peer_addr,
         hop.trusted_peer,
         hop.conn.tls,
         host.as_ref(),
+        request_id,
     );
-    if let Some(v) = request_id {
-        parts.headers.insert(&X_REQUEST_ID, v);
-    }
     if let (true, Some(h)) = (from_authority, host) {
         parts.headers.insert(http::header::HOST, h);
     }
@@ -509,6 +510,14 @@ fn prepare_upstream_request(
         parts.uri = Uri::from_parts(up).unwrap_or_default();
     }
     parts.version = Version::HTTP_11;
+    added
+}
+
+/// Where a request goes: the balancing key, and the fields the proxy adds.
+#[derive(Clone, Copy)]
+struct Upstream<'a> {
+    key: Option<u64>,
+    added: &'a headers::Added,
 }
 
 /// Sends to a picked server; retries other servers on failure when allowed.
@@ -518,7 +527,7 @@ async fn send_with_retries(
     pool: &Arc<Pool>,
     head: http::request::Parts,
     body: RequestBody,
-    key: Option<u64>,
+    to: Upstream<'_>,
     retries: u32,
     out: &mut Outcome,
 ) -> Result<Response<UpstreamBody>, Denial> {
@@ -526,9 +535,9 @@ async fn send_with_retries(
     let deadline = now + pool.total_timeout();
     let mut body = Some(body);
     let mut attempt = 0;
-    loop {
-        let Some(idx) = pool.pick(key) else {
-            return Err(Denial::new(
+    let result = loop {
+        let Some(idx) = pool.pick(to.key) else {
+            break Err(Denial::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 codes::UPSTREAM_UNAVAILABLE,
                 "no healthy upstream server",
@@ -539,11 +548,14 @@ async fn send_with_retries(
         let attempt_body = body.take().unwrap_or(RequestBody::Full(None));
         let _in_flight = InFlight::new(server);
         let wait_until = (now + pool.read_timeout()).min(deadline);
-        let failure = match pool.send(idx, &head, attempt_body, wait_until).await {
+        let failure = match pool
+            .send(idx, &head, to.added, attempt_body, wait_until)
+            .await
+        {
             Ok(resp) => {
                 let bad_gateway = matches!(resp.status().as_u16(), 502..=504);
                 pool.report(idx, !bad_gateway);
-                return Ok(resp);
+                break Ok(resp);
             }
             Err(e) if e.is_timeout() => Denial::new(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -558,10 +570,13 @@ async fn send_with_retries(
         metrics::counter!("rampart_upstream_failures_total", "upstream" => pool.name.clone(), "reason" => failure.reason).increment(1);
         now = tokio::time::Instant::now();
         if attempt >= retries || now >= deadline {
-            return Err(failure);
+            break Err(failure);
         }
         attempt += 1;
-    }
+    };
+    // Written, and no longer needed: its map serves a later request.
+    crate::map_pool::give_back(head.headers);
+    result
 }
 
 /// Maps a client error to the refusal the client sees (no internals leak).

@@ -9,7 +9,7 @@
 //! `hygiene` in front (so smuggling signatures keep their reason codes).
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderValue, Method, Request, Uri, Version};
+use http::{HeaderValue, Method, Request, Uri, Version};
 
 use crate::body::ClientBody;
 use crate::name_memo::NameMemo;
@@ -17,11 +17,6 @@ use crate::name_memo::NameMemo;
 /// Most header fields the own server parses; a longer head goes to hyper,
 /// which applies the configured limit.
 pub const MAX_OWN_HEADERS: usize = 64;
-
-/// Fields the proxy adds before forwarding (`X-Forwarded-For`, `-Proto`,
-/// `-Host`, `Forwarded`, `X-Request-Id`), room made at once so the map is
-/// not grown (three reallocations per request otherwise, callgrind).
-const FORWARDING_ROOM: usize = 6;
 
 /// Where a header's name and value lie in the head: start and end offsets.
 type Span = [u32; 4];
@@ -169,7 +164,9 @@ fn build(
     names: &mut NameMemo,
 ) -> Option<Request<ClientBody>> {
     let uri = Uri::from_maybe_shared(head.slice(target[0] as usize..target[1] as usize)).ok()?;
-    let mut headers = HeaderMap::with_capacity(spans.len() + FORWARDING_ROOM);
+    // The forwarding fields are not inserted (`headers::Added`): the
+    // request's own fields are all the map holds.
+    let mut headers = crate::map_pool::take(spans.len());
     for (i, span) in spans.iter().enumerate() {
         let [ns, ne, vs, ve] = span.map(|o| o as usize);
         let name = names.name(i, &head[ns..ne])?;

@@ -91,7 +91,7 @@ where
         let close = close || *shutdown.borrow();
         out.clear();
         let plan = encode::write_head(&mut out, &parts, &method, &body.size_hint(), close);
-        drop(parts);
+        crate::map_pool::give_back(parts.headers);
         let sent = write_body(&mut io, &mut out, body, plan.framing).await;
         if sent.is_err() || plan.close {
             let _ = io.shutdown().await;

@@ -76,6 +76,7 @@ impl Conn {
     pub async fn exchange(
         &mut self,
         parts: &http::request::Parts,
+        added: &crate::headers::Added,
         host: &str,
         mut body: RequestBody,
     ) -> Result<Answer, Error> {
@@ -107,6 +108,7 @@ impl Conn {
             &parts.method,
             target,
             &parts.headers,
+            added,
             &extra[..n],
         );
         let mut writer = BodyWriter {

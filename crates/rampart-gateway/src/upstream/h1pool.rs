@@ -138,6 +138,7 @@ impl H1Pool {
         server: usize,
         authority: &Authority,
         head: &http::request::Parts,
+        added: &crate::headers::Added,
         body: RequestBody,
         deadline: tokio::time::Instant,
     ) -> Result<Response<UpstreamBody>, Error> {
@@ -150,7 +151,7 @@ impl H1Pool {
         // The connection's own timer, moved to this request's deadline.
         conn.timer.as_mut().reset(deadline);
         // On any error the connection is dropped with its request.
-        let answer = conn.exchange(head, authority.as_str(), body).await?;
+        let answer = conn.exchange(head, added, authority.as_str(), body).await?;
         Ok(self.respond(server, conn, answer))
     }
 
@@ -282,7 +283,9 @@ impl H1Pool {
         deadline: tokio::time::Instant,
     ) -> Result<Response<UpstreamBody>, Error> {
         let (head, body) = req.into_parts();
-        self.send(server, authority, &head, body, deadline).await
+        let added = crate::headers::Added::default();
+        self.send(server, authority, &head, &added, body, deadline)
+            .await
     }
 
     /// Idle connections this thread holds for `server` (tests).

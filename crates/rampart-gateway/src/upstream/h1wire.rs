@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
+use crate::headers::Added;
 use crate::name_memo::NameMemo;
 
 /// Largest response head read from an upstream (hyper's default buffer
@@ -57,23 +58,71 @@ pub struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
     pub headers: HeaderMap,
+    /// The framing fields, noted while parsing.
+    noted: Noted,
+}
+
+/// What the framing rules read from a response head, noted field by field
+/// while it is parsed, so that deciding the framing and the connection's
+/// reuse costs no lookups in the map (three per response otherwise).
+#[derive(Clone, Copy)]
+struct Noted {
+    transfer_encoding: bool,
+    /// The last coding of the last `Transfer-Encoding` field is `chunked`.
+    chunked: bool,
+    /// The one `Content-Length` (see [`content_length`]).
+    content_length: Result<Option<u64>, WireError>,
+    /// `Connection` tokens.
+    close: bool,
+    keep_alive: bool,
+}
+
+impl Noted {
+    const NOTHING: Noted = Noted {
+        transfer_encoding: false,
+        chunked: false,
+        content_length: Ok(None),
+        close: false,
+        keep_alive: false,
+    };
+
+    fn field(&mut self, name: &HeaderName, value: &[u8]) {
+        if name == CONTENT_LENGTH {
+            if let Ok(found) = &mut self.content_length {
+                if let Err(e) = fold_content_length(found, value) {
+                    self.content_length = Err(e);
+                }
+            }
+        } else if name == TRANSFER_ENCODING {
+            self.transfer_encoding = true;
+            self.chunked = last_coding_is_chunked(value);
+        } else if name == CONNECTION {
+            for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                self.close |= token.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+    }
 }
 
 /// Appends `METHOD target HTTP/1.1`, the headers and the blank line to `out`.
-/// `extra` are headers the client adds (`host` when missing, the framing
-/// header), written after the request's own.
+/// After the request's own headers come the fields the proxy `added`, then
+/// `extra`, the ones the client adds (`host` when missing, the framing
+/// header).
 pub fn write_request_head(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
     headers: &HeaderMap,
+    added: &Added,
     extra: &[(&HeaderName, &[u8])],
 ) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let own = headers.iter().map(|(n, v)| (n, v.as_bytes()));
+    let own = headers.iter().chain(added.iter());
+    let own = own.map(|(n, v)| (n, v.as_bytes()));
     for (name, value) in own.chain(extra.iter().copied()) {
         write_field(out, name.as_str().as_bytes(), value);
     }
@@ -91,7 +140,9 @@ pub fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 
 /// Parses a response head at the start of `buf`. On success the head's bytes
 /// are split off `buf` (header values share them, no copy) and what follows
-/// (the start of the body) stays. `Ok(None)`: more bytes are needed.
+/// (the start of the body) stays. `Ok(None)`: more bytes are needed. Fields
+/// that only manage this connection are noted, not kept (see
+/// `headers::connection_only`), except in a 101.
 pub fn parse_response_head(
     buf: &mut BytesMut,
     names: &mut NameMemo,
@@ -140,10 +191,18 @@ pub fn parse_response_head(
         (len, status, version, count)
     };
     let head: Bytes = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
+    let mut headers = crate::map_pool::take(count);
+    let mut noted = Noted::NOTHING;
+    // A 101 keeps its `Connection: upgrade` for the tunnel's handshake.
+    let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
     for (i, span) in spans[..count].iter().enumerate() {
         let [ns, ne, vs, ve] = span.map(usize::from);
         let name = names.name(i, &head[ns..ne]).ok_or(WireError::Head)?;
+        noted.field(&name, &head[vs..ve]);
+        if !upgrade && crate::headers::connection_only(&name, &head[vs..ve]) {
+            // Noted for the framing and reuse rules, and nothing more.
+            continue;
+        }
         let value =
             HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| WireError::Head)?;
         headers.append(name, value);
@@ -152,6 +211,7 @@ pub fn parse_response_head(
         status,
         version,
         headers,
+        noted,
     }))
 }
 
@@ -167,17 +227,17 @@ pub fn response_framing(method: &Method, head: &mut ResponseHead) -> Result<Fram
     {
         return Ok(Framing::Empty);
     }
-    if head.headers.contains_key(TRANSFER_ENCODING) {
+    if head.noted.transfer_encoding {
         // Transfer-Encoding overrides Content-Length; only a final `chunked`
         // delimits the body, anything else runs to the close.
         head.headers.remove(CONTENT_LENGTH);
-        return Ok(if last_coding_is_chunked(&head.headers) {
+        return Ok(if head.noted.chunked {
             Framing::Chunked
         } else {
             Framing::Close
         });
     }
-    match content_length(&head.headers)? {
+    match head.noted.content_length? {
         Some(0) => Ok(Framing::Empty),
         Some(n) => Ok(Framing::Length(n)),
         None => Ok(Framing::Close),
@@ -186,19 +246,7 @@ pub fn response_framing(method: &Method, head: &mut ResponseHead) -> Result<Fram
 
 /// Whether the connection may carry another request after this response.
 pub fn keeps_alive(head: &ResponseHead) -> bool {
-    let mut close = false;
-    let mut keep_alive = false;
-    for token in head
-        .headers
-        .get_all(CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-    {
-        let token = token.trim_ascii();
-        close |= token.eq_ignore_ascii_case(b"close");
-        keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-    }
-    !close && (head.version == Version::HTTP_11 || keep_alive)
+    !head.noted.close && (head.version == Version::HTTP_11 || head.noted.keep_alive)
 }
 
 /// The one `Content-Length` of a message: repeated fields or a list must all
@@ -206,15 +254,21 @@ pub fn keeps_alive(head: &ResponseHead) -> bool {
 pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>, WireError> {
     let mut found = None;
     for value in headers.get_all(CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|&b| b == b',') {
-            let n = parse_decimal(part.trim_ascii()).ok_or(WireError::ContentLength)?;
-            if found.is_some_and(|f| f != n) {
-                return Err(WireError::ContentLength);
-            }
-            found = Some(n);
-        }
+        fold_content_length(&mut found, value.as_bytes())?;
     }
     Ok(found)
+}
+
+/// Adds one `Content-Length` field's value to the length `found` so far.
+fn fold_content_length(found: &mut Option<u64>, value: &[u8]) -> Result<(), WireError> {
+    for part in value.split(|&b| b == b',') {
+        let n = parse_decimal(part.trim_ascii()).ok_or(WireError::ContentLength)?;
+        if found.is_some_and(|f| f != n) {
+            return Err(WireError::ContentLength);
+        }
+        *found = Some(n);
+    }
+    Ok(())
 }
 
 fn parse_decimal(digits: &[u8]) -> Option<u64> {
@@ -226,12 +280,11 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
     })
 }
 
-fn last_coding_is_chunked(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(TRANSFER_ENCODING)
-        .iter()
-        .next_back()
-        .and_then(|v| v.as_bytes().rsplit(|&b| b == b',').next())
+/// Whether the last coding of one `Transfer-Encoding` value is `chunked`.
+fn last_coding_is_chunked(value: &[u8]) -> bool {
+    value
+        .rsplit(|&b| b == b',')
+        .next()
         .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
 
@@ -257,17 +310,32 @@ mod tests {
         headers.insert("host", HeaderValue::from_static("api.test"));
         headers.append("x-a", HeaderValue::from_static("1"));
         headers.append("x-a", HeaderValue::from_static("2"));
+        let peer = crate::headers::PeerAddr::new("192.0.2.1".parse().unwrap());
+        let id = HeaderValue::from_static("id-1");
+        let added = crate::headers::for_upstream(
+            &mut HeaderMap::new(),
+            false,
+            &peer,
+            false,
+            false,
+            None,
+            Some(id),
+        );
         let mut out = Vec::new();
         write_request_head(
             &mut out,
             &Method::POST,
             "/p?q=1",
             &headers,
+            &added,
             &[(&TRANSFER_ENCODING, b"chunked")],
         );
         assert_eq!(
-            out,
-            b"POST /p?q=1 HTTP/1.1\r\nhost: api.test\r\nx-a: 1\r\nx-a: 2\r\ntransfer-encoding: chunked\r\n\r\n"
+            String::from_utf8(out).unwrap(),
+            "POST /p?q=1 HTTP/1.1\r\nhost: api.test\r\nx-a: 1\r\nx-a: 2\r\n\
+             x-forwarded-for: 192.0.2.1\r\nforwarded: for=192.0.2.1;proto=http\r\n\
+             x-forwarded-proto: http\r\nx-request-id: id-1\r\n\
+             transfer-encoding: chunked\r\n\r\n"
         );
     }
 

@@ -167,16 +167,17 @@ impl Pool {
         &'a self,
         i: usize,
         head: &'a http::request::Parts,
+        added: &'a crate::headers::Added,
         body: RequestBody,
         deadline: tokio::time::Instant,
     ) -> impl Future<Output = Result<Response<UpstreamBody>, SendError>> + Send + 'a {
         match &self.h1 {
             Some(h1) => Either::Left(
-                h1.send(i, &self.servers[i].authority, head, body, deadline)
+                h1.send(i, &self.servers[i].authority, head, added, body, deadline)
                     .map_err(SendError::Pool),
             ),
             None => {
-                let req = self.legacy_request(i, head, body);
+                let req = self.legacy_request(i, head, added, body);
                 Either::Right(async move {
                     match tokio::time::timeout_at(deadline, self.client().request(req)).await {
                         Ok(r) => r
@@ -194,11 +195,13 @@ impl Pool {
         &self,
         i: usize,
         head: &http::request::Parts,
+        added: &crate::headers::Added,
         body: RequestBody,
     ) -> Request<RequestBody> {
         let mut req = Request::new(body);
         *req.method_mut() = head.method.clone();
         *req.headers_mut() = head.headers.clone();
+        added.insert_into(req.headers_mut());
         let mut uri = http::uri::Parts::default();
         uri.scheme = Some(self.scheme.clone());
         uri.authority = Some(self.servers[i].authority.clone());
