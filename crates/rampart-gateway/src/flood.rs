@@ -232,8 +232,10 @@ impl Load {
     /// Folds one upstream latency into a time-weighted moving average: a
     /// sample's weight grows with the time since the previous one, so the
     /// average covers about the last second whatever the request rate.
-    pub fn record_latency(&self, d: Duration) {
-        let now = self.epoch.elapsed().as_nanos() as u64;
+    /// `at` is when the sample was taken (the caller has just read the
+    /// clock to measure `d`; reading it again would cost a system clock call).
+    pub fn record_latency(&self, d: Duration, at: Instant) {
+        let now = at.saturating_duration_since(self.epoch).as_nanos() as u64;
         let before = self.last_sample.swap(now, Ordering::AcqRel);
         self.fold_latency(d, Duration::from_nanos(now.saturating_sub(before)));
     }

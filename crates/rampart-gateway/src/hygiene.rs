@@ -536,13 +536,24 @@ fn valid_host(h: &[u8]) -> bool {
                 .iter()
                 .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
     } else {
-        !host.is_empty()
-            && host
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+        !host.is_empty() && host.iter().all(|&b| HOST_NAME_BYTE[usize::from(b)])
     };
     port_ok && host_ok
 }
+
+/// The bytes of a host name or IPv4 address in Host: letters, digits, `-`,
+/// `.` and `_`. A table, because every request's Host is checked byte by
+/// byte (four comparisons per byte otherwise).
+static HOST_NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_';
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -684,6 +695,9 @@ POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhell
             "host:port",
             "[::1",
             "a.test:123456",
+            "bücher.example",
+            "a/b",
+            "a@b",
         ] {
             assert_eq!(
                 check_with("/", &[("host", bad)]),
@@ -698,6 +712,7 @@ POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhell
             "[::1]:8080",
             "[2001:db8::1]",
             "my_host",
+            "xn--bcher-kva.Example-1.TEST",
         ] {
             assert_eq!(check_with("/", &[("host", good)]), None, "{good:?}");
         }

@@ -8,7 +8,6 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, ALLOW, LOCATION, STRICT_TRANSPORT_SECURITY};
@@ -332,12 +331,16 @@ async fn forward(
     } else {
         0
     };
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
 
     let result = if has_body && route.wants_request_body {
         // Boxed: only bodies that filters inspect come this way; inline, its
         // state would make every request's future larger (and its moves).
-        let to = Upstream { key, added: &added };
+        let to = Upstream {
+            key,
+            added: &added,
+            started,
+        };
         let inspected = send_inspected(&mut ctx, parts, body, &hop, &route, to, &mut out);
         Box::pin(inspected).await
     } else {
@@ -352,12 +355,17 @@ async fn forward(
         } else {
             RequestBody::Full(None)
         };
-        let to = Upstream { key, added: &added };
+        let to = Upstream {
+            key,
+            added: &added,
+            started,
+        };
         send_with_retries(&pool, parts, req_body, to, retries, &mut out).await
     };
-    let upstream_time = started.elapsed();
+    let done = tokio::time::Instant::now();
+    let upstream_time = done - started;
     out.upstream_ms = Some(upstream_time.as_secs_f64() * 1000.0);
-    hop.conn.load.record_latency(upstream_time);
+    hop.conn.load.record_latency(upstream_time, done.into_std());
 
     let mut resp = match result {
         Ok(r) => r,
@@ -513,11 +521,13 @@ fn prepare_upstream_request(
     added
 }
 
-/// Where a request goes: the balancing key, and the fields the proxy adds.
+/// Where a request goes: the balancing key, and the fields the proxy adds;
+/// and when it started for the upstream (the total timeout runs from then).
 #[derive(Clone, Copy)]
 struct Upstream<'a> {
     key: Option<u64>,
     added: &'a headers::Added,
+    started: tokio::time::Instant,
 }
 
 /// Sends to a picked server; retries other servers on failure when allowed.
@@ -531,7 +541,7 @@ async fn send_with_retries(
     retries: u32,
     out: &mut Outcome,
 ) -> Result<Response<UpstreamBody>, Denial> {
-    let mut now = tokio::time::Instant::now();
+    let mut now = to.started;
     let deadline = now + pool.total_timeout();
     let mut body = Some(body);
     let mut attempt = 0;

@@ -229,8 +229,24 @@ impl Pool {
 
     pub fn is_available(&self, i: usize) -> bool {
         let s = &self.servers[i];
-        s.healthy.load(Ordering::Relaxed)
-            && s.ejected_until.load(Ordering::Relaxed) <= self.now_ms()
+        // 0: never ejected, or the ejection was seen to end; only then is
+        // the clock not read (it is, otherwise, on every pick).
+        let until = s.ejected_until.load(Ordering::Relaxed);
+        if !s.healthy.load(Ordering::Relaxed) {
+            return false;
+        }
+        if until == 0 {
+            return true;
+        }
+        if until > self.now_ms() {
+            return false;
+        }
+        // Over: forget it (another thread may have ejected anew meanwhile,
+        // which this leaves in place).
+        let _ = s
+            .ejected_until
+            .compare_exchange(until, 0, Ordering::Relaxed, Ordering::Relaxed);
+        true
     }
 
     /// The hash key for consistent hashing, from the request.
@@ -355,6 +371,19 @@ mod tests {
         for _ in 0..4 {
             assert_eq!(p.pick(None), Some(1));
         }
+    }
+
+    #[test]
+    fn an_ejection_ends_and_can_begin_again() {
+        let p = pool("passive_health = { max_failures = 1, eject_for = '40ms' }");
+        p.report(0, false);
+        assert!(!p.is_available(0));
+        std::thread::sleep(std::time::Duration::from_millis(80));
+        assert!(p.is_available(0));
+        // Seen to be over: forgotten, so picks no longer read the clock.
+        assert_eq!(p.servers[0].ejected_until.load(Ordering::Relaxed), 0);
+        p.report(0, false);
+        assert!(!p.is_available(0));
     }
 
     #[test]
