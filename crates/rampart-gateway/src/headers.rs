@@ -95,20 +95,28 @@ fn field_bit(name: &HeaderName) -> u16 {
 /// the HTTP/1 client that read it consumes it rather than putting it in the
 /// response: `Transfer-Encoding` (the body is framed anew towards the
 /// client), `Keep-Alive`, `Proxy-Connection`, and a `Connection` that names
-/// nothing but `close` and `keep-alive`. All of them are hop-by-hop, so the
-/// proxy would remove them on the way out anyway; a `Connection` naming
-/// other fields stays, for [`remove_hop_by_hop`] to remove those too.
+/// nothing but `keep-alive`. All of them are hop-by-hop, so the proxy would
+/// remove them on the way out anyway. Any other `Connection` stays, for
+/// [`remove_hop_by_hop`] to remove what it names (`close` included: a field
+/// by that name goes with it).
 pub(crate) fn connection_only(name: &HeaderName, value: &[u8]) -> bool {
     match field_bit(name) {
         hop::TRANSFER_ENCODING | hop::KEEP_ALIVE | hop::PROXY_CONNECTION => true,
         hop::CONNECTION => value.split(|&b| b == b',').all(|token| {
             let token = token.trim_ascii();
-            token.is_empty()
-                || token.eq_ignore_ascii_case(b"close")
-                || token.eq_ignore_ascii_case(b"keep-alive")
+            token.is_empty() || token.eq_ignore_ascii_case(b"keep-alive")
         }),
         _ => false,
     }
+}
+
+/// Whether the proxy changes a response field of this name on the way to
+/// the client: a hop-by-hop field (or one `Connection` could name, `close`)
+/// goes, and `X-Request-Id` and `Strict-Transport-Security` are replaced.
+pub(crate) fn edited_in_responses(name: &HeaderName) -> bool {
+    let forwarding =
+        hop::X_FORWARDED_FOR | hop::FORWARDED | hop::X_FORWARDED_PROTO | hop::X_FORWARDED_HOST;
+    field_bit(name) & !forwarding != 0 || name == header::STRICT_TRANSPORT_SECURITY
 }
 
 /// The [`hop`] bits of the names in `h`.
@@ -803,7 +811,7 @@ mod tests {
             )
         };
         assert!(consumed("Connection", "keep-alive"));
-        assert!(consumed("connection", "Close, , keep-alive"));
+        assert!(consumed("connection", "Keep-Alive, "));
         assert!(consumed("transfer-encoding", "chunked"));
         assert!(consumed("Keep-Alive", "timeout=5"));
         assert!(consumed("proxy-connection", "close"));
@@ -811,8 +819,38 @@ mod tests {
         // where `remove_hop_by_hop` acts on what it names.
         assert!(!consumed("connection", "keep-alive, x-internal"));
         assert!(!consumed("connection", "upgrade"));
+        assert!(!consumed("connection", "close"));
         for other in ["content-length", "te", "trailer", "upgrade", "x-keep-alive"] {
             assert!(!consumed(other, "keep-alive"), "{other}");
+        }
+    }
+
+    #[test]
+    fn response_fields_the_proxy_changes_are_known_by_name() {
+        let edited =
+            |name: &str| edited_in_responses(&HeaderName::from_bytes(name.as_bytes()).unwrap());
+        for name in [
+            "Connection",
+            "upgrade",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "keep-alive",
+            "proxy-authorization",
+            "close",
+            "x-request-id",
+            "Strict-Transport-Security",
+        ] {
+            assert!(edited(name), "{name}");
+        }
+        for name in [
+            "server",
+            "date",
+            "content-length",
+            "x-forwarded-for",
+            "forwarded",
+        ] {
+            assert!(!edited(name), "{name}");
         }
     }
 

@@ -25,7 +25,8 @@ use crate::hygiene::{self, Framing, FramingVerdicts};
 use crate::log::Exchange;
 use crate::router::{self, RouteMatch};
 use crate::snapshot::{RouteRuntime, Snapshot};
-use crate::upstream::{InFlight, Pool, SendError, UpstreamBody};
+use crate::upstream::fields::RawHead;
+use crate::upstream::{InFlight, Pool, SendError, UpstreamResponse};
 
 /// What the handler knows about the connection a request came on.
 pub struct ConnInfo {
@@ -367,7 +368,7 @@ async fn forward(
     out.upstream_ms = Some(upstream_time.as_secs_f64() * 1000.0);
     hop.conn.load.record_latency(upstream_time, done.into_std());
 
-    let mut resp = match result {
+    let answered = match result {
         Ok(r) => r,
         Err(d) => {
             let d = ctx
@@ -383,6 +384,29 @@ async fn forward(
             return deny(ctx, &d, out);
         }
     };
+    // Nothing reads the fields on the way and the proxy changes none of
+    // them: they go to the client as the upstream sent them, with no map.
+    let plain = !upgrade && seen.is_none() && route.filters.is_empty() && route.response_hold == 0;
+    let answered = if plain {
+        match answered.into_unedited() {
+            Ok((resp, fields)) => {
+                let hsts = route.hsts.clone().filter(|_| ctx.tls);
+                let head = RawHead {
+                    fields,
+                    request_id,
+                    hsts,
+                };
+                let (parts, body) = resp.into_parts();
+                let ex = out.into_exchange(ctx, parts.status);
+                let body = ResponseBody::upstream(body, Some(ex)).with_raw_head(head);
+                return Response::from_parts(parts, body);
+            }
+            Err(back) => *back,
+        }
+    } else {
+        answered
+    };
+    let mut resp = answered.into_response();
     if upgrade && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client) = client_upgrade {
             let upstream = match resp.body_mut().take_upgrade() {
@@ -449,7 +473,7 @@ async fn send_inspected(
     route: &RouteRuntime,
     to: Upstream<'_>,
     out: &mut Outcome,
-) -> Result<Response<UpstreamBody>, Denial> {
+) -> Result<UpstreamResponse, Denial> {
     let mut hint = body.size_hint();
     let mut incoming = TimedIncoming::new(body, hop.body_timeout).min_rate(hop.min_body_rate);
     let mut held = crate::pump::hold(ctx, &mut incoming, route).await?;
@@ -540,7 +564,7 @@ async fn send_with_retries(
     to: Upstream<'_>,
     retries: u32,
     out: &mut Outcome,
-) -> Result<Response<UpstreamBody>, Denial> {
+) -> Result<UpstreamResponse, Denial> {
     let mut now = to.started;
     let deadline = now + pool.total_timeout();
     let mut body = Some(body);

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use futures_util::FutureExt;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -271,11 +272,13 @@ async fn serve_http<I>(
     });
     let own = (conn.clone(), shared.clone());
     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        proxy::handle(
+        let handled = proxy::handle(
             req.map(ClientBody::Hyper),
             conn.clone(),
             shared.snapshot.load_full(),
-        )
+        );
+        // hyper writes heads from maps: raw fields go into the map first.
+        handled.map(|resp| resp.map(fields_in_map))
     });
     if h2 {
         let mut b = http2::Builder::new(TokioExecutor::new());
@@ -389,3 +392,13 @@ macro_rules! drive {
     }};
 }
 use drive;
+
+/// A response with every field in its map (see `ResponseBody::take_raw_head`).
+fn fields_in_map(
+    mut resp: http::Response<crate::body::ResponseBody>,
+) -> http::Response<crate::body::ResponseBody> {
+    if let Some(raw) = resp.body_mut().take_raw_head() {
+        raw.append_into(resp.headers_mut());
+    }
+    resp
+}

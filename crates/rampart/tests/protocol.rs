@@ -180,6 +180,64 @@ async fn own_server_answers_head_and_close_like_hyper() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_fields_reach_the_client_whole_on_both_servers() {
+    let up = Upstream::start("up").await;
+    let gw = gateway(&up, "", "").await;
+    // rampart's own server, which writes unchanged fields without a map.
+    for path in ["/fields", "/fields-own-id"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        let (status, out) = raw_status(&gw, &request).await;
+        assert_eq!(status, 200, "{out}");
+        let cookies: Vec<_> = out
+            .lines()
+            .filter(|l| l.starts_with("set-cookie: "))
+            .collect();
+        assert_eq!(
+            cookies,
+            ["set-cookie: a=1", "set-cookie: b=2; Path=/"],
+            "{out}"
+        );
+        assert!(out.contains("\r\nx-upstream: yes\r\n"), "{out}");
+        assert!(
+            out.contains("\r\ncontent-type: application/json\r\n"),
+            "{out}"
+        );
+        let ids: Vec<_> = out
+            .lines()
+            .filter(|l| l.starts_with("x-request-id: "))
+            .collect();
+        assert_eq!(ids.len(), 1, "one id, the gateway's: {out}");
+        assert_eq!(ids[0].len(), "x-request-id: ".len() + 32, "{out}");
+        assert_eq!(out.matches("date: ").count(), 1, "{out}");
+    }
+    // hyper's server (HTTP/2 here), which gets them in the map.
+    let stream = tokio::net::TcpStream::connect(gw.addr("h2c"))
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let resp = sender
+        .send_request(
+            req("GET", &format!("http://{}/fields", gw.addr("h2c")))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let h = resp.headers();
+    let cookies: Vec<_> = h.get_all("set-cookie").iter().collect();
+    assert_eq!(cookies, ["a=1", "b=2; Path=/"]);
+    assert_eq!(h["x-upstream"], "yes");
+    assert_eq!(h.get_all("x-request-id").iter().count(), 1);
+    assert_eq!(h["x-request-id"].len(), 32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_requests_get_their_status() {
     let up = Upstream::start("up").await;
     let gw = gateway(&up, "", "").await;

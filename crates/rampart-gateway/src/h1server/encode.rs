@@ -13,6 +13,7 @@ use http::response::Parts;
 use http::{Method, StatusCode};
 use http_body::SizeHint;
 
+use crate::upstream::fields::RawHead;
 use crate::upstream::h1wire::write_field;
 
 /// How the response body is delimited on the wire.
@@ -39,6 +40,7 @@ pub struct HeadPlan {
 pub fn write_head(
     out: &mut Vec<u8>,
     parts: &Parts,
+    raw: Option<&RawHead>,
     method: &Method,
     hint: &SizeHint,
     close: bool,
@@ -52,14 +54,17 @@ pub fn write_head(
     // connection's last answer. No other 1xx reaches a handler's answer.
     let mut close = close || status.is_informational();
     let (mut wrote_date, mut wrote_connection) = (false, false);
-    for (name, value) in &parts.headers {
+    let mapped = parts.headers.iter().map(|(n, v)| (n, v.as_bytes()));
+    for (name, value) in mapped.chain(raw.into_iter().flat_map(RawHead::iter)) {
         if name == TRANSFER_ENCODING {
             // Framing is this server's to choose (the handler removes it
             // from upstream responses as hop-by-hop).
             continue;
         }
         if name == CONTENT_LENGTH {
-            let parsed = value.to_str().ok().and_then(|v| v.trim().parse().ok());
+            let parsed = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok());
             if declared.is_some() || parsed.is_none() || !may_have_length(status) {
                 // Not one valid length: chosen below instead.
                 continue;
@@ -68,13 +73,12 @@ pub fn write_head(
         } else if name == CONNECTION {
             wrote_connection = true;
             close |= value
-                .as_bytes()
                 .split(|&b| b == b',')
                 .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
         } else if name == DATE {
             wrote_date = true;
         }
-        write_field(out, name.as_str().as_bytes(), value.as_bytes());
+        write_field(out, name.as_str().as_bytes(), value);
     }
     let framing = match (declared, hint.exact()) {
         // A declared length frames the body (HEAD keeps it, with no body).
@@ -173,8 +177,42 @@ mod tests {
     fn head(resp: Response<()>, method: Method, hint: SizeHint, close: bool) -> (String, HeadPlan) {
         let (parts, ()) = resp.into_parts();
         let mut out = Vec::new();
-        let plan = write_head(&mut out, &parts, &method, &hint, close);
+        let plan = write_head(&mut out, &parts, None, &method, &hint, close);
         (String::from_utf8(out).expect("ascii"), plan)
+    }
+
+    #[test]
+    fn raw_fields_are_written_and_framed_like_mapped_ones() {
+        let bytes =
+            bytes::Bytes::from_static(b"HTTP/1.1 200 OK\r\nServer: a\r\nContent-Length: 5\r\n\r\n");
+        let mut fields = crate::upstream::fields::RawFields::new(bytes, 2);
+        fields.push(http::HeaderName::from_static("server"), 25, 26);
+        fields.push(http::header::CONTENT_LENGTH, 44, 45);
+        let raw = RawHead {
+            fields,
+            request_id: Some(HeaderValue::from_static("id-1")),
+            hsts: None,
+        };
+        let (parts, ()) = Response::new(()).into_parts();
+        let mut out = Vec::new();
+        // The body's own hint disagrees: the declared length frames it, as
+        // it does for a mapped field.
+        let plan = write_head(
+            &mut out,
+            &parts,
+            Some(&raw),
+            &Method::GET,
+            &SizeHint::new(),
+            false,
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with(
+                "HTTP/1.1 200 OK\r\nserver: a\r\ncontent-length: 5\r\nx-request-id: id-1\r\ndate: "
+            ),
+            "{text}"
+        );
+        assert_eq!(plan.framing, BodyFraming::Length(5));
     }
 
     #[test]

@@ -86,11 +86,14 @@ where
         let OwnRequest { request, close } = request;
         let method = request.method().clone();
         let Ok(response) = proxy::handle(request, conn.clone(), shared.snapshot.load_full()).await;
-        let (parts, body) = response.into_parts();
+        let (parts, mut body) = response.into_parts();
         // A drain that began meanwhile makes this the last exchange.
         let close = close || *shutdown.borrow();
         out.clear();
-        let plan = encode::write_head(&mut out, &parts, &method, &body.size_hint(), close);
+        let raw = body.take_raw_head();
+        let hint = body.size_hint();
+        let plan = encode::write_head(&mut out, &parts, raw.as_ref(), &method, &hint, close);
+        drop(raw);
         crate::map_pool::give_back(parts.headers);
         let sent = write_body(&mut io, &mut out, body, plan.framing).await;
         if sent.is_err() || plan.close {

@@ -36,6 +36,7 @@ use thread_local::ThreadLocal;
 use super::h1body::{H1Body, Home, RawUpgrade, UpstreamBody};
 use super::h1conn::{Answer, Conn};
 use super::h1wire::{Framing, WireError};
+use super::UpstreamResponse;
 use crate::body::{BodyError, RequestBody};
 
 /// How long an unused connection may wait in an idle list (as the legacy
@@ -141,7 +142,7 @@ impl H1Pool {
         added: &crate::headers::Added,
         body: RequestBody,
         deadline: tokio::time::Instant,
-    ) -> Result<Response<UpstreamBody>, Error> {
+    ) -> Result<UpstreamResponse, Error> {
         let mut conn = match self.checkout(server) {
             Some(conn) => conn,
             // Boxed: the rare connect path would otherwise grow every
@@ -163,7 +164,7 @@ impl H1Pool {
         server: usize,
         mut conn: Conn,
         answer: Answer,
-    ) -> Response<UpstreamBody> {
+    ) -> UpstreamResponse {
         let Answer {
             head,
             framing,
@@ -200,11 +201,11 @@ impl H1Pool {
                 }
             }
         };
+        let edited = head.has_edited_fields();
         let mut resp = Response::new(body);
         *resp.status_mut() = head.status;
         *resp.version_mut() = head.version;
-        *resp.headers_mut() = head.headers;
-        resp
+        UpstreamResponse::raw(resp, head.fields, edited)
     }
 
     /// Takes a usable idle connection to `server`, dropping expired, closed
@@ -284,8 +285,8 @@ impl H1Pool {
     ) -> Result<Response<UpstreamBody>, Error> {
         let (head, body) = req.into_parts();
         let added = crate::headers::Added::default();
-        self.send(server, authority, &head, &added, body, deadline)
-            .await
+        let answered = self.send(server, authority, &head, &added, body, deadline);
+        Ok(answered.await?.into_response())
     }
 
     /// Idle connections this thread holds for `server` (tests).

@@ -9,8 +9,9 @@
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use http::{HeaderMap, HeaderName, Method, StatusCode, Version};
 
+use super::fields::RawFields;
 use crate::headers::Added;
 use crate::name_memo::NameMemo;
 
@@ -53,13 +54,22 @@ pub enum Framing {
     Close,
 }
 
-/// A parsed response head.
+/// A parsed response head; its fields are not in a map (see
+/// [`RawFields`]).
 pub struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
-    pub headers: HeaderMap,
+    pub fields: RawFields,
     /// The framing fields, noted while parsing.
     noted: Noted,
+}
+
+impl ResponseHead {
+    /// Whether the proxy would change some field on the way to the client
+    /// (see `headers::edited_in_responses`).
+    pub fn has_edited_fields(&self) -> bool {
+        self.noted.edited
+    }
 }
 
 /// What the framing rules read from a response head, noted field by field
@@ -75,6 +85,8 @@ struct Noted {
     /// `Connection` tokens.
     close: bool,
     keep_alive: bool,
+    /// A kept field that the proxy changes on the way out.
+    edited: bool,
 }
 
 impl Noted {
@@ -84,6 +96,7 @@ impl Noted {
         content_length: Ok(None),
         close: false,
         keep_alive: false,
+        edited: false,
     };
 
     fn field(&mut self, name: &HeaderName, value: &[u8]) {
@@ -191,7 +204,7 @@ pub fn parse_response_head(
         (len, status, version, count)
     };
     let head: Bytes = buf.split_to(len).freeze();
-    let mut headers = crate::map_pool::take(count);
+    let mut fields = RawFields::new(head.clone(), count);
     let mut noted = Noted::NOTHING;
     // A 101 keeps its `Connection: upgrade` for the tunnel's handshake.
     let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
@@ -203,14 +216,14 @@ pub fn parse_response_head(
             // Noted for the framing and reuse rules, and nothing more.
             continue;
         }
-        let value =
-            HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| WireError::Head)?;
-        headers.append(name, value);
+        noted.edited |= crate::headers::edited_in_responses(&name);
+        // httparse has checked the value's bytes (see `RawFields::push`).
+        fields.push(name, span[2], span[3]);
     }
     Ok(Some(ResponseHead {
         status,
         version,
-        headers,
+        fields,
         noted,
     }))
 }
@@ -230,7 +243,7 @@ pub fn response_framing(method: &Method, head: &mut ResponseHead) -> Result<Fram
     if head.noted.transfer_encoding {
         // Transfer-Encoding overrides Content-Length; only a final `chunked`
         // delimits the body, anything else runs to the close.
-        head.headers.remove(CONTENT_LENGTH);
+        head.fields.remove(&CONTENT_LENGTH);
         return Ok(if head.noted.chunked {
             Framing::Chunked
         } else {
@@ -291,6 +304,7 @@ fn last_coding_is_chunked(value: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     fn parse(raw: &[u8]) -> Result<Option<ResponseHead>, WireError> {
         parse_response_head(&mut BytesMut::from(raw), &mut NameMemo::default())
@@ -349,7 +363,8 @@ mod tests {
             .unwrap();
         assert_eq!(head.status, StatusCode::CREATED);
         assert_eq!(head.version, Version::HTTP_11);
-        let values: Vec<_> = head.headers.get_all("x-y").iter().collect();
+        let map = head.fields.into_map();
+        let values: Vec<_> = map.get_all("x-y").iter().collect();
         assert_eq!(values, ["a b", "c"]);
         assert_eq!(&buf[..], b"hel");
     }
@@ -434,7 +449,7 @@ mod tests {
             response_framing(&Method::GET, &mut head),
             Ok(Framing::Chunked)
         );
-        assert!(!head.headers.contains_key(CONTENT_LENGTH));
+        assert!(head.fields.iter().all(|(n, _)| n != CONTENT_LENGTH));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod balance;
 pub mod client;
+pub mod fields;
 mod h1body;
 pub(crate) mod h1chunked;
 mod h1conn;
@@ -12,6 +13,69 @@ pub(crate) mod h1wire;
 pub mod health;
 
 pub use h1body::{RawUpgrade, UpstreamBody};
+
+/// An upstream's answer. rampart's own HTTP/1 client leaves its fields raw
+/// ([`fields::RawFields`], the response's map empty): a response the proxy
+/// forwards with its fields unchanged then needs no map at all
+/// ([`UpstreamResponse::into_unedited`]); every other use asks for the
+/// whole response ([`UpstreamResponse::into_response`]).
+pub struct UpstreamResponse {
+    response: Response<UpstreamBody>,
+    raw: Option<(fields::RawFields, bool)>,
+}
+
+impl UpstreamResponse {
+    /// A response whose fields are in its map (hyper's client).
+    pub fn mapped(response: Response<UpstreamBody>) -> Self {
+        UpstreamResponse {
+            response,
+            raw: None,
+        }
+    }
+
+    /// `response` (its map empty) with its fields raw; `edited`: some field
+    /// is one the proxy changes on the way out.
+    pub(crate) fn raw(
+        response: Response<UpstreamBody>,
+        fields: fields::RawFields,
+        edited: bool,
+    ) -> Self {
+        UpstreamResponse {
+            response,
+            raw: Some((fields, edited)),
+        }
+    }
+
+    pub fn status(&self) -> http::StatusCode {
+        self.response.status()
+    }
+
+    /// The response with every field in its map.
+    pub fn into_response(self) -> Response<UpstreamBody> {
+        let mut response = self.response;
+        if let Some((fields, _)) = self.raw {
+            if response.headers().is_empty() {
+                *response.headers_mut() = fields.into_map();
+            } else {
+                let mut fields = fields;
+                fields.append_to(response.headers_mut());
+            }
+        }
+        response
+    }
+
+    /// The response (its map empty) and its raw fields, when none of them
+    /// is one the proxy changes on the way out; otherwise `self` back.
+    pub fn into_unedited(self) -> Result<(Response<UpstreamBody>, fields::RawFields), Box<Self>> {
+        match self.raw {
+            Some((fields, false)) => Ok((self.response, fields)),
+            raw => Err(Box::new(UpstreamResponse {
+                response: self.response,
+                raw,
+            })),
+        }
+    }
+}
 
 use std::cell::Cell;
 use std::future::Future;
@@ -170,7 +234,7 @@ impl Pool {
         added: &'a crate::headers::Added,
         body: RequestBody,
         deadline: tokio::time::Instant,
-    ) -> impl Future<Output = Result<Response<UpstreamBody>, SendError>> + Send + 'a {
+    ) -> impl Future<Output = Result<UpstreamResponse, SendError>> + Send + 'a {
         match &self.h1 {
             Some(h1) => Either::Left(
                 h1.send(i, &self.servers[i].authority, head, added, body, deadline)
@@ -181,7 +245,7 @@ impl Pool {
                 Either::Right(async move {
                     match tokio::time::timeout_at(deadline, self.client().request(req)).await {
                         Ok(r) => r
-                            .map(|r| r.map(UpstreamBody::Hyper))
+                            .map(|r| UpstreamResponse::mapped(r.map(UpstreamBody::Hyper)))
                             .map_err(SendError::Legacy),
                         Err(_) => Err(SendError::Pool(h1pool::Error::Timeout)),
                     }

@@ -170,6 +170,18 @@ async fn handle(
             .insert("content-encoding", "gzip".parse().unwrap());
         return Ok(r);
     }
+    if path == "/fields" || path == "/fields-own-id" {
+        // Repeated and custom fields, and (on request) an id of its own.
+        let mut r = json_resp(StatusCode::OK, json!({ "server": name }));
+        let h = r.headers_mut();
+        h.append("set-cookie", "a=1".parse().unwrap());
+        h.append("set-cookie", "b=2; Path=/".parse().unwrap());
+        h.insert("x-upstream", "yes".parse().unwrap());
+        if path == "/fields-own-id" {
+            h.insert("x-request-id", "upstream-chosen".parse().unwrap());
+        }
+        return Ok(r);
+    }
     if path == "/hop" {
         let mut r = json_resp(StatusCode::OK, json!({ "server": name }));
         r.headers_mut()
