@@ -91,7 +91,8 @@ fn field_bit(name: &HeaderName) -> u16 {
     }
 }
 
-/// Whether a response field only manages the connection it came on, so
+/// Whether a response field (of [`hop`] bit `bit`) only manages the
+/// connection it came on, so
 /// the HTTP/1 client that read it consumes it rather than putting it in the
 /// response: `Transfer-Encoding` (the body is framed anew towards the
 /// client), `Keep-Alive`, `Proxy-Connection`, and a `Connection` that names
@@ -99,8 +100,8 @@ fn field_bit(name: &HeaderName) -> u16 {
 /// remove them on the way out anyway. Any other `Connection` stays, for
 /// [`remove_hop_by_hop`] to remove what it names (`close` included: a field
 /// by that name goes with it).
-pub(crate) fn connection_only(name: &HeaderName, value: &[u8]) -> bool {
-    match field_bit(name) {
+fn connection_only(bit: u16, value: &[u8]) -> bool {
+    match bit {
         hop::TRANSFER_ENCODING | hop::KEEP_ALIVE | hop::PROXY_CONNECTION => true,
         hop::CONNECTION => value.split(|&b| b == b',').all(|token| {
             let token = token.trim_ascii();
@@ -110,13 +111,37 @@ pub(crate) fn connection_only(name: &HeaderName, value: &[u8]) -> bool {
     }
 }
 
-/// Whether the proxy changes a response field of this name on the way to
-/// the client: a hop-by-hop field (or one `Connection` could name, `close`)
-/// goes, and `X-Request-Id` and `Strict-Transport-Security` are replaced.
-pub(crate) fn edited_in_responses(name: &HeaderName) -> bool {
+/// Whether the proxy changes a response field of this name (and [`hop`]
+/// bit) on the way to the client: a hop-by-hop field (or one `Connection`
+/// could name, `close`) goes, and `X-Request-Id` and
+/// `Strict-Transport-Security` are replaced.
+fn edited_in_responses(bit: u16, name: &HeaderName) -> bool {
     let forwarding =
         hop::X_FORWARDED_FOR | hop::FORWARDED | hop::X_FORWARDED_PROTO | hop::X_FORWARDED_HOST;
-    field_bit(name) & !forwarding != 0 || name == header::STRICT_TRANSPORT_SECURITY
+    bit & !forwarding != 0 || name == header::STRICT_TRANSPORT_SECURITY
+}
+
+/// What becomes of an upstream response field on its way to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResponseField {
+    /// It only manages the upstream connection ([`connection_only`]).
+    Consumed,
+    /// The proxy changes or drops it ([`edited_in_responses`]).
+    Edited,
+    /// It goes through as it is.
+    Kept,
+}
+
+/// What becomes of the response field `name: value`.
+pub(crate) fn response_field(name: &HeaderName, value: &[u8]) -> ResponseField {
+    let bit = field_bit(name);
+    if connection_only(bit, value) {
+        ResponseField::Consumed
+    } else if edited_in_responses(bit, name) {
+        ResponseField::Edited
+    } else {
+        ResponseField::Kept
+    }
 }
 
 /// The [`hop`] bits of the names in `h`.
@@ -804,12 +829,13 @@ mod tests {
 
     #[test]
     fn only_fields_that_manage_the_connection_alone_are_consumed() {
-        let consumed = |name: &str, value: &str| {
-            connection_only(
+        let class = |name: &str, value: &str| {
+            response_field(
                 &HeaderName::from_bytes(name.as_bytes()).unwrap(),
                 value.as_bytes(),
             )
         };
+        let consumed = |name: &str, value: &str| class(name, value) == ResponseField::Consumed;
         assert!(consumed("Connection", "keep-alive"));
         assert!(consumed("connection", "Keep-Alive, "));
         assert!(consumed("transfer-encoding", "chunked"));
@@ -820,6 +846,9 @@ mod tests {
         assert!(!consumed("connection", "keep-alive, x-internal"));
         assert!(!consumed("connection", "upgrade"));
         assert!(!consumed("connection", "close"));
+        assert_eq!(class("connection", "close"), ResponseField::Edited);
+        assert_eq!(class("x-request-id", "a"), ResponseField::Edited);
+        assert_eq!(class("server", "a"), ResponseField::Kept);
         for other in ["content-length", "te", "trailer", "upgrade", "x-keep-alive"] {
             assert!(!consumed(other, "keep-alive"), "{other}");
         }
@@ -827,15 +856,16 @@ mod tests {
 
     #[test]
     fn response_fields_the_proxy_changes_are_known_by_name() {
-        let edited =
-            |name: &str| edited_in_responses(&HeaderName::from_bytes(name.as_bytes()).unwrap());
+        // With a value that does not let the client consume the field.
+        let edited = |name: &str| {
+            let name = HeaderName::from_bytes(name.as_bytes()).unwrap();
+            response_field(&name, b"x-other") == ResponseField::Edited
+        };
         for name in [
             "Connection",
             "upgrade",
             "te",
             "trailer",
-            "transfer-encoding",
-            "keep-alive",
             "proxy-authorization",
             "close",
             "x-request-id",

@@ -12,7 +12,7 @@ use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, Method, StatusCode, Version};
 
 use super::fields::RawFields;
-use crate::headers::Added;
+use crate::headers::{Added, ResponseField};
 use crate::name_memo::NameMemo;
 
 /// Largest response head read from an upstream (hyper's default buffer
@@ -212,11 +212,12 @@ pub fn parse_response_head(
         let [ns, ne, vs, ve] = span.map(usize::from);
         let name = names.name(i, &head[ns..ne]).ok_or(WireError::Head)?;
         noted.field(&name, &head[vs..ve]);
-        if !upgrade && crate::headers::connection_only(&name, &head[vs..ve]) {
+        match crate::headers::response_field(&name, &head[vs..ve]) {
             // Noted for the framing and reuse rules, and nothing more.
-            continue;
+            ResponseField::Consumed if !upgrade => continue,
+            ResponseField::Kept => {}
+            _ => noted.edited = true,
         }
-        noted.edited |= crate::headers::edited_in_responses(&name);
         // httparse has checked the value's bytes (see `RawFields::push`).
         fields.push(name, span[2], span[3]);
     }
