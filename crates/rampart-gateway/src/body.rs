@@ -245,9 +245,6 @@ type NextFrame = (Result<Frame<Bytes>, BodyError>, bool);
 pub struct ResponseBody {
     source: Source,
     exchange: Option<Box<Exchange>>,
-    /// The response's fields when they are not in its map: whoever writes
-    /// the head takes them (`take_raw_head`).
-    raw_head: Option<RawHead>,
 }
 
 impl ResponseBody {
@@ -255,21 +252,14 @@ impl ResponseBody {
         ResponseBody {
             source: Source::Upstream(body),
             exchange,
-            raw_head: None,
         }
     }
 
-    /// Carries the response's fields, which are then not in its map.
-    pub fn with_raw_head(mut self, head: RawHead) -> Self {
-        self.raw_head = Some(head);
-        self
-    }
-
-    /// The fields of a response that carries them here rather than in its
-    /// map: the server writing the head must write them (or put them into
-    /// the map first).
+    /// The fields of a response that carries them with its exchange
+    /// (`Exchange::raw_head`) rather than in its map: the server writing the
+    /// head must write them (or put them into the map first).
     pub fn take_raw_head(&mut self) -> Option<RawHead> {
-        self.raw_head.take()
+        self.exchange.as_mut()?.raw_head.take()
     }
 
     /// A body the filters need not (or already did) see.
@@ -285,7 +275,6 @@ impl ResponseBody {
         ResponseBody {
             source: Source::Full((!b.is_empty()).then_some(b), trailers),
             exchange,
-            raw_head: None,
         }
     }
 
@@ -294,7 +283,6 @@ impl ResponseBody {
         ResponseBody {
             source: Source::Held((!prefix.is_empty()).then_some(prefix), rest),
             exchange,
-            raw_head: None,
         }
     }
 

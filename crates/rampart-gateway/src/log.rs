@@ -72,6 +72,10 @@ pub struct Exchange {
     /// The HTTP/1 connection's note that this exchange is open; closed when
     /// the exchange finishes, which restarts the header-read timeout.
     pub open: Option<crate::hygiene::OpenExchange>,
+    /// The response's fields when they are not in its map (see
+    /// `ResponseBody::take_raw_head`). Kept here rather than in the body:
+    /// the exchange is boxed already, and the body moves several times.
+    pub raw_head: Option<crate::upstream::fields::RawHead>,
 }
 
 impl Exchange {

@@ -38,7 +38,9 @@ pub fn take(fields: usize) -> HeaderMap {
 
 /// Gives a map that is no longer needed back for reuse (or frees it).
 pub fn give_back(mut map: HeaderMap) {
-    if map.capacity() > MAX_KEPT_CAPACITY {
+    // A map that never allocated (a response whose fields stayed raw) has
+    // nothing to reuse, and kept it would crowd out one that has.
+    if map.capacity() == 0 || map.capacity() > MAX_KEPT_CAPACITY {
         return;
     }
     // Dropping the fields (and their shared bytes) happens here either way.
@@ -78,11 +80,12 @@ mod tests {
     }
 
     #[test]
-    fn large_maps_are_not_kept_and_small_ones_are_bounded() {
+    fn large_and_empty_maps_are_not_kept_and_small_ones_are_bounded() {
         forget_spares();
         let big = take(MAX_KEPT_CAPACITY * 2);
         assert!(big.capacity() > MAX_KEPT_CAPACITY);
         give_back(big);
+        give_back(HeaderMap::new());
         assert_eq!(SPARE.with(|s| s.borrow().len()), 0);
         for _ in 0..KEPT_PER_THREAD + 5 {
             give_back(HeaderMap::with_capacity(4));

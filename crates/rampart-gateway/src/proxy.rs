@@ -237,6 +237,7 @@ impl Outcome {
             bytes_in: self.bytes_in,
             events: self.events,
             open: self.open,
+            raw_head: None,
         })
     }
 }
@@ -397,9 +398,9 @@ async fn forward(
                     hsts,
                 };
                 let (parts, body) = resp.into_parts();
-                let ex = out.into_exchange(ctx, parts.status);
-                let body = ResponseBody::upstream(body, Some(ex)).with_raw_head(head);
-                return Response::from_parts(parts, body);
+                let mut ex = out.into_exchange(ctx, parts.status);
+                ex.raw_head = Some(head);
+                return Response::from_parts(parts, ResponseBody::upstream(body, Some(ex)));
             }
             Err(back) => *back,
         }
