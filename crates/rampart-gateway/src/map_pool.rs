@@ -22,11 +22,30 @@ thread_local! {
     static SPARE: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
 }
 
+/// A per-thread list of things kept for reuse.
+pub(crate) type Spares<T> = std::thread::LocalKey<RefCell<Vec<T>>>;
+
+/// The last thing kept in `spares`, if any.
+pub(crate) fn take_spare<T>(spares: &'static Spares<T>) -> Option<T> {
+    spares.with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()))
+}
+
+/// Keeps `item` in `spares` unless it holds `most` already (then it is
+/// dropped).
+pub(crate) fn keep_spare<T>(spares: &'static Spares<T>, item: T, most: usize) {
+    spares.with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            if s.len() < most {
+                s.push(item);
+            }
+        }
+    });
+}
+
 /// An empty map with room for at least `fields` fields, reused when the
 /// thread has one.
 pub fn take(fields: usize) -> HeaderMap {
-    let spare = SPARE.with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()));
-    match spare {
+    match take_spare(&SPARE) {
         Some(mut map) => {
             // Empty, so this only grows a map kept smaller than needed.
             map.reserve(fields);
@@ -45,13 +64,7 @@ pub fn give_back(mut map: HeaderMap) {
     }
     // Dropping the fields (and their shared bytes) happens here either way.
     map.clear();
-    SPARE.with(|s| {
-        if let Ok(mut s) = s.try_borrow_mut() {
-            if s.len() < KEPT_PER_THREAD {
-                s.push(map);
-            }
-        }
-    });
+    keep_spare(&SPARE, map, KEPT_PER_THREAD);
 }
 
 #[cfg(test)]

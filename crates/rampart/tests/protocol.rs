@@ -53,6 +53,21 @@ upstream = "up"
     .await
 }
 
+/// An HTTP/2 (prior knowledge) client on the gateway's `h2c` listener.
+async fn h2c_client(gw: &Gw) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(gw.addr("h2c"))
+        .await
+        .unwrap();
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
 async fn raw_status(gw: &Gw, request: &str) -> (u16, String) {
     let out = raw(gw.addr("main"), request.as_bytes(), Duration::from_secs(2)).await;
     (status_of(&out), out)
@@ -211,16 +226,7 @@ async fn upstream_fields_reach_the_client_whole_on_both_servers() {
         assert_eq!(out.matches("date: ").count(), 1, "{out}");
     }
     // hyper's server (HTTP/2 here), which gets them in the map.
-    let stream = tokio::net::TcpStream::connect(gw.addr("h2c"))
-        .await
-        .unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut sender = h2c_client(&gw).await;
     let resp = sender
         .send_request(
             req("GET", &format!("http://{}/fields", gw.addr("h2c")))
@@ -459,16 +465,7 @@ async fn websocket_upgrade_passes_through() {
 async fn http2_in_and_grpc_style_http2_upstream() {
     let up = Upstream::start("up").await;
     let gw = gateway(&up, "", "").await;
-    let stream = tokio::net::TcpStream::connect(gw.addr("h2c"))
-        .await
-        .unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut sender = h2c_client(&gw).await;
     // An HTTP/2 request to an HTTP/1.1 pool...
     let resp = sender
         .send_request(

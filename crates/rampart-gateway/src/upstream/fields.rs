@@ -15,6 +15,8 @@ use bytes::Bytes;
 use http::header::STRICT_TRANSPORT_SECURITY;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::map_pool::{keep_spare, take_spare};
+
 /// Field lists kept per thread for reuse, and the largest kept.
 const KEPT_PER_THREAD: usize = 32;
 const MAX_KEPT_FIELDS: usize = 64;
@@ -39,8 +41,7 @@ pub struct RawFields {
 impl RawFields {
     /// Fields whose values lie in `head` (at most `u16::MAX` bytes long).
     pub(crate) fn new(head: Bytes, room: usize) -> Self {
-        let spare = SPARE.with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()));
-        let mut fields = spare.unwrap_or_default();
+        let mut fields = take_spare(&SPARE).unwrap_or_default();
         fields.reserve(room);
         RawFields { head, fields }
     }
@@ -100,13 +101,7 @@ impl Drop for RawFields {
             return;
         }
         fields.clear();
-        SPARE.with(|s| {
-            if let Ok(mut s) = s.try_borrow_mut() {
-                if s.len() < KEPT_PER_THREAD {
-                    s.push(fields);
-                }
-            }
-        });
+        keep_spare(&SPARE, fields, KEPT_PER_THREAD);
     }
 }
 
