@@ -211,6 +211,7 @@ impl Builder {
             scratch_pool: Default::default(),
             init_run: None,
             value_lists: 0,
+            ctl_tags: Default::default(),
         };
         set.index_chains();
         set.compile_selectors();
@@ -220,6 +221,7 @@ impl Builder {
         set.plan_rejections();
         set.intern_tx_keys();
         set.value_lists = super::lists::assign(&mut set.rules);
+        set.ctl_tags = super::ctl_tags::assign(&mut set.rules);
         // Last: the simulation runs the finished rules.
         set.init_run = crate::eval::snapshot::build(&set);
         Ok(set)
@@ -312,6 +314,7 @@ impl Output {
             literal_check: None,
             reject_plan: None,
             value_list: None,
+            ctl_tags: 0,
             tx_compare,
             multi_match: r.multi_match,
             capture: r.capture,

@@ -10,6 +10,7 @@
 
 mod builder;
 mod config;
+pub(crate) mod ctl_tags;
 pub mod fast;
 mod lists;
 mod operator;
@@ -116,6 +117,8 @@ pub struct RuleSet {
     init_run: Option<crate::eval::snapshot::InitRun>,
     /// How many value lists the links share (see `compile::lists`).
     value_lists: u32,
+    /// The bits of the tags `ctl`s name (see `compile::ctl_tags`).
+    ctl_tags: ctl_tags::CtlTagBits,
 }
 
 /// `@pm` links with at most this many phrases get a prefilter slot.
@@ -340,6 +343,12 @@ impl RuleSet {
     /// `compile::lists`).
     pub(crate) fn value_list_count(&self) -> usize {
         self.value_lists as usize
+    }
+
+    /// A tag named by a `ctl`, for testing rules against it (see
+    /// `compile::ctl_tags`).
+    pub(crate) fn ctl_tag(&self, name: &str) -> ctl_tags::CtlTag {
+        self.ctl_tags.tag(name)
     }
 
     /// The phase-1 program indices where the snapshot of the first pure

@@ -285,10 +285,6 @@ pub fn bits_chain(chain: &[&'static Transformation]) -> Vec<&'static Transformat
     kept
 }
 
-/// Literals whose repeated matches are skipped in one scan (in 64s); any
-/// beyond are simply handled at every match.
-const SEEN_WORDS: usize = 128;
-
 /// The prefilter of every `@rx` link: their literals in one automaton.
 #[derive(Debug)]
 pub struct Prefilter {
@@ -335,11 +331,14 @@ impl Prefilter {
     /// one table lookup, which is most bytes of a benign value.
     pub fn scan_into(&self, value: &[u8], out: &mut Vec<u64>) {
         let start = out.len();
-        out.resize(start + self.words(), 0);
-        let bits = &mut out[start..];
+        let words = self.words();
         // Short literals match again and again in a long value: their
-        // slots are set the first time only.
-        let mut seen = [0u64; SEEN_WORDS];
+        // slots are set the first time only. The set of literals seen sits
+        // just past the bit set, in `out`, zeroed with it at its exact
+        // size (a fixed array large enough for any rule set cost a
+        // kilobyte of zeroing per scan), and is cut off at the end.
+        out.resize(start + words + self.owners.len().div_ceil(64), 0);
+        let (bits, seen) = out[start..].split_at_mut(words);
         // Match states handled already in this scan (a small direct-mapped
         // set: a collision only means handling a state again). Values are
         // full of `/`, `,`, `;`, `(`: one-byte literals whose state would
@@ -372,6 +371,7 @@ impl Prefilter {
                 }
             }
         }
+        out.truncate(start + words);
     }
 
     /// Words in a bit set of [`scan`](Self::scan).

@@ -65,6 +65,9 @@ pub struct CompiledRule {
     /// the same targets and exclusions over request-side variables share
     /// one resolution per transaction.
     pub value_list: Option<u32>,
+    /// The bits of this link's tags that some `ctl` names (see
+    /// `compile::ctl_tags`).
+    pub ctl_tags: u64,
     pub multi_match: bool,
     pub capture: bool,
     pub meta: RuleMeta,

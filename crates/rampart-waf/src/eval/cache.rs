@@ -41,7 +41,8 @@ pub(crate) struct TransformCache {
     steps: HashMap<StepKey, (Shared, Shared), BuildHasherDefault<IntHasher>>,
     /// Transformed value → the prefilter slots that may match it, as
     /// (offset, length) in `arena` (the prefilter is the same for every
-    /// chain, so the chain part of the key is always 0).
+    /// chain, so the chain part of the key is always 0), for a value
+    /// without its own record in `presence` (most have one: see there).
     bits: Map<(u32, u32)>,
     /// The bit sets of `bits`, one after the other (one buffer, not one
     /// allocation per value).
@@ -53,7 +54,10 @@ pub(crate) struct TransformCache {
     /// of the value per chain and step. Direct-mapped on the value's
     /// identity; each entry keeps a clone of its value, so that the
     /// allocation (and the identity) cannot be reused while it is here.
-    presence: Vec<Option<(Shared, [u64; 4])>>,
+    /// The record also holds where the value's prefilter bits are in
+    /// `arena` once it is scanned (`NO_BITS` before): finding them is then
+    /// one identity comparison, not a hash lookup in `bits`.
+    presence: Vec<Option<Record>>,
     /// The slots of `presence` filled since the last `clear` (emptied
     /// one by one: the table itself stays allocated).
     presence_used: Vec<u16>,
@@ -69,14 +73,35 @@ pub(crate) struct TransformCache {
     union_generation: u32,
     /// The bit sets of `unions`, as `arena` is for `bits`.
     union_arena: Vec<u64>,
-    /// Variable → the bytes present in its values and the union of their
-    /// untransformed bits (at, len in `union_arena`); cleared with the
-    /// unions.
-    summaries: HashMap<usize, ([u64; 4], u32, u32), BuildHasherDefault<IntHasher>>,
+    /// Per variable (indexed by `Variable as usize`): the bytes present in
+    /// its values and the union of their untransformed bits (at, len in
+    /// `union_arena`), valid like `unions` when the generation is
+    /// `union_generation`. A flat table, not a map: a benign GET asks for
+    /// a summary ~200 times. The union of a chain that changes none of the
+    /// variable's values is the summary's range itself (`alias_union`).
+    summaries: Vec<Summary>,
 }
+
+/// (generation, bytes present, at, len): see `TransformCache::summaries`.
+type Summary = (u32, [u64; 4], u32, u32);
 
 /// Entries of the presence memo (see `TransformCache::presence`).
 const PRESENCE_SLOTS: usize = 1024;
+
+/// A value in the presence memo: the value itself (held), the bytes it
+/// holds, and its bits in `arena` as (at, len), or `NO_BITS`.
+type Record = (Shared, [u64; 4], (u32, u32));
+
+/// Values shorter than this get a record when they are scanned.
+const RECORDED_LEN: usize = 256;
+
+/// The bits of a record not scanned yet.
+const NO_BITS: (u32, u32) = (u32::MAX, 0);
+
+/// The presence memo's slot for a value with this identity.
+fn slot_of((ptr, len): (usize, usize)) -> usize {
+    ((ptr >> 3) ^ len.wrapping_mul(0x9E37_79B9)) % PRESENCE_SLOTS
+}
 
 /// Entries reserved up front: a small request fills about this many, and
 /// growing a map from empty rehashes it several times.
@@ -103,7 +128,7 @@ impl TransformCache {
             unions: Vec::new(),
             union_generation: 1,
             union_arena: Vec::new(),
-            summaries: HashMap::default(),
+            summaries: Vec::new(),
         }
     }
 
@@ -153,10 +178,10 @@ impl TransformCache {
     /// reference counts at every turn, so the caller scans the value).
     #[inline(always)]
     pub fn presence(&mut self, value: &Shared) -> Option<[u64; 4]> {
-        let (ptr, len) = value.identity();
-        let slot = ((ptr >> 3) ^ len.wrapping_mul(0x9E37_79B9)) % PRESENCE_SLOTS;
+        let identity = value.identity();
+        let slot = slot_of(identity);
         match self.presence.get(slot) {
-            Some(Some((held, present))) if held.identity() == (ptr, len) => Some(*present),
+            Some(Some((held, present, _))) if held.identity() == identity => Some(*present),
             Some(Some(_)) => None,
             _ => Some(self.note_presence(slot, value)),
         }
@@ -172,7 +197,7 @@ impl TransformCache {
         let mut present = [0u64; 4];
         crate::transform::presence(value, &mut present);
         self.presence_used.push(slot as u16);
-        self.presence[slot] = Some((value.clone(), present));
+        self.presence[slot] = Some((value.clone(), present, NO_BITS));
         present
     }
 
@@ -203,27 +228,67 @@ impl TransformCache {
             .insert((transform, ptr, len), (input.clone(), output));
     }
 
+    /// The remembered prefilter bits of `value`: in its record when it
+    /// has one with bits, else in `bits` (a value is scanned only when
+    /// neither has them, so it is never in both).
     pub fn bits(&self, value: &Shared) -> Option<&[u64]> {
-        let (ptr, len) = value.identity();
+        let identity = value.identity();
+        if let Some(Some((held, _, (at, n)))) = self.presence.get(slot_of(identity)) {
+            if held.identity() == identity && *at != NO_BITS.0 {
+                return Some(&self.arena[*at as usize..(*at + *n) as usize]);
+            }
+        }
+        if self.bits.is_empty() {
+            return None;
+        }
+        let (ptr, len) = identity;
         self.bits
             .get(&(0, ptr, len))
             .map(|(_, (at, n))| &self.arena[*at as usize..(*at + *n) as usize])
     }
 
-    /// Scans `value` with `filter` and remembers the bit set.
+    /// Scans `value` with `filter` and remembers the bit set: in the
+    /// value's record, made now for a short value if its slot is free (the
+    /// bytes of a short value are asked for soon after its bits), or else
+    /// in `bits`.
     pub fn scan_bits(&mut self, value: &Shared, filter: &Prefilter) -> &[u64] {
-        if self.bits.len() >= MAX_ENTRIES || self.arena.len() > u32::MAX as usize / 2 {
-            self.scratch.clear();
-            filter.scan_into(value, &mut self.scratch);
-            return &self.scratch;
+        if self.arena.len() > u32::MAX as usize / 2 {
+            return self.scan_unkept(value, filter);
+        }
+        let identity = value.identity();
+        let slot = slot_of(identity);
+        let own = match self.presence.get(slot) {
+            Some(Some((held, _, _))) => held.identity() == identity,
+            // Only a short value gets a record for its bits: the bytes of
+            // a long one may never be asked for (see `presence`).
+            _ if value.len() < RECORDED_LEN => {
+                self.note_presence(slot, value);
+                true
+            }
+            _ => false,
+        };
+        if !own && self.bits.len() >= MAX_ENTRIES {
+            return self.scan_unkept(value, filter);
         }
         let at = self.arena.len();
         filter.scan_into(value, &mut self.arena);
-        let n = self.arena.len() - at;
-        let (ptr, len) = value.identity();
-        self.bits
-            .insert((0, ptr, len), (value.clone(), (at as u32, n as u32)));
+        let range = (at as u32, (self.arena.len() - at) as u32);
+        match self.presence.get_mut(slot) {
+            Some(Some((_, _, bits))) if own => *bits = range,
+            _ => {
+                let (ptr, len) = identity;
+                self.bits.insert((0, ptr, len), (value.clone(), range));
+            }
+        }
         &self.arena[at..]
+    }
+
+    /// A bit set computed into the scratch buffer, not remembered (the
+    /// cache is full).
+    fn scan_unkept(&mut self, value: &Shared, filter: &Prefilter) -> &[u64] {
+        self.scratch.clear();
+        filter.scan_into(value, &mut self.scratch);
+        &self.scratch
     }
 
     pub fn union(&self, id: u32) -> Option<&[u64]> {
@@ -245,24 +310,44 @@ impl TransformCache {
         self.unions[id] = (self.union_generation, at, bits.len() as u32);
     }
 
+    /// The summary of `var`, when it is valid.
+    fn summary_entry(&self, var: usize) -> Option<&Summary> {
+        self.summaries
+            .get(var)
+            .filter(|s| s.0 == self.union_generation)
+    }
+
     /// The bytes present in the values of `var` and their raw bits.
     pub fn summary(&self, var: usize) -> Option<([u64; 4], &[u64])> {
-        self.summaries
-            .get(&var)
-            .map(|(p, at, n)| (*p, &self.union_arena[*at as usize..(*at + *n) as usize]))
+        let (_, present, at, n) = *self.summary_entry(var)?;
+        Some((present, &self.union_arena[at as usize..(at + n) as usize]))
     }
 
     pub fn insert_summary(&mut self, var: usize, present: [u64; 4], bits: &[u64]) {
         if self.union_arena.len() > u32::MAX as usize / 2 {
             return;
         }
+        if self.summaries.len() <= var {
+            self.summaries.resize(var + 1, (0, [0; 4], 0, 0));
+        }
         let at = self.union_arena.len() as u32;
         self.union_arena.extend_from_slice(bits);
-        self.summaries.insert(var, (present, at, bits.len() as u32));
+        self.summaries[var] = (self.union_generation, present, at, bits.len() as u32);
     }
 
-    /// Forgets the unions and summary of the variables `vars` only (whose
-    /// values depend on the phase); the others stay valid.
+    /// Makes union `id` the raw bits of `var`'s summary, without copying
+    /// them (the caller knows the union's chain changes none of the
+    /// values); those bits, or `None` without a valid summary.
+    pub fn alias_union(&mut self, id: u32, var: usize) -> Option<&[u64]> {
+        let (_, _, at, n) = *self.summary_entry(var)?;
+        let id = id as usize;
+        if self.unions.len() <= id {
+            self.unions.resize(id + 1, (0, 0, 0));
+        }
+        self.unions[id] = (self.union_generation, at, n);
+        Some(&self.union_arena[at as usize..(at + n) as usize])
+    }
+
     /// Forgets the unions `ids` and the summaries of `vars` only (whose
     /// values depend on the phase); the others stay valid.
     pub fn forget_unions_of(&mut self, vars: &[usize], ids: &[u32]) {
@@ -271,7 +356,11 @@ impl TransformCache {
                 union.0 = 0;
             }
         }
-        self.summaries.retain(|var, _| !vars.contains(var));
+        for var in vars {
+            if let Some(summary) = self.summaries.get_mut(*var) {
+                summary.0 = 0;
+            }
+        }
     }
 
     pub fn clear_unions(&mut self) {
@@ -279,9 +368,106 @@ impl TransformCache {
         if self.union_generation == 0 {
             // Wrapped: entries of an old generation 1 must not revive.
             self.unions.fill((0, 0, 0));
+            self.summaries.fill((0, [0; 4], 0, 0));
             self.union_generation = 1;
         }
-        self.summaries.clear();
         self.union_arena.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{slot_of, TransformCache, RECORDED_LEN};
+    use crate::compile::prefilter::{slot_set, FilterBuilder, Prefilter};
+    use crate::eval::vars::Shared;
+
+    /// A filter with slot 0 for `evil` and slot 1 for `bad`.
+    fn filter() -> Prefilter {
+        let mut builder = FilterBuilder::default();
+        builder.add(0, vec![b"evil".to_vec()]);
+        builder.add(0, vec![b"bad".to_vec()]);
+        builder.finish(1).unwrap().0.unwrap()
+    }
+
+    fn slots(bits: Option<&[u64]>) -> Option<(bool, bool)> {
+        bits.map(|b| (slot_set(b, 0), slot_set(b, 1)))
+    }
+
+    /// Bits are found again after a scan, whether they are kept in the
+    /// value's record (short values), in the map (long values, or a value
+    /// whose slot another value holds), and never for another value.
+    #[test]
+    fn scanned_bits_are_found_wherever_they_are_kept() {
+        let filter = filter();
+        let mut cache = TransformCache::new();
+        let short = Shared::from(b"an evil value".to_vec());
+        assert!(cache.bits(&short).is_none());
+        cache.scan_bits(&short, &filter);
+        assert_eq!(slots(cache.bits(&short)), Some((true, false)));
+        assert!(
+            cache.bits.is_empty(),
+            "a short value's bits are in its record"
+        );
+        // Equal bytes in another allocation are another value.
+        assert!(cache
+            .bits(&Shared::from(b"an evil value".to_vec()))
+            .is_none());
+
+        let long = Shared::from([&b"bad"[..], &[b'x'; RECORDED_LEN]].concat());
+        cache.scan_bits(&long, &filter);
+        assert_eq!(slots(cache.bits(&long)), Some((false, true)));
+        assert_eq!(cache.bits.len(), 1, "a long value's bits are in the map");
+
+        // A short value whose slot `short` holds.
+        let mut held = Vec::new();
+        let rival = loop {
+            let v = Shared::from(b"a bad one".to_vec());
+            if slot_of(v.identity()) == slot_of(short.identity()) {
+                break v;
+            }
+            held.push(v); // keeps the allocation from being reused
+        };
+        assert!(cache.bits(&rival).is_none());
+        cache.scan_bits(&rival, &filter);
+        assert_eq!(slots(cache.bits(&rival)), Some((false, true)));
+        assert_eq!(slots(cache.bits(&short)), Some((true, false)));
+        assert_eq!(cache.bits.len(), 2);
+
+        cache.clear();
+        assert!(cache.bits(&short).is_none() && cache.bits(&long).is_none());
+        assert!(cache.bits(&rival).is_none());
+    }
+
+    /// Entries of an old generation must not become valid again when the
+    /// generation counter wraps round to the value they were made at.
+    #[test]
+    fn summaries_and_unions_do_not_revive_when_the_generation_wraps() {
+        let mut cache = TransformCache::new();
+        cache.insert_summary(3, [1, 0, 0, 0], &[0b101]);
+        assert_eq!(cache.alias_union(7, 3), Some(&[0b101][..]));
+        assert_eq!(cache.union(7), Some(&[0b101][..]));
+        // ~4 billion clears later, the counter wraps back to 1.
+        cache.union_generation = u32::MAX;
+        assert!(cache.summary(3).is_none() && cache.union(7).is_none());
+        cache.clear_unions();
+        assert_eq!(cache.union_generation, 1);
+        assert!(cache.summary(3).is_none(), "summary revived");
+        assert!(cache.union(7).is_none(), "union revived");
+    }
+
+    /// Forgetting a phase-dependent variable drops its summary and the
+    /// unions listed, and no other.
+    #[test]
+    fn forgetting_a_variable_keeps_the_others() {
+        let mut cache = TransformCache::new();
+        cache.insert_summary(2, [0; 4], &[1]);
+        cache.insert_summary(5, [0; 4], &[2]);
+        cache.alias_union(0, 2);
+        cache.alias_union(1, 5);
+        cache.forget_unions_of(&[5], &[1]);
+        assert_eq!(cache.summary(2).map(|(_, b)| b), Some(&[1][..]));
+        assert_eq!(cache.union(0), Some(&[1][..]));
+        assert!(cache.summary(5).is_none() && cache.union(1).is_none());
+        assert!(cache.alias_union(1, 5).is_none(), "no summary to share");
     }
 }

@@ -139,7 +139,7 @@ impl<'r> Transaction<'r> {
 
     fn is_removed(&self, rule: &CompiledRule) -> bool {
         self.ov.removed_ids.iter().any(|r| r.contains(rule.id))
-            || self.ov.removed_tags.iter().any(|t| rule.has_tag(t))
+            || self.ov.removed_tags.iter().any(|t| t.applies(rule))
     }
 
     /// Evaluates a rule and its chain; runs its actions on a full match.
@@ -330,25 +330,17 @@ impl<'r> Transaction<'r> {
                     index,
                 } => (var, id, keyed, index),
             };
-            // `REQUEST_HEADERS:User-Agent`: without the variable's union at
-            // hand, the few selected values are checked one by one rather
-            // than transforming every value of the variable for a union.
-            if keyed && self.cache.union(id).is_none() {
-                let target = &link.targets[index as usize];
-                if self.selected_may_match(filter, chain, slot, target) {
-                    return false;
+            let set = match self.cache.union(id).map(|bits| slot_set(bits, slot)) {
+                Some(set) => set,
+                // `REQUEST_HEADERS:User-Agent`: without the variable's union
+                // at hand, the few selected values are checked one by one
+                // rather than transforming every value of the variable for
+                // a union.
+                None if keyed => {
+                    let target = &link.targets[index as usize];
+                    self.selected_may_match(filter, chain, slot, target)
                 }
-                continue;
-            }
-            let set = match self.cache.union(id) {
-                Some(bits) => slot_set(bits, slot),
-                None => {
-                    let bits = self.union_bits(filter, chain, var);
-                    let set = slot_set(&bits, slot);
-                    self.cache.insert_union(id, &bits);
-                    self.union_words = bits;
-                    set
-                }
+                None => self.union_slot_set(filter, chain, var, id, slot),
             };
             if set {
                 return false;
@@ -395,24 +387,45 @@ impl<'r> Transaction<'r> {
         }
     }
 
-    /// The union of the prefilter bits of every value of `var` after the
-    /// transformations of `chain` (a bits chain).
-    fn union_bits(&mut self, filter: &Prefilter, chain: u32, var: Variable) -> Vec<u64> {
-        // The caller hands the buffer back.
-        let mut union = std::mem::take(&mut self.union_words);
-        union.clear();
+    /// Computes and remembers union `id`: the prefilter bits of every value
+    /// of `var` after the transformations of `chain` (a bits chain); whether
+    /// `slot` is set in it.
+    fn union_slot_set(
+        &mut self,
+        filter: &Prefilter,
+        chain: u32,
+        var: Variable,
+        id: u32,
+        slot: u32,
+    ) -> bool {
         // When the chain changes none of the variable's values (no value
-        // holds a byte it acts on), the union is that of the raw values.
-        if self.cache.summary(var as usize).is_none() {
-            self.summarise(filter, var, &mut union);
-            union.clear();
-        }
-        if let Some((present, raw)) = self.cache.summary(var as usize) {
-            if self.rules.chain_keeps_all(chain, &present) {
-                union.extend_from_slice(raw);
-                return union;
+        // holds a byte it acts on), the union is that of the raw values:
+        // the summary's bits, shared rather than copied (most unions of a
+        // request are such).
+        let present = match self.cache.summary(var as usize) {
+            Some((present, _)) => present,
+            None => self.summarise(filter, var),
+        };
+        if self.rules.chain_keeps_all(chain, &present) {
+            // `None` only when the summary could not be kept (the arena is
+            // full): the union is then built from the values.
+            if let Some(bits) = self.cache.alias_union(id, var as usize) {
+                return slot_set(bits, slot);
             }
         }
+        let bits = self.transformed_union(filter, chain, var);
+        let set = slot_set(&bits, slot);
+        self.cache.insert_union(id, &bits);
+        self.union_words = bits;
+        set
+    }
+
+    /// The union of the prefilter bits of every value of `var` after the
+    /// transformations of `chain`, in the `union_words` buffer (the caller
+    /// hands it back).
+    fn transformed_union(&mut self, filter: &Prefilter, chain: u32, var: Variable) -> Vec<u64> {
+        let mut union = std::mem::take(&mut self.union_words);
+        union.clear();
         let values = self.values_of(var);
         for value in &values {
             let transformed = self.transformed_by(chain, &value.value);
@@ -423,16 +436,30 @@ impl<'r> Transaction<'r> {
     }
 
     /// Records which bytes the values of `var` hold and the union of their
-    /// raw prefilter bits (see `union_bits`); `union` is a scratch buffer.
-    fn summarise(&mut self, filter: &Prefilter, var: Variable, union: &mut Vec<u64>) {
+    /// raw prefilter bits (see `union_slot_set`); the bytes.
+    fn summarise(&mut self, filter: &Prefilter, var: Variable) -> [u64; 4] {
+        let mut union = std::mem::take(&mut self.union_words);
+        union.clear();
         let values = self.values_of(var);
         let mut present = [0u64; 4];
         for value in &values {
-            presence(&value.value, &mut present);
-            self.with_bits(filter, &value.value, |bits| or_into(union, bits));
+            // A short value's bytes are remembered (its later chains and
+            // steps ask for them again); a long one is scanned here.
+            let remembered = if value.value.len() < SHORT_VALUE {
+                self.cache.presence(&value.value)
+            } else {
+                None
+            };
+            match remembered {
+                Some(bytes) => or_into_4(&mut present, &bytes),
+                None => presence(&value.value, &mut present),
+            }
+            self.with_bits(filter, &value.value, |bits| or_into(&mut union, bits));
         }
-        self.cache.insert_summary(var as usize, present, union);
+        self.cache.insert_summary(var as usize, present, &union);
         self.give_back_values(values);
+        self.union_words = union;
+        present
     }
 
     /// All values of `var`, in the transaction's reusable value buffer
@@ -691,6 +718,13 @@ fn whole(var: Variable) -> crate::parser::Target {
         selector: None,
         count: false,
         exclude: false,
+    }
+}
+
+/// ORs one set of 256 bits into another.
+fn or_into_4(into: &mut [u64; 4], bits: &[u64; 4]) {
+    for (u, b) in into.iter_mut().zip(bits) {
+        *u |= *b;
     }
 }
 

@@ -39,6 +39,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Instant;
 
+use crate::compile::ctl_tags::CtlTag;
 use crate::compile::{CompiledRule, RuleSet};
 use crate::parser::{BodyProcessor, Collection, EngineMode, IdRange, Phase, Target, Variable};
 
@@ -78,7 +79,7 @@ struct Overrides {
     force_body_variable: bool,
     processor: Option<BodyProcessor>,
     removed_ids: Vec<IdRange>,
-    removed_tags: Vec<String>,
+    removed_tags: Vec<CtlTag>,
     /// `ruleRemoveTarget*`: (rule ids or tag, excluded targets).
     removed_targets: Vec<(TargetScope, Vec<Target>)>,
 }
@@ -86,7 +87,7 @@ struct Overrides {
 #[derive(Clone, Debug)]
 enum TargetScope {
     Ids(Vec<IdRange>),
-    Tag(String),
+    Tag(CtlTag),
 }
 
 /// The state of one exchange under a rule set.

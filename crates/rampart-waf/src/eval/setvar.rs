@@ -111,8 +111,9 @@ impl<'r> Transaction<'r> {
     }
 
     pub(super) fn ctl(&mut self, ctl: &Ctl) {
-        // Body visibility may change (`forceRequestBodyVariable`).
-        self.cache.clear_unions();
+        if ctl_may_change_values(ctl) {
+            self.cache.clear_unions();
+        }
         let ov = &mut self.ov;
         match ctl {
             Ctl::RuleEngine(mode) => ov.engine = *mode,
@@ -121,12 +122,14 @@ impl<'r> Transaction<'r> {
             Ctl::ForceRequestBodyVariable(on) => ov.force_body_variable = *on,
             Ctl::RequestBodyProcessor(p) => ov.processor = Some(*p),
             Ctl::RuleRemove(RuleSelector::Ids(ranges)) => ov.removed_ids.extend(ranges),
-            Ctl::RuleRemove(RuleSelector::Tag(tag)) => ov.removed_tags.push(tag.clone()),
+            Ctl::RuleRemove(RuleSelector::Tag(tag)) => {
+                ov.removed_tags.push(self.rules.ctl_tag(tag))
+            }
             Ctl::RuleRemove(RuleSelector::Msg(_)) => {}
             Ctl::RuleRemoveTarget { selector, targets } => {
                 let scope = match selector {
                     RuleSelector::Ids(r) => TargetScope::Ids(r.clone()),
-                    RuleSelector::Tag(t) => TargetScope::Tag(t.clone()),
+                    RuleSelector::Tag(t) => TargetScope::Tag(self.rules.ctl_tag(t)),
                     RuleSelector::Msg(_) => return,
                 };
                 ov.removed_targets.push((scope, targets.clone()));
@@ -150,6 +153,25 @@ impl<'r> Transaction<'r> {
             None
         }
     }
+}
+
+/// Whether a `ctl` may change the values of request-side variables and so
+/// the prefilter unions and summaries computed from them (body visibility:
+/// `forceRequestBodyVariable`, the body processor and body access; the
+/// engine mode and the other options conservatively too). Removing rules
+/// or targets (CRS 941010 does on almost every request) only narrows which
+/// rules and which values are evaluated, and the audit options change
+/// nothing evaluated: a union over a variable's values stays exact, and
+/// keeping them spares rebuilding every union of the request mid-phase.
+fn ctl_may_change_values(ctl: &Ctl) -> bool {
+    !matches!(
+        ctl,
+        Ctl::RuleRemove(_)
+            | Ctl::RuleRemoveTarget { .. }
+            | Ctl::AuditEngine(_)
+            | Ctl::AuditLogParts(_)
+            | Ctl::DebugLogLevel(_)
+    )
 }
 
 #[cfg(test)]

@@ -344,3 +344,89 @@ fn prefix_selectors_see_tx_keys_with_line_breaks() {
     tx.process_request_headers();
     assert!(ids(&tx).is_empty());
 }
+
+/// The union ids of a rule's reject plan (the rule must have one).
+fn union_ids(set: &RuleSet, id: u64) -> Vec<u32> {
+    let plan = set.rule(id).and_then(|r| r.reject_plan.as_ref());
+    let plan = plan.expect("the rule has a reject plan");
+    plan.targets
+        .iter()
+        .filter_map(|t| match *t {
+            crate::compile::RejectTarget::Union { id, .. } => Some(id),
+            crate::compile::RejectTarget::Empty(_) => None,
+        })
+        .collect()
+}
+
+/// Removing targets mid-phase (CRS 941010 on almost every request) keeps
+/// the unions built before it: they are over whole variables, and the
+/// removal is still applied when a rule the union lets through is
+/// evaluated value by value.
+#[test]
+fn unions_outlive_target_removals() {
+    let set = rules(
+        "SecRule ARGS \"@rx zzz\" \"id:1,phase:1,pass\"\n\
+         SecRule ARGS \"@rx attack\" \"id:3,phase:1,pass\"\n\
+         SecAction \"id:2,phase:1,pass,ctl:ruleRemoveTargetById=4;ARGS:a\"\n\
+         SecRule ARGS \"@rx attack\" \"id:4,phase:2,pass\"",
+    );
+    let union = union_ids(&set, 1);
+    assert_eq!(union, union_ids(&set, 4));
+    let mut tx = get(&set, "/?a=attack&b=x");
+    assert_eq!(ids(&tx), [3, 2]);
+    assert!(tx.cache.union(union[0]).is_some(), "kept across the ctl");
+    tx.process_request_body();
+    assert_eq!(ids(&tx), [3, 2], "ARGS:a is still removed from 4");
+    // Without the removal the same request matches 4 as well.
+    let set = rules(
+        "SecRule ARGS \"@rx zzz\" \"id:1,phase:1,pass\"\n\
+         SecRule ARGS \"@rx attack\" \"id:4,phase:2,pass\"",
+    );
+    let mut tx = get(&set, "/?a=attack&b=x");
+    tx.process_request_body();
+    assert_eq!(ids(&tx), [4]);
+}
+
+/// A `ctl` that makes the body visible drops the unions: one built while
+/// `REQUEST_BODY` was hidden (empty) must not rule out a later rule.
+#[test]
+fn unions_are_rebuilt_when_the_body_becomes_visible() {
+    let set = rules(
+        "SecRule REQUEST_HEADERS:Content-Type \"^application/json\" \
+           \"id:10,phase:1,pass,ctl:requestBodyProcessor=JSON\"\n\
+         SecRule REQUEST_BODY \"@rx attack\" \"id:1,phase:2,pass\"\n\
+         SecAction \"id:2,phase:2,pass,ctl:forceRequestBodyVariable=On\"\n\
+         SecRule REQUEST_BODY \"@rx attack\" \"id:3,phase:2,pass\"",
+    );
+    assert_eq!(union_ids(&set, 1), union_ids(&set, 3));
+    let mut tx = Transaction::new(&set);
+    tx.set_request_line("POST", "/", "HTTP/1.1");
+    tx.add_request_header("Content-Type", b"application/json");
+    tx.append_request_body(br#"{"q":"attack"}"#);
+    tx.process_request_body();
+    assert_eq!(ids(&tx), [10, 2, 3]);
+}
+
+/// The union of a chain that changes none of a variable's values is the
+/// variable's summary, shared; it is forgotten with the summary, at the
+/// next phase for the phase-dependent bodies and at any change of the
+/// request otherwise.
+#[test]
+fn shared_unions_follow_their_summary() {
+    let set = rules(
+        "SecRule ARGS \"@rx zzz\" \"id:1,phase:1,pass,t:lowercase\"\n\
+         SecRule ARGS \"@rx attack\" \"id:2,phase:1,pass,t:lowercase\"\n\
+         SecRule ARGS \"@rx zzz\" \"id:3,phase:2,pass,t:lowercase\"",
+    );
+    let union = union_ids(&set, 1)[0];
+    let mut tx = Transaction::new(&set);
+    tx.set_request_line("GET", "/?q=attack", "HTTP/1.1");
+    tx.process_request_headers();
+    assert_eq!(ids(&tx), [2]);
+    let var = crate::parser::Variable::Args as usize;
+    let (_, summary) = tx.cache.summary(var).expect("ARGS summarised");
+    let summary = summary.as_ptr();
+    assert_eq!(tx.cache.union(union).map(<[u64]>::as_ptr), Some(summary));
+    tx.add_request_header("Host", b"x");
+    assert!(tx.cache.union(union).is_none() && tx.cache.summary(var).is_none());
+}

@@ -498,7 +498,7 @@ impl<'r> Transaction<'r> {
 fn scope_applies(scope: &TargetScope, head: &CompiledRule) -> bool {
     match scope {
         TargetScope::Ids(ranges) => ranges.iter().any(|r| r.contains(head.id)),
-        TargetScope::Tag(tag) => head.has_tag(tag),
+        TargetScope::Tag(tag) => tag.applies(head),
     }
 }
 
