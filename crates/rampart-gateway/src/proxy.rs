@@ -402,7 +402,7 @@ async fn forward(
                 ex.raw_head = Some(head);
                 return Response::from_parts(parts, ResponseBody::upstream(body, Some(ex)));
             }
-            Err(back) => *back,
+            Err(back) => back,
         }
     } else {
         answered

@@ -66,13 +66,16 @@ impl UpstreamResponse {
 
     /// The response (its map empty) and its raw fields, when none of them
     /// is one the proxy changes on the way out; otherwise `self` back.
-    pub fn into_unedited(self) -> Result<(Response<UpstreamBody>, fields::RawFields), Box<Self>> {
+    // Not boxed: the error is the common case for hyper's client, and a box
+    // would be an allocation per response to spare a move.
+    #[allow(clippy::result_large_err)]
+    pub fn into_unedited(self) -> Result<(Response<UpstreamBody>, fields::RawFields), Self> {
         match self.raw {
             Some((fields, false)) => Ok((self.response, fields)),
-            raw => Err(Box::new(UpstreamResponse {
+            raw => Err(UpstreamResponse {
                 response: self.response,
                 raw,
-            })),
+            }),
         }
     }
 }
