@@ -52,15 +52,19 @@ pub(crate) struct TransformCache {
     /// Value → the bytes it holds (see `presence`): whether a chain or a
     /// step can change a value is then four word operations, not a scan
     /// of the value per chain and step. Direct-mapped on the value's
-    /// identity; each entry keeps a clone of its value, so that the
-    /// allocation (and the identity) cannot be reused while it is here.
-    /// The record also holds where the value's prefilter bits are in
-    /// `arena` once it is scanned (`NO_BITS` before): finding them is then
-    /// one identity comparison, not a hash lookup in `bits`.
-    presence: Vec<Option<Record>>,
-    /// The slots of `presence` filled since the last `clear` (emptied
-    /// one by one: the table itself stays allocated).
-    presence_used: Vec<u16>,
+    /// identity. A slot holds the identity, where the value's prefilter
+    /// bits are in `arena` once it is scanned (`NO_BITS` before: finding
+    /// them is then one identity comparison, not a hash lookup in `bits`)
+    /// the index of its entry in `held` and the bytes it holds. 56 bytes a
+    /// slot (the value itself is in `held`): twice the slots of full
+    /// records in about the same memory, for fewer collisions on bodies
+    /// with many values.
+    presence: Vec<Slot>,
+    /// The values of the filled slots, in the order they were filled:
+    /// each keeps a clone of its value, so that the allocation (and the
+    /// identity) cannot be reused while it is here, its byte set and its
+    /// slot (emptied one by one at `clear`: the table stays allocated).
+    held: Vec<(Shared, u16)>,
     /// Union id (see `RuleSet::union_id`: a bits chain and a variable) →
     /// the union of the bits of all the variable's values, as (at, len) in
     /// `union_arena` (request-side variables only; cleared when they
@@ -85,12 +89,53 @@ pub(crate) struct TransformCache {
 /// (generation, bytes present, at, len): see `TransformCache::summaries`.
 type Summary = (u32, [u64; 4], u32, u32);
 
-/// Entries of the presence memo (see `TransformCache::presence`).
-const PRESENCE_SLOTS: usize = 1024;
+/// Entries of the presence memo (see `TransformCache::presence`): 112 KB
+/// of slots, under the allocator's usual mmap threshold (128 KB), so that
+/// a scratch made beyond the pool's bound is not mapped and unmapped per
+/// request. (4,096 slots would save ~30 k more instructions on a 1 KB
+/// JSON body, at 224 KB.)
+const PRESENCE_SLOTS: usize = 2048;
 
-/// A value in the presence memo: the value itself (held), the bytes it
-/// holds, and its bits in `arena` as (at, len), or `NO_BITS`.
-type Record = (Shared, [u64; 4], (u32, u32));
+/// A slot of the presence memo (see `TransformCache::presence`): the
+/// identity of the value it holds (pointer and length), its entry in
+/// `held` plus one (0: a free slot), and its bits in `arena` as (at, len),
+/// or `NO_BITS`.
+#[derive(Clone, Copy)]
+struct Slot {
+    ptr: usize,
+    len: u32,
+    entry: u32,
+    bits: (u32, u32),
+    present: [u64; 4],
+}
+
+/// A free slot.
+const FREE: Slot = Slot {
+    ptr: 0,
+    len: 0,
+    entry: 0,
+    bits: NO_BITS,
+    present: [0; 4],
+};
+
+impl Slot {
+    /// Whether the slot holds the value with this identity.
+    #[inline(always)]
+    fn holds(&self, (ptr, len): (usize, usize)) -> bool {
+        self.entry != 0 && self.ptr == ptr && self.len as usize == len
+    }
+}
+
+/// What the presence memo holds for one value (see
+/// [`TransformCache::known`]), copied out: one lookup answers every
+/// question a link asks about a value its chains leave unchanged.
+#[derive(Clone, Copy)]
+pub(crate) struct Known {
+    /// The bytes the value holds.
+    pub present: [u64; 4],
+    /// Its bits in `arena` as (at, len), or `NO_BITS`.
+    bits: (u32, u32),
+}
 
 /// Values shorter than this get a record when they are scanned.
 const RECORDED_LEN: usize = 256;
@@ -124,7 +169,7 @@ impl TransformCache {
             arena: Vec::new(),
             scratch: Vec::new(),
             presence: Vec::new(),
-            presence_used: Vec::new(),
+            held: Vec::new(),
             unions: Vec::new(),
             union_generation: 1,
             union_arena: Vec::new(),
@@ -155,8 +200,8 @@ impl TransformCache {
         self.bits.clear();
         self.arena.clear();
         self.scratch.clear();
-        for slot in self.presence_used.drain(..) {
-            self.presence[usize::from(slot)] = None;
+        for (_, slot) in self.held.drain(..) {
+            self.presence[usize::from(slot)] = FREE;
         }
         self.clear_unions();
     }
@@ -175,29 +220,60 @@ impl TransformCache {
     /// when its slot holds them or is free (then they are computed and
     /// kept); `None` when another value has the slot (a request with more
     /// values than slots: replacing entries would cost a scan and two
-    /// reference counts at every turn, so the caller scans the value).
+    /// reference counts at every turn, so the caller scans the value), and
+    /// for values of `RECORDED_LEN` bytes or more (never kept).
     #[inline(always)]
     pub fn presence(&mut self, value: &Shared) -> Option<[u64; 4]> {
+        self.known(value).map(|known| known.present)
+    }
+
+    /// The record of `value`, made now when its slot is free (as for
+    /// [`presence`](Self::presence)): its bytes and, once it is scanned,
+    /// where its bits are. `None` when another value holds the slot.
+    #[inline(always)]
+    pub fn known(&mut self, value: &Shared) -> Option<Known> {
         let identity = value.identity();
         let slot = slot_of(identity);
         match self.presence.get(slot) {
-            Some(Some((held, present, _))) if held.identity() == identity => Some(*present),
-            Some(Some(_)) => None,
-            _ => Some(self.note_presence(slot, value)),
+            Some(found) if found.holds(identity) => Some(Known {
+                present: found.present,
+                bits: found.bits,
+            }),
+            Some(found) if found.entry != 0 => None,
+            _ if value.len() < RECORDED_LEN => Some(Known {
+                present: self.note_presence(slot, value),
+                bits: NO_BITS,
+            }),
+            _ => None,
         }
     }
 
-    /// Computes and remembers the presence set of `value` in the free
-    /// `slot`.
+    /// The prefilter bits of the value `known` was read from, when it had
+    /// been scanned then (what [`bits`](Self::bits) finds in its record:
+    /// the arena only grows until `clear`).
+    #[inline(always)]
+    pub fn known_bits(&self, known: &Known) -> Option<&[u64]> {
+        let (at, n) = known.bits;
+        (at != NO_BITS.0).then(|| &self.arena[at as usize..(at + n) as usize])
+    }
+
+    /// Computes and remembers the presence set of `value` (shorter than
+    /// `RECORDED_LEN`) in the free `slot`.
     #[inline(never)]
     fn note_presence(&mut self, slot: usize, value: &Shared) -> [u64; 4] {
         if self.presence.is_empty() {
-            self.presence.resize(PRESENCE_SLOTS, None);
+            self.presence.resize(PRESENCE_SLOTS, FREE);
         }
         let mut present = [0u64; 4];
         crate::transform::presence(value, &mut present);
-        self.presence_used.push(slot as u16);
-        self.presence[slot] = Some((value.clone(), present, NO_BITS));
+        self.held.push((value.clone(), slot as u16));
+        self.presence[slot] = Slot {
+            ptr: value.as_ptr() as usize,
+            len: value.len() as u32,
+            entry: self.held.len() as u32,
+            bits: NO_BITS,
+            present,
+        };
         present
     }
 
@@ -233,9 +309,10 @@ impl TransformCache {
     /// neither has them, so it is never in both).
     pub fn bits(&self, value: &Shared) -> Option<&[u64]> {
         let identity = value.identity();
-        if let Some(Some((held, _, (at, n)))) = self.presence.get(slot_of(identity)) {
-            if held.identity() == identity && *at != NO_BITS.0 {
-                return Some(&self.arena[*at as usize..(*at + *n) as usize]);
+        if let Some(found) = self.presence.get(slot_of(identity)) {
+            let (at, n) = found.bits;
+            if found.holds(identity) && at != NO_BITS.0 {
+                return Some(&self.arena[at as usize..(at + n) as usize]);
             }
         }
         if self.bits.is_empty() {
@@ -258,7 +335,7 @@ impl TransformCache {
         let identity = value.identity();
         let slot = slot_of(identity);
         let own = match self.presence.get(slot) {
-            Some(Some((held, _, _))) => held.identity() == identity,
+            Some(found) if found.entry != 0 => found.holds(identity),
             // Only a short value gets a record for its bits: the bytes of
             // a long one may never be asked for (see `presence`).
             _ if value.len() < RECORDED_LEN => {
@@ -274,7 +351,7 @@ impl TransformCache {
         filter.scan_into(value, &mut self.arena);
         let range = (at as u32, (self.arena.len() - at) as u32);
         match self.presence.get_mut(slot) {
-            Some(Some((_, _, bits))) if own => *bits = range,
+            Some(found) if own => found.bits = range,
             _ => {
                 let (ptr, len) = identity;
                 self.bits.insert((0, ptr, len), (value.clone(), range));
@@ -436,6 +513,34 @@ mod tests {
         cache.clear();
         assert!(cache.bits(&short).is_none() && cache.bits(&long).is_none());
         assert!(cache.bits(&rival).is_none());
+    }
+
+    /// A record answers for its own value only, values of `RECORDED_LEN`
+    /// bytes or more get none, and `clear` frees every slot.
+    #[test]
+    fn records_hold_short_values_until_cleared() {
+        let mut cache = TransformCache::new();
+        let value = Shared::from(b"Ab".to_vec());
+        let known = cache.known(&value).expect("a free slot");
+        let has = |b: u8| known.present[usize::from(b >> 6)] & (1 << (b & 63)) != 0;
+        assert!(has(b'A') && has(b'b') && !has(b'a'));
+        assert_eq!(cache.presence(&value), Some(known.present));
+        assert_eq!(cache.held.len(), 1, "found again, not recorded twice");
+        let long = Shared::from(vec![b'a'; RECORDED_LEN]);
+        assert!(cache.known(&long).is_none() && cache.held.len() == 1);
+        // A value in another allocation whose slot `value` holds.
+        let mut kept = Vec::new();
+        let rival = loop {
+            let v = Shared::from(b"Ab".to_vec());
+            if slot_of(v.identity()) == slot_of(value.identity()) {
+                break v;
+            }
+            kept.push(v);
+        };
+        assert!(cache.known(&rival).is_none(), "the slot is taken");
+        cache.clear();
+        assert!(cache.held.is_empty());
+        assert!(cache.known(&rival).is_some(), "the slot is free again");
     }
 
     /// Entries of an old generation must not become valid again when the

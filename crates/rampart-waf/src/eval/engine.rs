@@ -14,6 +14,7 @@ use crate::compile::{CompiledRule, Disruptive, Effect, Entry, RejectTarget};
 use crate::parser::{Action, AllowScope, EngineMode, Phase, Variable};
 use crate::transform::{presence, Transformation};
 
+use super::cache::Known;
 use super::data::Bytes;
 use super::vars::{Shared, Value};
 use super::{Intervention, MatchedRule, Transaction};
@@ -165,7 +166,10 @@ impl<'r> Transaction<'r> {
         flow
     }
 
-    /// Evaluates one link; true when some value matched.
+    /// Evaluates one link; true when some value matched. Inlined into the
+    /// phase loop with `eval_rule` (left to the compiler it was outlined,
+    /// and a benign GET ran ~1 % more instructions).
+    #[inline(always)]
     fn eval_link(&mut self, head: &'r CompiledRule, link: &'r CompiledRule) -> bool {
         if link.is_action_only() {
             let hit = self.operator_matches(link, &[]);
@@ -246,40 +250,93 @@ impl<'r> Transaction<'r> {
     /// value on success. With `multiMatch` every intermediate form is tried.
     fn test_value(&mut self, link: &CompiledRule, raw: &Shared) -> Option<Shared> {
         if link.multi_match {
-            if self.scanned_match(link, raw) {
-                return Some(raw.clone());
-            }
-            // Every intermediate form is `raw` itself: nothing else to try.
-            let keeps = if raw.len() < SHORT_VALUE {
-                self.chain_keeps(link.chain_key, raw)
-            } else {
-                self.rules.chain_keeps(link.chain_key, raw)
-            };
-            if keeps {
-                return None;
-            }
-            let mut current = raw.clone();
-            for t in &link.transforms {
-                let next = self.transform_step(t, current.clone());
-                // An unchanged value comes back as the same allocation.
-                let changed = next.identity() != current.identity() && next[..] != current[..];
-                if changed && self.scanned_match(link, &next) {
-                    return Some(next);
-                }
-                current = next;
-            }
-            return None;
+            return self.test_every_form(link, raw);
         }
+        // One look at a short value's record answers most links: whether
+        // their chains change the value, and its bits once it is scanned.
+        // (The general path below asks the same record the same questions,
+        // one lookup and one clone of the value per question.)
+        let asks = link.prefilter.is_some() || !link.transforms.is_empty();
+        let known = if asks && raw.len() < SHORT_VALUE {
+            self.cache.known(raw)
+        } else {
+            None
+        };
         if let Some(slot) = link.prefilter {
-            // Filter on the value of the bits chain (often `raw` itself,
-            // bits known) before transforming: a value the prefilter rules
-            // out is never transformed.
-            if !self.may_match(link, slot, raw) {
+            let recorded = known.and_then(|known| self.recorded_slot(link, &known, slot));
+            let may = match recorded {
+                Some(set) => set,
+                None => self.may_match(link, slot, raw),
+            };
+            if !may {
                 return link.negated.then(|| self.transformed(link, raw));
             }
         }
+        let unchanged = link.transforms.is_empty()
+            || known
+                .is_some_and(|known| self.rules.chain_keeps_all(link.chain_key, &known.present));
+        if unchanged {
+            return self.operator_matches(link, raw).then(|| raw.clone());
+        }
         let value = self.transformed(link, raw);
         self.operator_matches(link, &value).then_some(value)
+    }
+
+    /// What `may_match` answers, from the value's record alone: `None`
+    /// unless the link has a prefilter, its bits chain changes none of the
+    /// bytes in `known` (so its value is the raw value itself) and the
+    /// raw value was scanned (its bits are those in the record).
+    fn recorded_slot(&self, link: &CompiledRule, known: &Known, slot: u32) -> Option<bool> {
+        let rules = self.rules;
+        rules.chain_filter(link.chain_key)?;
+        if !rules.chain_keeps_all(rules.bits_chain(link.chain_key), &known.present) {
+            return None;
+        }
+        self.cache
+            .known_bits(known)
+            .map(|bits| slot_set(bits, slot))
+    }
+
+    /// `test_value` for a `multiMatch` link: the raw value, then every
+    /// form of it the chain produces, until one matches.
+    #[inline(never)]
+    fn test_every_form(&mut self, link: &CompiledRule, raw: &Shared) -> Option<Shared> {
+        // As in `test_value`: one look at a short value's record.
+        let known = if raw.len() < SHORT_VALUE {
+            self.cache.known(raw)
+        } else {
+            None
+        };
+        let recorded = known.and_then(|known| self.recorded_match_slot(link, &known));
+        let first = match recorded {
+            Some(set) => self.decide_match(link, raw, Some(set)),
+            None => self.scanned_match(link, raw),
+        };
+        if first {
+            return Some(raw.clone());
+        }
+        // Every intermediate form is `raw` itself: nothing else to try.
+        let keeps = match known {
+            Some(known) => self.rules.chain_keeps_all(link.chain_key, &known.present),
+            None if raw.len() < SHORT_VALUE => self.chain_keeps(link.chain_key, raw),
+            None => self.rules.chain_keeps(link.chain_key, raw),
+        };
+        if keeps {
+            return None;
+        }
+        let mut current = raw.clone();
+        let mut present = known.map(|known| known.present);
+        for t in &link.transforms {
+            let Some(next) = self.step_changes(t, &current, &mut present) else {
+                continue;
+            };
+            present = None;
+            if next[..] != current[..] && self.scanned_match(link, &next) {
+                return Some(next);
+            }
+            current = next;
+        }
+        None
     }
 
     /// The operator's result on an intermediate value of `multiMatch`,
@@ -294,6 +351,22 @@ impl<'r> Transaction<'r> {
             (Some(slot), Some(_)) => self.cache.bits(value).map(|bits| slot_set(bits, slot)),
             _ => None,
         };
+        self.decide_match(link, value, known)
+    }
+
+    /// What `scanned_match` finds for bits in a record: `None` unless
+    /// the link has a prefilter and the record's value was scanned.
+    fn recorded_match_slot(&self, link: &CompiledRule, known: &Known) -> Option<bool> {
+        let slot = link.prefilter?;
+        self.rules.chain_filter(link.chain_key)?;
+        self.cache
+            .known_bits(known)
+            .map(|bits| slot_set(bits, slot))
+    }
+
+    /// `scanned_match` once the value's prefilter slot is known (`None`:
+    /// the value was not scanned).
+    fn decide_match(&mut self, link: &CompiledRule, value: &Shared, known: Option<bool>) -> bool {
         match known {
             Some(false) => link.negated,
             None if self.rules.literals_reject(link, value) => link.negated,
@@ -365,8 +438,7 @@ impl<'r> Transaction<'r> {
         self.target_values(target, &mut values);
         let mut any = false;
         for value in &values {
-            let transformed = self.transformed_by(chain, &value.value);
-            if self.with_bits(filter, &transformed, |bits| slot_set(bits, slot)) {
+            if self.with_chain_bits(filter, chain, &value.value, |bits| slot_set(bits, slot)) {
                 any = true;
                 break;
             }
@@ -428,8 +500,9 @@ impl<'r> Transaction<'r> {
         union.clear();
         let values = self.values_of(var);
         for value in &values {
-            let transformed = self.transformed_by(chain, &value.value);
-            self.with_bits(filter, &transformed, |bits| or_into(&mut union, bits));
+            self.with_chain_bits(filter, chain, &value.value, |bits| {
+                or_into(&mut union, bits)
+            });
         }
         self.give_back_values(values);
         union
@@ -497,8 +570,38 @@ impl<'r> Transaction<'r> {
         let Some(filter) = rules.chain_filter(link.chain_key) else {
             return true;
         };
-        let value = self.transformed_by(rules.bits_chain(link.chain_key), raw);
-        self.with_bits(filter, &value, |bits| slot_set(bits, slot))
+        self.with_chain_bits(filter, rules.bits_chain(link.chain_key), raw, |bits| {
+            slot_set(bits, slot)
+        })
+    }
+
+    /// Runs `f` on the prefilter bits of `raw` after the bits chain
+    /// `chain`. A short value the chain leaves as it is has them in its
+    /// record once scanned: one lookup, where the general path (transform,
+    /// then bits) looks the value up twice and clones it.
+    fn with_chain_bits<T>(
+        &mut self,
+        filter: &Prefilter,
+        chain: u32,
+        raw: &Shared,
+        f: impl FnOnce(&[u64]) -> T,
+    ) -> T {
+        let known = if raw.len() < SHORT_VALUE {
+            self.cache.known(raw)
+        } else {
+            None
+        };
+        if let Some(known) = known {
+            if self.rules.chain_keeps_all(chain, &known.present) {
+                // The chain's value is `raw` itself.
+                if let Some(bits) = self.cache.known_bits(&known) {
+                    return f(bits);
+                }
+                return self.with_bits(filter, raw, f);
+            }
+        }
+        let value = self.transformed_by(chain, raw);
+        self.with_bits(filter, &value, f)
     }
 
     /// Applies the link's transformation chain, with a per-transaction cache
@@ -518,7 +621,16 @@ impl<'r> Transaction<'r> {
         // A short value without any byte the chain acts on: its bytes are
         // known (one scan per value), no cache lookup.
         let short = raw.len() < SHORT_VALUE;
-        if short && self.chain_keeps(chain, raw) {
+        let mut present = if short {
+            self.cache.presence(raw)
+        } else {
+            None
+        };
+        let keeps = match &present {
+            Some(present) => rules.chain_keeps_all(chain, present),
+            None => short && rules.chain_keeps(chain, raw),
+        };
+        if keeps {
             return raw.clone();
         }
         if let Some(hit) = self.cache.get(chain, raw) {
@@ -530,8 +642,11 @@ impl<'r> Transaction<'r> {
             return raw.clone();
         }
         let mut value = raw.clone();
-        for t in self.rules.transform_chain(chain) {
-            value = self.transform_step(t, value);
+        for t in rules.transform_chain(chain) {
+            if let Some(next) = self.step_changes(t, &value, &mut present) {
+                value = next;
+                present = None;
+            }
         }
         self.cache.insert(chain, raw, value.clone());
         value
@@ -546,26 +661,36 @@ impl<'r> Transaction<'r> {
         }
     }
 
-    /// `RuleSet::step_keeps` on the remembered bytes of `value`.
-    fn step_keeps(&mut self, t: &Transformation, value: &Shared) -> bool {
-        match self.cache.presence(value) {
-            Some(present) => self.rules.step_keeps_all(t, &present),
-            None => self.rules.step_keeps(t, value),
-        }
-    }
-
-    /// One transformation of a chain, cached per transformation and input
-    /// (see `TransformCache::step`); an unchanged value is handed on as the
-    /// same allocation.
-    fn transform_step(&mut self, t: &'static Transformation, input: Shared) -> Shared {
-        if input.len() < SHORT_VALUE && self.step_keeps(t, &input) {
-            return input;
+    /// One transformation of a chain on `input`, cached per transformation
+    /// and input (see `TransformCache::step`): the changed value, or `None`
+    /// when the step leaves `input` as it is. `present` holds the bytes of
+    /// `input` once known (looked up here for a short value; the caller
+    /// resets it to `None` when the value changes), so that a chain asks
+    /// the record of each value it passes through once, not once per step.
+    fn step_changes(
+        &mut self,
+        t: &'static Transformation,
+        input: &Shared,
+        present: &mut Option<[u64; 4]>,
+    ) -> Option<Shared> {
+        if input.len() < SHORT_VALUE {
+            if present.is_none() {
+                *present = self.cache.presence(input);
+            }
+            let keeps = match present {
+                Some(present) => self.rules.step_keeps_all(t, present),
+                None => self.rules.step_keeps(t, input),
+            };
+            if keeps {
+                return None;
+            }
         }
         let key = t as *const Transformation as usize;
-        if let Some(hit) = self.cache.step(key, &input) {
-            return hit.clone();
+        if let Some(hit) = self.cache.step(key, input) {
+            // A long value left as it is was remembered as itself.
+            return (hit.identity() != input.identity()).then(|| hit.clone());
         }
-        let out = match t.apply(&input) {
+        let out = match t.apply(input) {
             Cow::Borrowed(same) if same.len() == input.len() => None,
             Cow::Borrowed(part) => Some(Shared::from(part.to_vec())),
             Cow::Owned(v) if v[..] == input[..] => None,
@@ -573,16 +698,16 @@ impl<'r> Transaction<'r> {
         };
         match out {
             Some(changed) => {
-                self.cache.insert_step(key, &input, changed.clone());
-                changed
+                self.cache.insert_step(key, input, changed.clone());
+                Some(changed)
             }
             // Finding a short value unchanged again is cheaper than
             // remembering it (a request with thousands of arguments would
             // otherwise fill the cache with identities).
-            None if input.len() < SHORT_VALUE => input,
+            None if input.len() < SHORT_VALUE => None,
             None => {
-                self.cache.insert_step(key, &input, input.clone());
-                input
+                self.cache.insert_step(key, input, input.clone());
+                None
             }
         }
     }

@@ -430,3 +430,34 @@ fn shared_unions_follow_their_summary() {
     tx.add_request_header("Host", b"x");
     assert!(tx.cache.union(union).is_none() && tx.cache.summary(var).is_none());
 }
+
+/// A value's record answers for the raw value only: a chain that changes
+/// the value is transformed and its own bits used, and each step sees the
+/// bytes the step before it produced (`%41bc` holds no upper-case letter,
+/// its URL-decoded form `Abc` does, so `t:lowercase` must still act). Rule
+/// 10 scans the raw values first, so later links find their bits in the
+/// records. Asserted with the shortcuts on, and the same with them off.
+#[test]
+fn records_answer_for_unchanged_values_only() {
+    let mut set = rules(
+        "SecRule ARGS \"@rx ^zzz$\" \"id:10,phase:1,pass\"\n\
+         SecRule ARGS \"@rx ^abc$\" \"id:1,phase:1,pass,t:urlDecodeUni,t:lowercase\"\n\
+         SecRule ARGS \"@rx ^abc$\" \"id:2,phase:1,pass,multiMatch,t:urlDecodeUni,t:lowercase\"\n\
+         SecRule ARGS \"!@rx ^abc$\" \"id:3,phase:1,pass,t:urlDecodeUni,t:lowercase\"\n\
+         SecRule ARGS \"@rx ^a+$\" \"id:4,phase:1,pass,t:lowercase\"",
+    );
+    let long = "A".repeat(300);
+    let cases = [
+        ("/?a=%2541bc".to_string(), vec![1, 2]),
+        ("/?a=abc".to_string(), vec![1, 2]),
+        ("/?a=zzz&b=%2541bc".to_string(), vec![10, 1, 2, 3]),
+        (format!("/?a={long}"), vec![3, 4]),
+        (format!("/?a={long}&b=%2541BC"), vec![1, 2, 3, 4]),
+    ];
+    for on in [true, false] {
+        set.set_prefilter(on);
+        for (uri, want) in &cases {
+            assert_eq!(&ids(&get(&set, uri)), want, "{uri} (shortcuts {on})");
+        }
+    }
+}
