@@ -401,22 +401,31 @@ impl Added {
     }
 }
 
+/// What a request's forwarding fields are made from.
+pub struct Forwarding<'a> {
+    pub peer: &'a PeerAddr,
+    /// The peer is one of the configured trusted proxies.
+    pub trusted_peer: bool,
+    pub tls: bool,
+    /// The request's Host (or HTTP/2 authority).
+    pub host: Option<&'a HeaderValue>,
+    pub request_id: Option<HeaderValue>,
+}
+
 /// The forwarding fields and request id for the upstream (see [`Added`]);
-/// `host` is the request's Host (or HTTP/2 authority), `present` the
-/// [`hop`] bits of `h`'s names. Fields of `h` that the result replaces or
-/// drops are removed from `h`.
+/// `present` holds the [`hop`] bits of `h`'s names. Fields of `h` that the
+/// result replaces or drops are removed from `h`.
 ///
 /// From a trusted proxy the existing chain is extended; from anyone else
 /// client-supplied forwarding headers are replaced, so they cannot be spoofed.
-fn forwarding(
-    h: &mut HeaderMap,
-    present: u16,
-    peer: &PeerAddr,
-    trusted_peer: bool,
-    tls: bool,
-    host: Option<&HeaderValue>,
-    request_id: Option<HeaderValue>,
-) -> Added {
+fn forwarding_fields(h: &mut HeaderMap, present: u16, from: Forwarding<'_>) -> Added {
+    let Forwarding {
+        peer,
+        trusted_peer,
+        tls,
+        host,
+        request_id,
+    } = from;
     let chain = |bit: u16| trusted_peer && present & bit != 0;
     let x_forwarded_for = if chain(hop::X_FORWARDED_FOR) {
         extend_chain(h, &X_FORWARDED_FOR, peer.text())
@@ -468,20 +477,12 @@ fn forwarding(
 
 /// Readies a client's header map for the upstream: hop-by-hop fields out
 /// (`keep_upgrade` as in [`remove_hop_by_hop`]), and the forwarding fields
-/// and request id made (see [`Added`]). `host` is the request's Host (or
-/// HTTP/2 authority), taken before the hop-by-hop removal.
-pub fn for_upstream(
-    h: &mut HeaderMap,
-    keep_upgrade: bool,
-    peer: &PeerAddr,
-    trusted_peer: bool,
-    tls: bool,
-    host: Option<&HeaderValue>,
-    request_id: Option<HeaderValue>,
-) -> Added {
+/// and request id made (see [`Added`]). The Host in `from` is taken before
+/// the hop-by-hop removal.
+pub fn for_upstream(h: &mut HeaderMap, keep_upgrade: bool, from: Forwarding<'_>) -> Added {
     // One pass over the names serves both steps.
     let present = strip_hop_by_hop(h, keep_upgrade, present_fields(h));
-    forwarding(h, present, peer, trusted_peer, tls, host, request_id)
+    forwarding_fields(h, present, from)
 }
 
 /// The values of `name` joined with `, `, then `last`.

@@ -23,7 +23,23 @@ fn set_forwarding(
     host: Option<&HeaderValue>,
 ) {
     let present = present_fields(h);
-    forwarding(h, present, peer, trusted, tls, host, None).insert_into(h);
+    forwarding_fields(h, present, from(peer, trusted, tls, host, None)).insert_into(h);
+}
+
+fn from<'a>(
+    peer: &'a PeerAddr,
+    trusted_peer: bool,
+    tls: bool,
+    host: Option<&'a HeaderValue>,
+    request_id: Option<HeaderValue>,
+) -> Forwarding<'a> {
+    Forwarding {
+        peer,
+        trusted_peer,
+        tls,
+        host,
+        request_id,
+    }
 }
 
 fn trusted() -> IpSet {
@@ -341,7 +357,11 @@ fn fields_the_proxy_adds_leave_the_map_so_none_goes_out_twice() {
     let peer = PeerAddr::new("198.51.100.4".parse().unwrap());
     let host = HeaderValue::from_static("api.test");
     let id = HeaderValue::from_static("abc");
-    let added = for_upstream(&mut h, false, &peer, false, false, Some(&host), Some(id));
+    let added = for_upstream(
+        &mut h,
+        false,
+        from(&peer, false, false, Some(&host), Some(id)),
+    );
     let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
     assert_eq!(left, ["host", "x-kept"]);
     let out: Vec<_> = added
@@ -373,7 +393,7 @@ fn a_trusted_chain_named_in_connection_is_replaced_not_lost() {
     ]);
     let peer = PeerAddr::new("10.0.0.2".parse().unwrap());
     let host = HeaderValue::from_static("api.test");
-    let added = for_upstream(&mut h, false, &peer, true, false, Some(&host), None);
+    let added = for_upstream(&mut h, false, from(&peer, true, false, Some(&host), None));
     assert!(h.is_empty(), "{h:?}");
     let mut out = HeaderMap::new();
     added.insert_into(&mut out);
@@ -382,7 +402,7 @@ fn a_trusted_chain_named_in_connection_is_replaced_not_lost() {
     assert_eq!(out["x-forwarded-for"], "203.0.113.9, 10.0.0.2");
     // Without `Connection`, the trusted proxy's own fields are kept.
     let mut h = map(&[("x-forwarded-proto", "https"), ("x-forwarded-host", "f")]);
-    let added = for_upstream(&mut h, false, &peer, true, false, Some(&host), None);
+    let added = for_upstream(&mut h, false, from(&peer, true, false, Some(&host), None));
     assert_eq!(h["x-forwarded-proto"], "https");
     assert_eq!(h["x-forwarded-host"], "f");
     assert_eq!(added.iter().count(), 2, "{added:?}");

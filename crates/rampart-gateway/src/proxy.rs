@@ -515,15 +515,14 @@ fn prepare_upstream_request(
             true,
         ),
     };
-    let added = headers::for_upstream(
-        &mut parts.headers,
-        upgrade,
-        &hop.conn.peer_addr,
-        hop.trusted_peer,
-        hop.conn.tls,
-        host.as_ref(),
+    let from = headers::Forwarding {
+        peer: &hop.conn.peer_addr,
+        trusted_peer: hop.trusted_peer,
+        tls: hop.conn.tls,
+        host: host.as_ref(),
         request_id,
-    );
+    };
+    let added = headers::for_upstream(&mut parts.headers, upgrade, from);
     if let (true, Some(h)) = (from_authority, host) {
         parts.headers.insert(http::header::HOST, h);
     }

@@ -327,15 +327,14 @@ mod tests {
         headers.append("x-a", HeaderValue::from_static("2"));
         let peer = crate::headers::PeerAddr::new("192.0.2.1".parse().unwrap());
         let id = HeaderValue::from_static("id-1");
-        let added = crate::headers::for_upstream(
-            &mut HeaderMap::new(),
-            false,
-            &peer,
-            false,
-            false,
-            None,
-            Some(id),
-        );
+        let from = crate::headers::Forwarding {
+            peer: &peer,
+            trusted_peer: false,
+            tls: false,
+            host: None,
+            request_id: Some(id),
+        };
+        let added = crate::headers::for_upstream(&mut HeaderMap::new(), false, from);
         let mut out = Vec::new();
         write_request_head(
             &mut out,

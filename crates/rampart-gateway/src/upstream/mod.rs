@@ -53,13 +53,10 @@ impl UpstreamResponse {
     /// The response with every field in its map.
     pub fn into_response(self) -> Response<UpstreamBody> {
         let mut response = self.response;
+        // While the fields are raw the map is empty (see `raw`): it is
+        // replaced, by one from the pool.
         if let Some((fields, _)) = self.raw {
-            if response.headers().is_empty() {
-                *response.headers_mut() = fields.into_map();
-            } else {
-                let mut fields = fields;
-                fields.append_to(response.headers_mut());
-            }
+            *response.headers_mut() = fields.into_map();
         }
         response
     }
