@@ -13,7 +13,7 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use common::{crs_rules, exchange, requests};
+use common::{crs_rules, exchange, requests, rotation, ROTATIONS};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn bench(c: &mut Criterion) {
@@ -52,7 +52,39 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
     }
+    varied(c, &sets[0].1);
 }
+
+/// Distinct requests sent in turn (see `common::rotation`): argument,
+/// cookie and body values change on every request while the headers
+/// repeat as from one client, and, in `cold_get_3_args`, every header
+/// value changes too. The honest figures for anything that remembers
+/// values from one transaction to the next.
+fn varied(c: &mut Criterion, rules: &rampart_waf::RuleSet) {
+    let mut group = c.benchmark_group("crs_pl1_varied");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    for name in ROTATIONS {
+        let reqs = rotation(name, ROTATION_LEN).expect("a known rotation");
+        for req in &reqs {
+            assert!(exchange(rules, req).is_none(), "{name} is benign");
+        }
+        let mut turn = reqs.iter().cycle();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let req = turn.next().expect("an endless cycle");
+                exchange(black_box(rules), black_box(req))
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Distinct requests per rotation: more values than a memo of a thousand
+/// entries holds, as from many clients.
+const ROTATION_LEN: usize = 1000;
 
 criterion_group!(benches, bench);
 criterion_main!(benches);

@@ -6,14 +6,23 @@
 //!
 //! Two warm-up exchanges run first (outside `run_exchanges`).
 //! Arguments: request name (see `benches/common`), paranoia level, count.
+//! A rotation name (`varied_get_3_args`, `cold_get_3_args` …, see
+//! `common::rotation`) sends `count` distinct requests of that kind in
+//! turn instead, after a warm-up of `WARM_ROTATION` others of the same
+//! kind: the steady state of a server that has seen such traffic (the
+//! regex engine's lazy DFAs have built their states for such values; new
+//! argument values are still new).
 
 #[path = "../benches/common/mod.rs"]
 mod common;
 
+/// Requests of a rotation sent before the measured ones.
+const WARM_ROTATION: usize = 200;
+
 #[inline(never)]
-fn run_exchanges(rules: &rampart_waf::RuleSet, req: &common::Req, count: u32) -> usize {
+fn run_exchanges(rules: &rampart_waf::RuleSet, reqs: &[common::Req], count: u32) -> usize {
     let mut blocked = 0;
-    for _ in 0..count {
+    for req in reqs.iter().cycle().take(count as usize) {
         blocked += usize::from(common::exchange(rules, req).is_some());
     }
     blocked
@@ -25,17 +34,26 @@ fn main() {
     let paranoia: u8 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let count: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
     let rules = common::crs_rules(paranoia);
-    let requests = common::requests();
-    let Some(req) = requests.iter().find(|r| r.name == name) else {
-        eprintln!("unknown request {name}");
-        std::process::exit(2);
+    let (warm_up, measured) = match common::rotation(&name, count as usize + WARM_ROTATION) {
+        Some(mut all) => {
+            let measured = all.split_off(WARM_ROTATION);
+            (all, measured)
+        }
+        None => {
+            let Some(req) = common::requests().into_iter().find(|r| r.name == name) else {
+                eprintln!("unknown request {name}");
+                std::process::exit(2);
+            };
+            let again = common::requests().into_iter().find(|r| r.name == name);
+            (vec![req], again.into_iter().collect())
+        }
     };
     // Warm up: run-time regexes and the regex caches are built on first use.
-    for _ in 0..2 {
+    for req in warm_up.iter().cycle().take(2.max(warm_up.len())) {
         common::exchange(&rules, req);
     }
     let started = std::time::Instant::now();
-    let blocked = run_exchanges(&rules, req, count);
+    let blocked = run_exchanges(&rules, &measured, count);
     let per = started.elapsed() / count.max(1);
     println!("{name} PL{paranoia}: {count} exchanges, {blocked} blocked, {per:?} each");
 }

@@ -9,7 +9,9 @@
 //!    shortened "bits chain" of every chain gives the same verdicts.
 //! 2. Transaction level: every corpus request gives the same matched rules
 //!    (ids, messages, logdata) and the same intervention with the shortcuts
-//!    (prefilters, selector literals, transformation triggers) on and off.
+//!    (prefilters, selector literals, transformation triggers, the value
+//!    memo) on and off, and again when run a second time with the memo on
+//!    (every short value then found in it).
 
 #[path = "../benches/common/corpus.rs"]
 mod corpus;
@@ -131,11 +133,26 @@ fn prefilters_are_exact_on_the_crs_corpus() {
     );
 
     // 2. Transaction level.
-    let with: Vec<_> = inputs.iter().map(|(_, r)| corpus::run(&rules, r)).collect();
+    let with: Vec<_> = inputs.iter().map(|(_, r)| run_twice(&rules, r)).collect();
     rules.set_prefilter(false);
     for ((label, req), expected) in inputs.iter().zip(&with) {
         assert_eq!(&corpus::run(&rules, req), expected, "{label}");
     }
+}
+
+/// Runs `req` twice in a row: the second run finds every short value of
+/// the first in the value memo (verdicts, bits, bytes), and must give the
+/// same result.
+fn run_twice(
+    rules: &rampart_waf::RuleSet,
+    req: &rampart_waf::conformance::Request,
+) -> (
+    Vec<rampart_waf::MatchedRule>,
+    Option<rampart_waf::Intervention>,
+) {
+    let first = corpus::run(rules, req);
+    assert_eq!(corpus::run(rules, req), first, "a memo hit differs");
+    first
 }
 
 /// The attack and benign text of libinjection's data and GoTestWAF's test
@@ -225,7 +242,7 @@ fn shortcuts_agree_on_attack_corpora() {
             }
         })
         .collect();
-    let with: Vec<_> = requests.iter().map(|r| corpus::run(&rules, r)).collect();
+    let with: Vec<_> = requests.iter().map(|r| run_twice(&rules, r)).collect();
     // The suite's setup only detects: count requests that matched a rule
     // that adds to the anomaly score.
     let detected = with

@@ -103,21 +103,33 @@ fn api_headers(len: usize) -> Vec<(&'static str, Vec<u8>)> {
 
 /// A JSON order of about `size` bytes.
 fn json_body(size: usize) -> Vec<u8> {
+    json_order(size, 0)
+}
+
+/// A JSON order of about `size` bytes; `n` varies the customer, the items
+/// and the quantities and prices (order 0 is the fixed benchmark body).
+fn json_order(size: usize, n: usize) -> Vec<u8> {
     let mut items = Vec::new();
     let mut len = 0;
     let mut i = 0;
     while len < size.saturating_sub(120) {
         let item = format!(
-            r#"{{"sku":"SKU-{i:05}","name":"Blue cotton shirt size {i}","qty":{},"price":{}.99,"gift":false}}"#,
-            i % 7 + 1,
-            i % 90 + 9
+            r#"{{"sku":"SKU-{:05}","name":"Blue cotton shirt size {}","qty":{},"price":{}.99,"gift":false}}"#,
+            i + n * 11,
+            i + n,
+            (i + n) % 7 + 1,
+            (i + n * 3) % 90 + 9
         );
         len += item.len() + 1;
         items.push(item);
         i += 1;
     }
+    let (id, email) = match n {
+        0 => (48213, "jane.doe".to_string()),
+        n => (48213 + n, format!("customer{n}")),
+    };
     format!(
-        r#"{{"customer":{{"id":48213,"email":"jane.doe@example.com"}},"currency":"EUR","items":[{}],"note":"leave at the door"}}"#,
+        r#"{{"customer":{{"id":{id},"email":"{email}@example.com"}},"currency":"EUR","items":[{}],"note":"leave at the door"}}"#,
         items.join(",")
     )
     .into_bytes()
@@ -169,6 +181,134 @@ pub fn requests() -> Vec<Req> {
             body: large,
         },
     ]
+}
+
+/// Requests that differ from one another as real traffic does, for
+/// benchmarks of anything that remembers values across transactions (the
+/// same request sent again and again would make such a memo look
+/// perfect). `count` distinct requests of one kind, to be sent in turn:
+///
+/// * `varied_get_3_args`: one browser's headers (repeated, as from a real
+///   client) and three arguments whose values change (`page` on every
+///   request, `category` and `sort` from small vocabularies);
+/// * `varied_post_json_1k`: an API client's headers and a 1 KB JSON order
+///   whose ids, email and item values change on every request;
+/// * `varied_get_22_cookies`: a browser's headers and 22 cookies whose
+///   values all change on every request;
+/// * `cold_get_3_args`: `varied_get_3_args` where every header value is
+///   distinct too (the worst case for such a memo: everything misses).
+///
+/// `None` for any other name.
+pub fn rotation(name: &str, count: usize) -> Option<Vec<Req>> {
+    let make: fn(usize) -> Req = match name {
+        "varied_get_3_args" => varied_get,
+        "varied_post_json_1k" => varied_json,
+        "varied_get_22_cookies" => varied_cookies,
+        "cold_get_3_args" => cold_get,
+        _ => return None,
+    };
+    Some((0..count).map(make).collect())
+}
+
+/// The names [`rotation`] knows.
+pub const ROTATIONS: [&str; 4] = [
+    "varied_get_3_args",
+    "varied_post_json_1k",
+    "varied_get_22_cookies",
+    "cold_get_3_args",
+];
+
+const CATEGORIES: [&str; 13] = [
+    "books", "music", "garden", "toys", "kitchen", "sports", "shoes", "office", "beauty", "tools",
+    "games", "baby", "pets",
+];
+const SORTS: [&str; 7] = [
+    "price_asc",
+    "price_desc",
+    "name",
+    "newest",
+    "rating",
+    "popular",
+    "relevance",
+];
+
+fn varied_uri(i: usize) -> String {
+    format!(
+        "/api/v1/products?category={}&page={}&sort={}",
+        CATEGORIES[i % CATEGORIES.len()],
+        i + 2,
+        SORTS[(i / 3) % SORTS.len()]
+    )
+}
+
+fn varied_get(i: usize) -> Req {
+    Req {
+        name: "varied_get_3_args",
+        method: "GET",
+        uri: varied_uri(i),
+        headers: browser_headers(),
+        body: Vec::new(),
+    }
+}
+
+fn cold_get(i: usize) -> Req {
+    let headers = [
+        ("Host", format!("shop{i}.example.com")),
+        (
+            "User-Agent",
+            format!(
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                 Chrome/124.0.{i}.0 Safari/537.36"
+            ),
+        ),
+        (
+            "Accept",
+            format!("text/html,application/xhtml+xml,application/xml;q=0.9,image/x{i},*/*;q=0.8"),
+        ),
+        ("Accept-Language", format!("en-GB,en;q=0.9,x-{i};q=0.8")),
+        ("Accept-Encoding", format!("gzip, deflate, br, x{i}")),
+        (
+            "Referer",
+            format!("https://shop.example.com/catalog?from={i}"),
+        ),
+        ("Connection", "keep-alive".to_string()),
+    ];
+    Req {
+        name: "cold_get_3_args",
+        method: "GET",
+        uri: varied_uri(i),
+        headers: headers
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes()))
+            .collect(),
+        body: Vec::new(),
+    }
+}
+
+fn varied_json(i: usize) -> Req {
+    let body = json_order(1024, i);
+    Req {
+        name: "varied_post_json_1k",
+        method: "POST",
+        uri: "/api/v1/orders".into(),
+        headers: api_headers(body.len()),
+        body,
+    }
+}
+
+fn varied_cookies(i: usize) -> Req {
+    let mut headers = browser_headers();
+    let cookies: Vec<String> = (0..22)
+        .map(|c| format!("pref_{c}=v{c}a{:x}e{}", i * 7919 + c, i * 37 + c))
+        .collect();
+    headers.push(("Cookie", cookies.join("; ").into_bytes()));
+    Req {
+        name: "varied_get_22_cookies",
+        method: "GET",
+        uri: "/account/settings".into(),
+        headers,
+        body: Vec::new(),
+    }
 }
 
 /// Runs one whole exchange; returns the blocking status, if any.

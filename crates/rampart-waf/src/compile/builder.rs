@@ -212,6 +212,8 @@ impl Builder {
             init_run: None,
             value_lists: 0,
             ctl_tags: Default::default(),
+            memos: crate::eval::memo::MemoShards::new(0),
+            memo_on: true,
         };
         set.index_chains();
         set.compile_selectors();
@@ -222,6 +224,8 @@ impl Builder {
         set.intern_tx_keys();
         set.value_lists = super::lists::assign(&mut set.rules);
         set.ctl_tags = super::ctl_tags::assign(&mut set.rules);
+        let verdicts = super::verdicts::assign(&mut set.rules);
+        set.memos = crate::eval::memo::MemoShards::new(verdicts);
         // Last: the simulation runs the finished rules.
         set.init_run = crate::eval::snapshot::build(&set);
         Ok(set)
@@ -315,6 +319,7 @@ impl Output {
             reject_plan: None,
             value_list: None,
             ctl_tags: 0,
+            verdict_bit: None,
             tx_compare,
             multi_match: r.multi_match,
             capture: r.capture,

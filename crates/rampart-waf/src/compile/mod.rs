@@ -19,6 +19,7 @@ pub mod prefilter;
 pub(crate) mod pure;
 mod rule;
 mod trigrams;
+mod verdicts;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -119,6 +120,11 @@ pub struct RuleSet {
     value_lists: u32,
     /// The bits of the tags `ctl`s name (see `compile::ctl_tags`).
     ctl_tags: ctl_tags::CtlTagBits,
+    /// Per thread, what the rules found in values of earlier transactions
+    /// (see `eval::memo`).
+    memos: crate::eval::memo::MemoShards,
+    /// Whether transactions use `memos` (see `set_value_memo`).
+    memo_on: bool,
 }
 
 /// `@pm` links with at most this many phrases get a prefilter slot.
@@ -339,6 +345,17 @@ impl RuleSet {
         &self.scratch_pool
     }
 
+    /// This thread's value memo, for the rules a transaction runs now
+    /// (hand it back with [`give_memo`](Self::give_memo)); `None` with the
+    /// shortcuts off, whose results the memo must not feed.
+    pub(crate) fn take_memo(&self) -> Option<Box<crate::eval::memo::ValueMemo>> {
+        (self.prefilter_on && self.memo_on).then(|| self.memos.take())
+    }
+
+    pub(crate) fn give_memo(&self, memo: Box<crate::eval::memo::ValueMemo>) {
+        self.memos.give(memo);
+    }
+
     /// How many value lists the links share (ids `0..n`, see
     /// `compile::lists`).
     pub(crate) fn value_list_count(&self) -> usize {
@@ -507,6 +524,16 @@ impl RuleSet {
     /// the same either way; off exists to prove it.
     pub fn set_prefilter(&mut self, on: bool) {
         self.prefilter_on = on;
+    }
+
+    /// Turns the value memo on (the default) or off: what the rules found
+    /// in short values (their bytes, prefilter bits, and which pure links
+    /// found nothing in them), remembered per thread from one transaction
+    /// to the next and keyed on the values' exact bytes (see
+    /// `eval::memo`). It is also off while the shortcuts are. Results are
+    /// the same either way; off exists to prove it.
+    pub fn set_value_memo(&mut self, on: bool) {
+        self.memo_on = on;
     }
 
     /// Whether the shortcuts (see [`set_prefilter`](Self::set_prefilter))

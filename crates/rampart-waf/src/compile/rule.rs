@@ -68,6 +68,10 @@ pub struct CompiledRule {
     /// The bits of this link's tags that some `ctl` names (see
     /// `compile::ctl_tags`).
     pub ctl_tags: u64,
+    /// The link's bit in the value memo's verdicts, when finding nothing
+    /// in a value is a pure function of the value (see
+    /// `compile::verdicts`).
+    pub verdict_bit: Option<u32>,
     pub multi_match: bool,
     pub capture: bool,
     pub meta: RuleMeta,

@@ -18,6 +18,7 @@ use std::hash::BuildHasherDefault;
 
 use crate::inthash::IntHasher;
 
+use super::memo::{MemoRef, ValueMemo};
 use super::vars::Shared;
 use crate::compile::prefilter::Prefilter;
 
@@ -64,7 +65,12 @@ pub(crate) struct TransformCache {
     /// each keeps a clone of its value, so that the allocation (and the
     /// identity) cannot be reused while it is here, its byte set and its
     /// slot (emptied one by one at `clear`: the table stays allocated).
-    held: Vec<(Shared, u16)>,
+    held: Vec<Held>,
+    /// This thread's memo of values across transactions (see
+    /// `eval::memo`), while the transaction runs rules; `None` otherwise
+    /// and with the shortcuts off. Records of values it knows are filled
+    /// from it; their bits, once scanned, go into it.
+    pub(super) memo: Option<Box<ValueMemo>>,
     /// Union id (see `RuleSet::union_id`: a bits chain and a variable) →
     /// the union of the bits of all the variable's values, as (at, len) in
     /// `union_arena` (request-side variables only; cleared when they
@@ -84,6 +90,15 @@ pub(crate) struct TransformCache {
     /// a summary ~200 times. The union of a chain that changes none of the
     /// variable's values is the summary's range itself (`alias_union`).
     summaries: Vec<Summary>,
+}
+
+/// A value with a record (see `TransformCache::held`): the clone that
+/// keeps its allocation, its slot, and its entry in the memo.
+struct Held {
+    /// Kept, not read: the allocation (the identity) stays the value's.
+    _value: Shared,
+    slot: u16,
+    memo: MemoRef,
 }
 
 /// (generation, bytes present, at, len): see `TransformCache::summaries`.
@@ -135,10 +150,13 @@ pub(crate) struct Known {
     pub present: [u64; 4],
     /// Its bits in `arena` as (at, len), or `NO_BITS`.
     bits: (u32, u32),
+    /// The record's entry in `held`, plus one.
+    entry: u32,
 }
 
-/// Values shorter than this get a record when they are scanned.
-const RECORDED_LEN: usize = 256;
+/// Values shorter than this get a record when they are scanned (and may
+/// be remembered across transactions, see `eval::memo`).
+pub(super) const RECORDED_LEN: usize = 256;
 
 /// The bits of a record not scanned yet.
 const NO_BITS: (u32, u32) = (u32::MAX, 0);
@@ -170,6 +188,7 @@ impl TransformCache {
             scratch: Vec::new(),
             presence: Vec::new(),
             held: Vec::new(),
+            memo: None,
             unions: Vec::new(),
             union_generation: 1,
             union_arena: Vec::new(),
@@ -200,8 +219,8 @@ impl TransformCache {
         self.bits.clear();
         self.arena.clear();
         self.scratch.clear();
-        for (_, slot) in self.held.drain(..) {
-            self.presence[usize::from(slot)] = FREE;
+        for held in self.held.drain(..) {
+            self.presence[usize::from(held.slot)] = FREE;
         }
         self.clear_unions();
     }
@@ -238,12 +257,10 @@ impl TransformCache {
             Some(found) if found.holds(identity) => Some(Known {
                 present: found.present,
                 bits: found.bits,
+                entry: found.entry,
             }),
             Some(found) if found.entry != 0 => None,
-            _ if value.len() < RECORDED_LEN => Some(Known {
-                present: self.note_presence(slot, value),
-                bits: NO_BITS,
-            }),
+            _ if value.len() < RECORDED_LEN => Some(self.note_presence(slot, value)),
             _ => None,
         }
     }
@@ -257,24 +274,99 @@ impl TransformCache {
         (at != NO_BITS.0).then(|| &self.arena[at as usize..(at + n) as usize])
     }
 
-    /// Computes and remembers the presence set of `value` (shorter than
-    /// `RECORDED_LEN`) in the free `slot`.
+    /// Makes the record of `value` (shorter than `RECORDED_LEN`) in the
+    /// free `slot`: its presence set and, when the memo knows the bytes,
+    /// its bits, taken from there rather than computed.
     #[inline(never)]
-    fn note_presence(&mut self, slot: usize, value: &Shared) -> [u64; 4] {
+    fn note_presence(&mut self, slot: usize, value: &Shared) -> Known {
         if self.presence.is_empty() {
             self.presence.resize(PRESENCE_SLOTS, FREE);
         }
-        let mut present = [0u64; 4];
-        crate::transform::presence(value, &mut present);
-        self.held.push((value.clone(), slot as u16));
+        let compute = || {
+            let mut present = [0u64; 4];
+            crate::transform::presence(value, &mut present);
+            present
+        };
+        let (present, bits, memo) = match self.memo.as_deref_mut() {
+            Some(memo) => {
+                let found = memo.record(value, compute);
+                let bits = match found.bits {
+                    Some(bits) if self.arena.len() <= u32::MAX as usize / 2 => {
+                        let at = self.arena.len();
+                        self.arena.extend_from_slice(bits);
+                        (at as u32, bits.len() as u32)
+                    }
+                    _ => NO_BITS,
+                };
+                (found.present, bits, found.at)
+            }
+            None => (compute(), NO_BITS, MemoRef::NONE),
+        };
+        self.held.push(Held {
+            _value: value.clone(),
+            slot: slot as u16,
+            memo,
+        });
+        let entry = self.held.len() as u32;
         self.presence[slot] = Slot {
             ptr: value.as_ptr() as usize,
             len: value.len() as u32,
-            entry: self.held.len() as u32,
-            bits: NO_BITS,
+            entry,
+            bits,
             present,
         };
-        present
+        Known {
+            present,
+            bits,
+            entry,
+        }
+    }
+
+    /// The memo entry of the record `known` was read from.
+    fn memo_of(&self, known: &Known) -> MemoRef {
+        match self.held.get((known.entry as usize).wrapping_sub(1)) {
+            Some(held) => held.memo,
+            None => MemoRef::NONE,
+        }
+    }
+
+    /// Whether the memo says that the link with verdict bit `bit` finds
+    /// nothing in the value `known` was read from (see `eval::memo`).
+    #[inline]
+    pub fn memo_rejects(&self, known: &Known, bit: u32) -> bool {
+        match &self.memo {
+            Some(memo) => memo.rejects(self.memo_of(known), bit),
+            None => false,
+        }
+    }
+
+    /// The prefilter bits, after the transformation chain `chain`, of the
+    /// value `known` was read from, when the memo has them.
+    #[inline]
+    pub fn memo_chain_bits(&self, known: &Known, chain: u32) -> Option<&[u64]> {
+        self.memo.as_ref()?.chain_bits(self.memo_of(known), chain)
+    }
+
+    /// Gives the memo the prefilter bits of `output` (scanned: see
+    /// `bits`) as those of the value `known` was read from after the
+    /// transformation chain `chain` (whose output it is).
+    pub fn memo_note_chain_bits(&mut self, known: &Known, chain: u32, output: &Shared) {
+        let at = self.memo_of(known);
+        let Some(range) = self.bits_range(output) else {
+            return;
+        };
+        if let Some(memo) = self.memo.as_deref_mut() {
+            memo.note_chain_bits(at, chain, &self.arena[range]);
+        }
+    }
+
+    /// Tells the memo that the link with verdict bit `bit` found nothing
+    /// in the value `known` was read from.
+    pub fn memo_note_rejected(&mut self, known: &Known, bit: u32) {
+        let at = self.memo_of(known);
+        if let Some(memo) = self.memo.as_deref_mut() {
+            memo.note_rejected(at, bit);
+        }
     }
 
     pub fn get(&self, chain: u32, input: &Shared) -> Option<&Shared> {
@@ -308,11 +400,16 @@ impl TransformCache {
     /// has one with bits, else in `bits` (a value is scanned only when
     /// neither has them, so it is never in both).
     pub fn bits(&self, value: &Shared) -> Option<&[u64]> {
+        self.bits_range(value).map(|range| &self.arena[range])
+    }
+
+    /// Where [`bits`](Self::bits) finds the bits of `value` in `arena`.
+    fn bits_range(&self, value: &Shared) -> Option<std::ops::Range<usize>> {
         let identity = value.identity();
         if let Some(found) = self.presence.get(slot_of(identity)) {
             let (at, n) = found.bits;
             if found.holds(identity) && at != NO_BITS.0 {
-                return Some(&self.arena[at as usize..(at + n) as usize]);
+                return Some(at as usize..(at + n) as usize);
             }
         }
         if self.bits.is_empty() {
@@ -321,7 +418,7 @@ impl TransformCache {
         let (ptr, len) = identity;
         self.bits
             .get(&(0, ptr, len))
-            .map(|(_, (at, n))| &self.arena[*at as usize..(*at + *n) as usize])
+            .map(|(_, (at, n))| *at as usize..(*at + *n) as usize)
     }
 
     /// Scans `value` with `filter` and remembers the bit set: in the
@@ -351,13 +448,28 @@ impl TransformCache {
         filter.scan_into(value, &mut self.arena);
         let range = (at as u32, (self.arena.len() - at) as u32);
         match self.presence.get_mut(slot) {
-            Some(found) if own => found.bits = range,
+            Some(found) if own => {
+                found.bits = range;
+                let entry = found.entry as usize;
+                self.remember_bits(entry, at);
+            }
             _ => {
                 let (ptr, len) = identity;
                 self.bits.insert((0, ptr, len), (value.clone(), range));
             }
         }
         &self.arena[at..]
+    }
+
+    /// Hands the bits at `at` in `arena` (to its end) to the memo entry of
+    /// the record `entry` (in `held`, plus one).
+    fn remember_bits(&mut self, entry: usize, at: usize) {
+        let Some(memo) = self.memo.as_deref_mut() else {
+            return;
+        };
+        if let Some(held) = self.held.get(entry.wrapping_sub(1)) {
+            memo.note_bits(held.memo, &self.arena[at..]);
+        }
     }
 
     /// A bit set computed into the scratch buffer, not remembered (the

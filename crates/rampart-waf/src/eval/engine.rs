@@ -53,6 +53,12 @@ enum Flow {
 impl<'r> Transaction<'r> {
     /// Runs every phase after the last one run, up to and including `last`.
     pub(super) fn run_up_to(&mut self, last: Phase) {
+        if self.phase_done >= last.number() {
+            return;
+        }
+        // This thread's value memo, for this call only: another
+        // transaction on the thread may run before the next one.
+        self.cache.memo = self.rules.take_memo();
         for n in (self.phase_done + 1)..=last.number() {
             self.phase_done = n;
             // Which values are visible depends on the phase for the bodies
@@ -67,6 +73,9 @@ impl<'r> Transaction<'r> {
                 self.invalidate_scalars();
             }
             self.run_phase(phase);
+        }
+        if let Some(memo) = self.cache.memo.take() {
+            self.rules.give_memo(memo);
         }
     }
 
@@ -249,19 +258,46 @@ impl<'r> Transaction<'r> {
     /// Transforms `raw` and runs the operator; the matched (transformed)
     /// value on success. With `multiMatch` every intermediate form is tried.
     fn test_value(&mut self, link: &CompiledRule, raw: &Shared) -> Option<Shared> {
-        if link.multi_match {
-            return self.test_every_form(link, raw);
-        }
         // One look at a short value's record answers most links: whether
         // their chains change the value, and its bits once it is scanned.
         // (The general path below asks the same record the same questions,
         // one lookup and one clone of the value per question.)
-        let asks = link.prefilter.is_some() || !link.transforms.is_empty();
+        let asks = link.prefilter.is_some()
+            || !link.transforms.is_empty()
+            || link.multi_match
+            || link.verdict_bit.is_some();
         let known = if asks && raw.len() < SHORT_VALUE {
             self.cache.known(raw)
         } else {
             None
         };
+        let (Some(bit), Some(known)) = (link.verdict_bit, known) else {
+            return self.test_known(link, raw, known);
+        };
+        // The value memo: this link found nothing in these bytes before
+        // (in this transaction or an earlier one, see `eval::memo`).
+        if self.cache.memo_rejects(&known, bit) {
+            return None;
+        }
+        let found = self.test_known(link, raw, Some(known));
+        if found.is_none() {
+            self.cache.memo_note_rejected(&known, bit);
+        }
+        found
+    }
+
+    /// `test_value` once the value's record is read (`None`: the link
+    /// needs none, the value is long or its slot is taken).
+    #[inline(always)]
+    fn test_known(
+        &mut self,
+        link: &CompiledRule,
+        raw: &Shared,
+        known: Option<Known>,
+    ) -> Option<Shared> {
+        if link.multi_match {
+            return self.test_every_form(link, raw, known);
+        }
         if let Some(slot) = link.prefilter {
             let recorded = known.and_then(|known| self.recorded_slot(link, &known, slot));
             let may = match recorded {
@@ -300,13 +336,12 @@ impl<'r> Transaction<'r> {
     /// `test_value` for a `multiMatch` link: the raw value, then every
     /// form of it the chain produces, until one matches.
     #[inline(never)]
-    fn test_every_form(&mut self, link: &CompiledRule, raw: &Shared) -> Option<Shared> {
-        // As in `test_value`: one look at a short value's record.
-        let known = if raw.len() < SHORT_VALUE {
-            self.cache.known(raw)
-        } else {
-            None
-        };
+    fn test_every_form(
+        &mut self,
+        link: &CompiledRule,
+        raw: &Shared,
+        known: Option<Known>,
+    ) -> Option<Shared> {
         let recorded = known.and_then(|known| self.recorded_match_slot(link, &known));
         let first = match recorded {
             Some(set) => self.decide_match(link, raw, Some(set)),
@@ -591,17 +626,26 @@ impl<'r> Transaction<'r> {
         } else {
             None
         };
-        if let Some(known) = known {
-            if self.rules.chain_keeps_all(chain, &known.present) {
-                // The chain's value is `raw` itself.
-                if let Some(bits) = self.cache.known_bits(&known) {
-                    return f(bits);
-                }
-                return self.with_bits(filter, raw, f);
+        let Some(known) = known else {
+            let value = self.transformed_by(chain, raw);
+            return self.with_bits(filter, &value, f);
+        };
+        if self.rules.chain_keeps_all(chain, &known.present) {
+            // The chain's value is `raw` itself.
+            if let Some(bits) = self.cache.known_bits(&known) {
+                return f(bits);
             }
+            return self.with_bits(filter, raw, f);
+        }
+        // The value memo: the same bytes after the same chain before (no
+        // transformation, no scan).
+        if let Some(bits) = self.cache.memo_chain_bits(&known, chain) {
+            return f(bits);
         }
         let value = self.transformed_by(chain, raw);
-        self.with_bits(filter, &value, f)
+        let found = self.with_bits(filter, &value, f);
+        self.cache.memo_note_chain_bits(&known, chain, &value);
+        found
     }
 
     /// Applies the link's transformation chain, with a per-transaction cache

@@ -23,6 +23,7 @@ mod data;
 mod engine;
 mod lists;
 mod macros;
+pub(crate) mod memo;
 mod ops;
 pub(crate) mod pool;
 mod scalars;
