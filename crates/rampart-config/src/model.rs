@@ -524,6 +524,12 @@ pub struct WafPolicy {
     /// Response content types whose bodies are inspected.
     #[serde(default = "default_waf_response_types")]
     pub response_content_types: Vec<String>,
+    /// Remember, per worker thread, what the rules found in short values
+    /// (header values, names, paths) from one request to the next, keyed
+    /// on their exact bytes: a value seen again skips its transformations
+    /// and scans. Verdicts are the same either way.
+    #[serde(default = "yes")]
+    pub value_memo: bool,
 }
 
 fn default_outbound_threshold() -> u32 {

@@ -169,7 +169,8 @@ pub fn compile(policy: &WafPolicy) -> Result<RuleSet, String> {
         text: &excl,
         origin: "<rampart waf exclusions>",
     });
-    let rules = RuleSet::from_sources(&sources).map_err(|e| e.to_string())?;
+    let mut rules = RuleSet::from_sources(&sources).map_err(|e| e.to_string())?;
+    rules.set_value_memo(policy.value_memo);
     if let Some(u) = rules.unsupported().first() {
         tracing::warn!(target: "rampart::waf", rule = u.id, reason = %u.reason, total = rules.unsupported().len(),
             "rules left out of the rule set");
@@ -180,7 +181,7 @@ pub fn compile(policy: &WafPolicy) -> Result<RuleSet, String> {
 /// A key under which equal policies share one compiled rule set.
 pub fn policy_key(p: &WafPolicy) -> String {
     format!(
-        "{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{}|{}|{}|{}|{:?}",
+        "{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{}|{}|{}|{}|{:?}|{}",
         p.rules,
         p.crs_dir,
         p.extra_rules,
@@ -194,6 +195,7 @@ pub fn policy_key(p: &WafPolicy) -> String {
         p.outbound_threshold,
         p.response_body_limit.0,
         p.response_content_types,
+        p.value_memo,
     )
 }
 

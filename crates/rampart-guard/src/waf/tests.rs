@@ -175,6 +175,35 @@ fn policies_share_rule_sets_only_when_equal() {
     assert_eq!(policy_key(&a), policy_key(&b));
     b.paranoia = 2;
     assert_ne!(policy_key(&a), policy_key(&b));
+    let c: WafPolicy = toml::from_str("value_memo = false").unwrap();
+    assert!(a.value_memo && !c.value_memo);
+    assert_ne!(policy_key(&a), policy_key(&c));
+}
+
+/// With the value memo on (the default) or off, repeated requests get the
+/// same verdicts: the second round of each runs on remembered values.
+#[test]
+fn the_value_memo_changes_no_verdict() {
+    let on = filter(&policy());
+    let off = filter(&toml::from_str("value_memo = false").unwrap());
+    let uris = [
+        "/api/users?id=42",
+        "/api/users?id=1'%20OR%20'1'='1",
+        "/api/search?q=O%27Reilly%20books",
+        "/api/x?q=%3Cscript%3Ealert(1)%3C/script%3E",
+    ];
+    for round in 0..2 {
+        for uri in uris {
+            let (a, b) = (verdict(&on, uri), verdict(&off, uri));
+            assert_eq!(
+                matches!(a, Decision::Deny(_)),
+                matches!(b, Decision::Deny(_)),
+                "round {round}: {uri}"
+            );
+        }
+    }
+    assert!(matches!(verdict(&on, uris[1]), Decision::Deny(_)));
+    assert_eq!(verdict(&on, uris[0]), Decision::Continue);
 }
 
 /// Pathological inputs are handled within limits with a verdict — never a
