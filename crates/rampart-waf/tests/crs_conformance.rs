@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use rampart_waf::conformance::{
-    crs_rule_set, load_test_file, run_case, run_suite, Outcome, Overrides,
+    crs_rule_set, load_test_file, run_case, run_suite, test_files, Outcome, Overrides,
 };
 
 /// Passed tests required (of 5,045; the 21 skipped only check the web
@@ -69,38 +69,22 @@ fn value_memo_changes_no_outcome() {
     let with_memo = crs_rule_set(&crs_dir()).expect("CRS loads");
     let mut without = crs_rule_set(&crs_dir()).expect("CRS loads");
     without.set_value_memo(false);
-    let mut groups: Vec<PathBuf> = std::fs::read_dir(crs_dir().join("tests/regression/tests"))
-        .expect("the regression tests")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    groups.sort();
     let (mut cases, mut differ) = (0, Vec::new());
-    for group in groups {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&group)
-            .expect("a test group")
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-            .collect();
-        files.sort();
-        for file in files {
-            let Ok(tests) = load_test_file(&file) else {
-                continue;
-            };
-            for case in &tests.tests {
-                let expected = run_case(&without, case);
-                let first = run_case(&with_memo, case);
-                let again = run_case(&with_memo, case);
-                if first != expected || again != expected {
-                    differ.push(format!(
-                        "{}-{}: {expected:?} / {first:?} / {again:?}",
-                        tests.rule_id, case.test_id
-                    ));
-                }
-                cases += 1;
+    for (_, file) in test_files(&crs_dir().join("tests/regression/tests")) {
+        let Ok(tests) = load_test_file(&file) else {
+            continue;
+        };
+        for case in &tests.tests {
+            let expected = run_case(&without, case);
+            let first = run_case(&with_memo, case);
+            let again = run_case(&with_memo, case);
+            if first != expected || again != expected {
+                differ.push(format!(
+                    "{}-{}: {expected:?} / {first:?} / {again:?}",
+                    tests.rule_id, case.test_id
+                ));
             }
+            cases += 1;
         }
     }
     eprintln!("{cases} cases compared with the memo off, filling it and finding it");

@@ -164,9 +164,9 @@ impl Report {
     }
 }
 
-/// Runs every test under `tests_dir` (`<GROUP>/<id>.yaml`).
-pub fn run_suite(rules: &RuleSet, tests_dir: &Path, overrides: &Overrides) -> Report {
-    let mut report = Report::default();
+/// Every test file under `tests_dir` (`<GROUP>/<id>.yaml`) with its group,
+/// groups and files in name order.
+pub fn test_files(tests_dir: &Path) -> Vec<(String, PathBuf)> {
     let mut groups: Vec<PathBuf> = fs::read_dir(tests_dir)
         .into_iter()
         .flatten()
@@ -175,31 +175,34 @@ pub fn run_suite(rules: &RuleSet, tests_dir: &Path, overrides: &Overrides) -> Re
         .filter(|p| p.is_dir())
         .collect();
     groups.sort();
+    let mut files = Vec::new();
     for dir in groups {
-        let group = dir
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let group = dir.file_name().unwrap_or_default().to_string_lossy();
         for file in sorted_files(&dir, ".yaml") {
-            run_file(rules, &group, &file, overrides, &mut report);
+            files.push((group.to_string(), file));
         }
+    }
+    files
+}
+
+/// Runs every test under `tests_dir` (see [`test_files`]).
+pub fn run_suite(rules: &RuleSet, tests_dir: &Path, overrides: &Overrides) -> Report {
+    let mut report = Report::default();
+    for (group, file) in test_files(tests_dir) {
+        run_file(rules, &group, &file, overrides, &mut report);
     }
     report
 }
 
 fn run_file(rules: &RuleSet, group: &str, file: &Path, overrides: &Overrides, report: &mut Report) {
-    let parsed = fs::read_to_string(file)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_yaml::from_str::<TestFile>(&t).map_err(|e| e.to_string()));
-    let tests = match parsed {
+    let tests = match load_test_file(file) {
         Ok(tf) => tf,
         Err(e) => {
             report.results.push(TestResult {
                 group: group.to_string(),
                 rule_id: 0,
                 test_id: 0,
-                outcome: Outcome::Failed(format!("{}: {e}", file.display())),
+                outcome: Outcome::Failed(e),
             });
             return;
         }
