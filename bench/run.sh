@@ -47,6 +47,9 @@
 #                    CALLGRIND_SECONDS (default 10) of wrk load
 #   CALLGRIND_TARGET rampart (default) or rampart-auth: which config (and, for
 #                    rampart-auth, the API key) the instrumented rampart gets
+#   STALL_SECONDS    length of the host-noise probe (bench/stall_probe.rs, built
+#                    with rustc) run on both CPUs before and after the rounds;
+#                    0 skips it                              (default 5)
 #
 # Ports: 18090 upstream, 18091 nginx proxy, 18092 rampart, 18093 rampart admin.
 set -euo pipefail
@@ -63,6 +66,7 @@ PERF_SECONDS=${PERF_SECONDS:-10}
 PERF_CALLGRAPH=${PERF_CALLGRAPH:-dwarf,32768}
 PERF_FREQ=${PERF_FREQ:-997}
 CALLGRIND_SECONDS=${CALLGRIND_SECONDS:-10}
+STALL_SECONDS=${STALL_SECONDS:-5}
 
 UP_PORT=18090
 NGINX_PORT=18091
@@ -97,8 +101,9 @@ for n in DURATION ROUNDS WARMUP CONNECTIONS RAMPART_WORKERS PERF_SECONDS CALLGRI
     [[ ${!n} =~ ^[0-9]+$ && ${!n} -ge 1 ]] || die "$n must be a positive integer"
 done
 # Bounded: keep a run well inside a few minutes' worth of load.
-(( DURATION <= 120 && ROUNDS <= 10 && WARMUP <= 30 && PERF_SECONDS <= 60 && CALLGRIND_SECONDS <= 60 )) \
-    || die "DURATION<=120, ROUNDS<=10, WARMUP<=30, PERF_SECONDS<=60, CALLGRIND_SECONDS<=60"
+[[ $STALL_SECONDS =~ ^[0-9]+$ ]] || die "STALL_SECONDS must be a whole number of seconds"
+(( DURATION <= 120 && ROUNDS <= 30 && WARMUP <= 30 && PERF_SECONDS <= 60 && CALLGRIND_SECONDS <= 60 && STALL_SECONDS <= 30 )) \
+    || die "DURATION<=120, ROUNDS<=30, WARMUP<=30, PERF_SECONDS<=60, CALLGRIND_SECONDS<=60, STALL_SECONDS<=30"
 
 # --- tools ------------------------------------------------------------------
 missing=()
@@ -282,6 +287,50 @@ parse_wrk() {
 }
 
 
+# --- host noise -------------------------------------------------------------------
+# Stalls of the (virtual) CPUs hit every target alike and set the p99 of a
+# closed-loop run: the probe spins on each CPU and reports the time it lost,
+# so the report shows how much of the tail is the host's (docs/benchmarks.md).
+PROBE=""
+STALL_REPORT=()
+if (( STALL_SECONDS > 0 )); then
+    if command -v rustc >/dev/null \
+        && rustc -O -o "$TMP/stall_probe" "$REPO/bench/stall_probe.rs" 2> "$TMP/stall_probe.build.log"; then
+        PROBE=$TMP/stall_probe
+    else
+        log "WARNING: cannot build bench/stall_probe.rs with rustc; host-noise probe skipped"
+    fi
+fi
+probe_host() { # WHEN (before/after)
+    [[ -n $PROBE ]] || return 0
+    taskset -c "$SERVER_CPU" "$PROBE" "$STALL_SECONDS" > "$TMP/stall-$1-server.txt" &
+    local pid=$!
+    taskset -c "$WRK_CPU" "$PROBE" "$STALL_SECONDS" > "$TMP/stall-$1-wrk.txt"
+    wait "$pid"
+    STALL_REPORT+=("host noise $1 the rounds, server CPU $SERVER_CPU: $(cat "$TMP/stall-$1-server.txt")")
+    STALL_REPORT+=("host noise $1 the rounds, wrk CPU $WRK_CPU: $(cat "$TMP/stall-$1-wrk.txt")")
+}
+
+# paired_p99 NGINX_P99S RAMPART_P99S: the rounds are interleaved, so round i of
+# each target saw nearly the same host; a sign test over the pairs tells a
+# difference in p99 from the host's noise.
+paired_p99() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " ")
+        lower = higher = 0; logs = 0
+        for (i = 1; i <= n; i++) {
+            if (y[i] < x[i]) lower++; else if (y[i] > x[i]) higher++
+            logs += log(y[i] / x[i])
+        }
+        m = lower + higher; k = (lower < higher) ? lower : higher
+        c = 1; tail = 0
+        for (j = 0; j <= k; j++) { if (j > 0) c = c * (m - j + 1) / j; tail += c }
+        p = (m > 0) ? 2 * tail / 2 ^ m : 1; if (p > 1) p = 1
+        printf "p99 round by round, rampart vs nginx: lower in %d, higher in %d, equal in %d of %d;", lower, higher, n - m, n
+        printf " geometric mean of the ratios %.2f; two-sided sign test p = %.2f\n", exp(logs / n), p
+    }'
+}
+
 # --- load -----------------------------------------------------------------------
 log "rampart: $RAMPART_BIN ($("$RAMPART_BIN" version 2>/dev/null || echo '?'))"
 log "wrk on CPU $WRK_CPU, servers on CPU $SERVER_CPU; -c$CONNECTIONS, ${DURATION}s x $ROUNDS rounds"
@@ -291,6 +340,7 @@ for t in $TARGETS; do
 done
 
 
+probe_host before
 declare -A RPS P50 P99
 for r in $(seq "$ROUNDS"); do
     for t in $TARGETS; do
@@ -305,6 +355,7 @@ for r in $(seq "$ROUNDS"); do
 done
 
 kill -0 "$RAMPART_PID" 2>/dev/null || die "rampart died during the run"
+probe_host after
 
 # --- report ---------------------------------------------------------------------
 declare -A MR MP50 MP99
@@ -330,6 +381,7 @@ echo
 for t in $TARGETS; do
     echo "raw $t: req/s [${RPS[$t]% }] p50 [${P50[$t]% }] p99 [${P99[$t]% }]"
 done
+for line in "${STALL_REPORT[@]}"; do echo "$line"; done
 if [[ -n "${MR[rampart]:-}" ]]; then
     served=$(cat "$TMP"/round*-rampart.txt "$TMP"/warmup-rampart.txt | awk '/requests in/ { n += $1 } END { print n + 0 }')
     echo "rampart RSS: $(( RAMPART_RSS0 / 1024 )) MiB at start, $(( $(rss_kib "$RAMPART_PID") / 1024 )) MiB after $served requests"
@@ -338,6 +390,7 @@ if [[ -n "${MR[nginx]:-}" && -n "${MR[rampart]:-}" ]]; then
     echo
     awk -v r="${MR[rampart]}" -v n="${MR[nginx]}" -v rp="${MP99[rampart]}" -v np="${MP99[nginx]}" \
         'BEGIN { printf "rampart/nginx throughput ratio: %.2f, p99 ratio: %.2f\n", r / n, rp / np }'
+    paired_p99 "${P99[nginx]}" "${P99[rampart]}"
 fi
 if [[ -n "${MR[rampart-auth]:-}" && -n "${MR[rampart]:-}" ]]; then
     awk -v a="${MR[rampart-auth]}" -v r="${MR[rampart]}" -v ap="${MP99[rampart-auth]}" -v rp="${MP99[rampart]}" \
