@@ -188,11 +188,15 @@ impl<'r> Transaction<'r> {
         link: &CompiledRule,
         out: &mut Vec<Value>,
     ) {
-        let runtime = self.runtime_exclusions(head);
+        // Whether some `ctl:ruleRemoveTarget*` names `head` (CRS 941010
+        // adds one on almost every request): the targets it removes are
+        // then read in place for each value, not collected into a new
+        // vector at every resolution.
+        let runtime = self.has_runtime_exclusions(head);
         for target in &link.targets {
             let start = out.len();
             self.target_values(target, out);
-            if link.exclusions.is_empty() && runtime.is_empty() {
+            if link.exclusions.is_empty() && !runtime {
                 continue;
             }
             // Kept values slide down in place, in one pass: the survivors
@@ -205,7 +209,7 @@ impl<'r> Transaction<'r> {
                 let excluded = link
                     .exclusions
                     .iter()
-                    .chain(runtime.iter().copied())
+                    .chain(self.runtime_exclusions(head))
                     .any(|ex| self.excludes(ex, &out[i]));
                 if excluded {
                     continue;
@@ -234,16 +238,16 @@ impl<'r> Transaction<'r> {
             .any(|(scope, _)| scope_applies(scope, head))
     }
 
-    fn runtime_exclusions(&self, head: &CompiledRule) -> Vec<&Target> {
-        if self.ov.removed_targets.is_empty() {
-            return Vec::new();
-        }
+    /// The targets `ctl:ruleRemoveTarget*` removed from `head`.
+    fn runtime_exclusions<'a>(
+        &'a self,
+        head: &'a CompiledRule,
+    ) -> impl Iterator<Item = &'a Target> + 'a {
         self.ov
             .removed_targets
             .iter()
-            .filter(|(scope, _)| scope_applies(scope, head))
+            .filter(move |(scope, _)| scope_applies(scope, head))
             .flat_map(|(_, targets)| targets.iter())
-            .collect()
     }
 
     fn excludes(&self, ex: &Target, value: &Value) -> bool {
