@@ -212,6 +212,38 @@ async fn serve_connection(
         let plain = Negotiated::default();
         return serve_http(stream, peer, listener, plain, &snap, shared, shutdown).await;
     };
+    // Boxed: the TLS states would otherwise size every connection's task,
+    // plain ones included (see `drive!`).
+    let tls = TlsConn {
+        stream,
+        peer,
+        name,
+        acceptor,
+    };
+    Box::pin(serve_tls(tls, listener, &snap, shared, shutdown)).await;
+}
+
+/// A plain connection on a TLS listener, before its handshake.
+struct TlsConn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    name: Arc<str>,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+async fn serve_tls(
+    conn: TlsConn,
+    listener: &ListenerRuntime,
+    snap: &Snapshot,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let TlsConn {
+        stream,
+        peer,
+        name,
+        acceptor,
+    } = conn;
     let tapped = crate::peer_tls::HelloTap::new(stream);
     let handshake = tokio::time::timeout(snap.header_read_timeout, acceptor.accept(tapped)).await;
     let mut tls = match handshake {
@@ -230,7 +262,7 @@ async fn serve_connection(
         h2: session.alpn_protocol() == Some(b"h2"),
         peer_tls: Some(peer_tls),
     };
-    serve_http(tls, peer, listener, negotiated, &snap, shared, shutdown).await;
+    serve_http(tls, peer, listener, negotiated, snap, shared, shutdown).await;
 }
 
 /// What the TLS handshake settled (defaults for plain connections).
@@ -368,7 +400,12 @@ macro_rules! drive {
     };
     ($conn:expr, $shutdown:expr, $watchdog:expr) => {{
         let mut shutdown: watch::Receiver<bool> = $shutdown;
-        let mut conn = std::pin::pin!($conn);
+        // On the heap: hyper's HTTP/1 and HTTP/2 connections are large, and
+        // inline they would size the task of every connection, plain HTTP/1
+        // ones too. tokio moves a task's whole future into its allocation,
+        // so a large future costs a large copy and fresh pages per
+        // connection (docs/benchmarks.md, "Where the p99 goes").
+        let mut conn = Box::pin($conn);
         let mut watchdog = std::pin::pin!($watchdog);
         let already = *shutdown.borrow();
         if already {
@@ -401,4 +438,32 @@ fn fields_in_map(
         raw.append_into(resp.headers_mut());
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future an async fn returns, without calling it.
+    fn future_size<F, Fut>(_: F) -> usize
+    where
+        F: FnOnce(TcpStream, SocketAddr, Arc<str>, Arc<Shared>) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// Every accepted connection's task holds this future, and tokio copies
+    /// it whole into the task's allocation. With hyper's HTTP/2 and HTTP/1
+    /// connections and the TLS states inline it was far larger; they are
+    /// boxed on the paths that use them (see `drive!`).
+    #[test]
+    fn a_connection_task_stays_small() {
+        let size = future_size(serve_connection);
+        println!("serve_connection future: {size} bytes");
+        // 22.9 KB before the boxing, 8.1 KB after (debug build).
+        assert!(
+            size <= 12 * 1024,
+            "serve_connection's future is {size} bytes"
+        );
+    }
 }
