@@ -1,6 +1,7 @@
 //! The rampart binary's wiring: logging, the control runtime, the sample API,
 //! the gateway, the admin listener, signals. The only place `anyhow` is used.
 
+pub mod allocator;
 pub mod sample_api;
 pub mod waf_cli;
 

@@ -75,6 +75,7 @@ enum WafCommand {
 }
 
 fn main() -> ExitCode {
+    rampart::allocator::tune();
     let command = Cli::parse().command;
     if !matches!(command, Command::Run { .. }) {
         exit_quietly_when_output_closes();
