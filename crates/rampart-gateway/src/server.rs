@@ -214,42 +214,28 @@ async fn serve_connection(
     };
     // Boxed: the TLS states would otherwise size every connection's task,
     // plain ones included (see `drive!`).
-    let tls = TlsConn {
-        stream,
-        peer,
-        name,
-        acceptor,
-    };
-    Box::pin(serve_tls(tls, listener, &snap, shared, shutdown)).await;
+    Box::pin(serve_tls(
+        stream, peer, acceptor, listener, &snap, shared, shutdown,
+    ))
+    .await;
 }
 
-/// A plain connection on a TLS listener, before its handshake.
-struct TlsConn {
+/// Handshakes a connection on a TLS listener, then serves HTTP on it.
+async fn serve_tls(
     stream: TcpStream,
     peer: SocketAddr,
-    name: Arc<str>,
     acceptor: tokio_rustls::TlsAcceptor,
-}
-
-async fn serve_tls(
-    conn: TlsConn,
     listener: &ListenerRuntime,
     snap: &Snapshot,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let TlsConn {
-        stream,
-        peer,
-        name,
-        acceptor,
-    } = conn;
     let tapped = crate::peer_tls::HelloTap::new(stream);
     let handshake = tokio::time::timeout(snap.header_read_timeout, acceptor.accept(tapped)).await;
     let mut tls = match handshake {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
-            metrics::counter!("rampart_tls_handshake_failures_total", "listener" => name.to_string()).increment(1);
+            metrics::counter!("rampart_tls_handshake_failures_total", "listener" => listener.name.to_string()).increment(1);
             tracing::debug!(target: "rampart::tls", %peer, error = %e, "TLS handshake failed");
             return;
         }
