@@ -16,6 +16,11 @@ use std::time::Duration;
 use common::{crs_rules, exchange, requests, rotation, ROTATIONS};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+/// The gateway's allocator (`crates/rampart/src/main.rs`): the engine's
+/// figures are those it has in the gateway.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn bench(c: &mut Criterion) {
     let reqs = requests();
     let builtin = rampart_waf::builtin::builtin_rule_set(1).expect("built-in rules load");

@@ -16,6 +16,10 @@
 #[path = "../benches/common/mod.rs"]
 mod common;
 
+/// The gateway's allocator, so that the counts are those of the gateway.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Requests of a rotation sent before the measured ones.
 const WARM_ROTATION: usize = 200;
 
