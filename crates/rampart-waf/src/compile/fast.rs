@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use super::operator::{Arg, Cmp, CompiledOp};
+use crate::eval::StoreKey;
 use crate::parser::{Selector, Target, Variable};
 use crate::transform::Transformation;
 
@@ -20,10 +21,10 @@ use crate::transform::Transformation;
 /// no exclusion and no `multiMatch`.
 #[derive(Clone, Debug)]
 pub struct TxCompare {
-    /// The TX key, lower-cased as TX stores its keys; one allocation per
-    /// distinct key in a rule set (see [`intern_keys`]), so that its
-    /// address identifies it.
-    pub key: Arc<str>,
+    /// The TX key, lower-cased as TX stores its keys and hashed; one
+    /// allocation per distinct key in a rule set (see [`intern_keys`]), so
+    /// that its address identifies it.
+    pub key: StoreKey,
     /// `&TX:key`: compare the number of values (0 or 1).
     pub count: bool,
     /// `MATCHED_VAR_NAME` on a match: `TX:key`, or `TX` when counting.
@@ -59,7 +60,7 @@ pub(crate) fn tx_compare(
         format!("{}:{key}", Variable::Tx.name()).into()
     };
     Some(TxCompare {
-        key: key.into(),
+        key: StoreKey::new(&key),
         count: target.count,
         name,
         cmp: *cmp,
@@ -71,7 +72,7 @@ pub(crate) fn tx_compare(
 /// (CRS's ~175 paranoia gates all read `detection_paranoia_level`): the
 /// evaluation remembers a key's value by the key's address.
 pub(crate) fn intern_keys<'a>(plans: impl Iterator<Item = &'a mut TxCompare>) {
-    let mut seen: std::collections::HashMap<Arc<str>, ()> = std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<StoreKey, ()> = std::collections::HashMap::new();
     for plan in plans {
         match seen.get_key_value(&plan.key) {
             Some((shared, _)) => plan.key = shared.clone(),
@@ -162,7 +163,7 @@ mod tests {
         let plan = |id| set.rule(id).unwrap().tx_compare.clone();
         let gate = plan(1).expect("a gate is planned");
         assert_eq!(
-            (&*gate.key, &*gate.name, gate.rhs),
+            (&**gate.key.name(), &*gate.name, gate.rhs),
             ("paranoia_level", "TX:paranoia_level", 2)
         );
         let count = plan(2).expect("a count is planned");

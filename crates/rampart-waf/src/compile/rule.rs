@@ -125,8 +125,8 @@ pub enum RejectTarget {
 pub struct Effect {
     pub action: Action,
     /// `setvar` with a literal key: the key in lower case (how stores keep
-    /// their keys), shared with the store instead of copied.
-    pub key: Option<Arc<str>>,
+    /// their keys) and hashed, shared with the store instead of copied.
+    pub key: Option<crate::eval::StoreKey>,
     /// `setvar:k=literal` (or `setvar:k`, which sets 1): the value, shared.
     pub value: Option<Arc<[u8]>>,
 }
@@ -136,7 +136,7 @@ impl Effect {
         let (mut key, mut value) = (None, None);
         if let Action::SetVar(sv) = &action {
             if let [TemplatePart::Literal(text)] = sv.var.key.parts() {
-                key = Some(text.to_ascii_lowercase().into());
+                key = Some(crate::eval::StoreKey::new(text));
             }
             value = match &sv.op {
                 SetVarOp::SetToOne => Some(Arc::from(&b"1"[..])),

@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use hashbrown::hash_map::EntryRef;
-use hashbrown::HashMap;
+use hashbrown::hash_table;
+use hashbrown::HashTable;
 
 /// A shared, immutable value: variable resolution hands out clones of
 /// these (a reference count, never a copy of the bytes).
@@ -49,18 +49,98 @@ impl Coll {
     }
 }
 
+/// A key of a [`Store`] known before the request: in lower case, with its
+/// hash computed once (at load for the literal keys of rules: `setvar`
+/// keys, `%{tx.x}` macros, `[&]TX:key "@cmp N"` plans), so that reading
+/// or writing it hashes nothing per request (~150 instructions a lookup
+/// for a typical CRS key).
+///
+/// Equality and hashing are by the text only: the hash is a function of
+/// it (see [`key_hash`]).
+#[derive(Clone, Debug)]
+pub struct StoreKey {
+    name: Arc<str>,
+    hash: u64,
+}
+
+impl StoreKey {
+    /// `key` in lower case, hashed.
+    pub fn new(key: &str) -> StoreKey {
+        let name: Arc<str> = Arc::from(&*lower(key));
+        let hash = key_hash(&name);
+        StoreKey { name, hash }
+    }
+
+    /// The key's text, in lower case; one allocation per `StoreKey`,
+    /// shared by its clones (its address identifies it, see `tx_planned`).
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+}
+
+impl PartialEq for StoreKey {
+    fn eq(&self, other: &StoreKey) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for StoreKey {}
+
+impl std::hash::Hash for StoreKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+/// The hash of a lower-case key in every store of the process: one seed,
+/// random per process (keys such as `tx.header_name_920450_%{tx.0}` are
+/// built from request data, so the seed must not be guessable from the
+/// binary), shared so that a hash computed at load is valid in every
+/// transaction's store.
+pub fn key_hash(lower_key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    static STATE: std::sync::OnceLock<foldhash::fast::FixedState> = std::sync::OnceLock::new();
+    let state = STATE.get_or_init(|| {
+        let seed = foldhash::fast::RandomState::default().hash_one(0x5eed_u64);
+        foldhash::fast::FixedState::with_seed(seed)
+    });
+    state.hash_one(lower_key)
+}
+
+/// One entry of a [`Store`]; the hash is kept so that growing the table
+/// and copying entries never hash a key again.
+#[derive(Clone, Debug)]
+struct Entry {
+    hash: u64,
+    key: Arc<str>,
+    value: Bytes,
+}
+
+impl Entry {
+    /// Whether this entry holds `key` (lower case) whose hash is `hash`.
+    /// The same allocation (a key inserted from a [`StoreKey`] and read
+    /// through it again) answers without comparing bytes.
+    #[inline]
+    fn holds(&self, hash: u64, key: &str) -> bool {
+        self.hash == hash
+            && (std::ptr::eq(self.key.as_ptr(), key.as_ptr()) && self.key.len() == key.len()
+                || *self.key == *key)
+    }
+}
+
 /// A keyed store for TX and the persistent collections: keys are stored
 /// lower-case (SecLang variable names are case-insensitive).
 ///
-/// A hash map with a per-process random seed (some keys are built from
+/// A hash table with a per-process random seed (some keys are built from
 /// request data, e.g. `tx.header_name_920450_%{tx.0}`); whoever iterates
 /// it sorts what it selected, so results come in key order, as they did
-/// from an ordered map.
+/// from an ordered map. Keys known at load are read and written through
+/// [`StoreKey`]s, hashed once.
 #[derive(Clone, Debug, Default)]
 pub struct Store {
     /// Private: every insertion and removal goes through the methods
     /// below, which keep `newline_keys` exact.
-    values: HashMap<Arc<str>, Bytes, foldhash::fast::RandomState>,
+    values: HashTable<Entry>,
     /// Changes at every write (set, remove, clear): a value read at one
     /// generation is still current while the generation is the same.
     generation: u64,
@@ -126,7 +206,7 @@ impl Store {
 
     /// The stored keys (lower case) and values, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Bytes)> {
-        self.values.iter()
+        self.values.iter().map(|e| (&e.key, &e.value))
     }
 
     pub fn len(&self) -> usize {
@@ -137,7 +217,7 @@ impl Store {
         self.values.is_empty()
     }
 
-    /// The capacity of the underlying map (for pooling decisions).
+    /// The capacity of the underlying table (for pooling decisions).
     pub fn capacity(&self) -> usize {
         self.values.capacity()
     }
@@ -155,23 +235,37 @@ impl Store {
         }
     }
 
+    /// The entry of a lower-case key whose hash is `hash`.
+    #[inline]
+    fn find(&self, hash: u64, key: &str) -> Option<&Entry> {
+        self.values.find(hash, |e| e.holds(hash, key))
+    }
+
     pub fn get(&self, key: &str) -> Option<&[u8]> {
         self.get_shared(key).map(|v| &**v)
     }
 
     /// The stored value itself (shared, not copied).
     pub fn get_shared(&self, key: &str) -> Option<&Bytes> {
-        with_lower(key, |k| self.values.get(k))
+        with_lower(key, |k| self.get_lowercase(k))
     }
 
     /// The value under a key that is already lower case (no conversion).
     pub fn get_lowercase(&self, key: &str) -> Option<&Bytes> {
-        self.values.get(key)
+        self.find(key_hash(key), key).map(|e| &e.value)
+    }
+
+    /// The value under a key known at load (no conversion, no hashing).
+    #[inline]
+    pub fn get_key(&self, key: &StoreKey) -> Option<&Bytes> {
+        self.find(key.hash, &key.name).map(|e| &e.value)
     }
 
     /// The stored key and value.
     pub fn entry(&self, key: &str) -> Option<(&Arc<str>, &Bytes)> {
-        with_lower(key, |k| self.values.get_key_value(k))
+        with_lower(key, |k| {
+            self.find(key_hash(k), k).map(|e| (&e.key, &e.value))
+        })
     }
 
     pub fn set(&mut self, key: &str, value: Vec<u8>) {
@@ -180,49 +274,45 @@ impl Store {
 
     /// Stores an already shared value.
     ///
-    /// One hash and probe whether the key is new or not (`entry_ref`
-    /// takes the borrowed key); a new key is allocated once, from the
-    /// lower-case text (920450 stores one new key per request header).
+    /// One hash and probe whether the key is new or not; a new key is
+    /// allocated once, from the lower-case text (920450 stores one new key
+    /// per request header).
     pub fn set_shared(&mut self, key: &str, value: Bytes) {
-        self.generation = self.generation.wrapping_add(1);
-        // Lower-cased on the stack (`with_lower`); whether a new key was
-        // inserted is reported out of the closure, which holds the map.
-        let inserted = with_lower(key, |k| match self.values.entry_ref(k) {
-            EntryRef::Occupied(mut slot) => {
-                *slot.get_mut() = value;
-                false
-            }
-            EntryRef::Vacant(slot) => {
-                // `Arc<str>: From<&str>`: one allocation, no String first.
-                slot.insert(value);
-                true
-            }
-        });
-        if inserted {
-            self.note_new_key(key);
-        }
+        // Lower-cased on the stack (`with_lower`); the key is allocated
+        // only when it is inserted.
+        with_lower(key, |k| self.insert(key_hash(k), k, None, value));
     }
 
-    /// Stores a value under a key that is already lower case, sharing
-    /// the key (no allocation).
-    pub fn set_lower(&mut self, key: &Arc<str>, value: Bytes) {
+    /// Stores a value under a key known at load, sharing the key (no
+    /// allocation, no hashing).
+    pub fn set_key(&mut self, key: &StoreKey, value: Bytes) {
+        self.insert(key.hash, &key.name, Some(&key.name), value);
+    }
+
+    /// Sets `key` (lower case, hashed to `hash`) to `value`; a new key is
+    /// `shared` when given, else allocated from `key`.
+    fn insert(&mut self, hash: u64, key: &str, shared: Option<&Arc<str>>, value: Bytes) {
         self.generation = self.generation.wrapping_add(1);
-        // One hash and probe whether the key is new (CRS's initialisation
-        // sets dozens of new keys per request) or not; the key's reference
-        // count is touched only when it is inserted.
-        match self.values.entry_ref(&**key) {
-            EntryRef::Occupied(mut slot) => {
-                *slot.get_mut() = value;
-            }
-            EntryRef::Vacant(slot) => {
-                slot.insert_with_key(key.clone(), value);
+        let slot = self.values.entry(hash, |e| e.holds(hash, key), |e| e.hash);
+        match slot {
+            hash_table::Entry::Occupied(mut slot) => slot.get_mut().value = value,
+            hash_table::Entry::Vacant(slot) => {
+                let key_arc = match shared {
+                    Some(shared) => shared.clone(),
+                    // `Arc<str>: From<&str>`: one allocation, no String first.
+                    None => Arc::from(key),
+                };
+                slot.insert(Entry {
+                    hash,
+                    key: key_arc,
+                    value,
+                });
                 self.note_new_key(key);
             }
         }
     }
 
-    /// Replaces every value by those of `other` (keeping this store's
-    /// allocation when it is large enough); a write like any other.
+    /// Replaces every value by those of `other`; a write like any other.
     pub fn copy_from(&mut self, other: &Store) {
         self.generation = self.generation.wrapping_add(1);
         self.values.clone_from(&other.values);
@@ -230,9 +320,19 @@ impl Store {
     }
 
     pub fn remove(&mut self, key: &str) {
+        with_lower(key, |k| self.remove_hashed(key_hash(k), k));
+    }
+
+    /// Removes a key known at load.
+    pub fn remove_key(&mut self, key: &StoreKey) {
+        self.remove_hashed(key.hash, &key.name);
+    }
+
+    fn remove_hashed(&mut self, hash: u64, key: &str) {
         self.generation = self.generation.wrapping_add(1);
-        if let Some((key, _)) = self.values.remove_entry(&*lower(key)) {
-            if memchr::memchr(b'\n', key.as_bytes()).is_some() {
+        if let Ok(found) = self.values.find_entry(hash, |e| e.holds(hash, key)) {
+            let (removed, _) = found.remove();
+            if memchr::memchr(b'\n', removed.key.as_bytes()).is_some() {
                 self.newline_keys -= 1;
             }
         }
@@ -369,15 +469,24 @@ mod tests {
         assert_eq!((&**key, &**value), ("header_name_920450_host", &b"2"[..]));
         // An interned key reaches the entry a borrowed write made, and
         // the other way round; neither adds a second entry.
-        let interned: Arc<str> = Arc::from("header_name_920450_host");
-        store.set_lower(&interned, Bytes::from(&b"3"[..]));
+        // A key known at load is lower-cased when made.
+        let interned = StoreKey::new("Header_Name_920450_HOST");
+        assert_eq!(&**interned.name(), "header_name_920450_host");
+        store.set_key(&interned, Bytes::from(&b"3"[..]));
         assert_eq!(store.len(), 1);
         assert_eq!(store.get("Header_Name_920450_Host"), Some(&b"3"[..]));
-        let score: Arc<str> = Arc::from("anomaly_score");
-        store.set_lower(&score, Bytes::from(&b"5"[..]));
+        assert_eq!(store.get_key(&interned).map(|v| &**v), Some(&b"3"[..]));
+        let score = StoreKey::new("anomaly_score");
+        assert_eq!(store.get_key(&score), None);
+        store.set_key(&score, Bytes::from(&b"5"[..]));
         // The interned key itself is stored (no copy), once.
         let (stored, _) = store.entry("anomaly_score").unwrap();
-        assert!(Arc::ptr_eq(stored, &score));
+        assert!(Arc::ptr_eq(stored, score.name()));
+        // Another `StoreKey` of the same text (another allocation) finds
+        // the entry by its bytes.
+        let again = StoreKey::new("ANOMALY_SCORE");
+        assert!(!Arc::ptr_eq(again.name(), score.name()));
+        assert_eq!(store.get_key(&again).map(|v| &**v), Some(&b"5"[..]));
         store.set_shared("Anomaly_Score", Bytes::from(&b"6"[..]));
         assert_eq!(store.len(), 2);
         assert_eq!(
@@ -386,9 +495,40 @@ mod tests {
         );
         // Every write is a new generation, overwrites included.
         let before = store.generation();
-        store.set_lower(&score, Bytes::from(&b"6"[..]));
+        store.set_key(&score, Bytes::from(&b"6"[..]));
         store.set_shared("anomaly_score", Bytes::from(&b"6"[..]));
         assert_eq!(store.generation(), before.wrapping_add(2));
+        // Removal by a key known at load, by any case of the text.
+        store.remove_key(&again);
+        assert_eq!(store.get("anomaly_score"), None);
+        store.remove("HEADER_NAME_920450_host");
+        assert!(store.is_empty());
+        assert_eq!(store.generation(), before.wrapping_add(4));
+    }
+
+    #[test]
+    fn keys_are_found_after_the_table_grows_and_when_copied() {
+        // Growing the table moves entries by their kept hash: every key,
+        // whether written by text or by `StoreKey`, must still be found.
+        let mut store = Store::default();
+        let known: Vec<StoreKey> = (0..40).map(|i| StoreKey::new(&format!("K{i}"))).collect();
+        for (i, key) in known.iter().enumerate() {
+            store.set_key(key, Bytes::from(i.to_string().as_bytes()));
+            store.set(&format!("Dyn_{i}"), i.to_string().into_bytes());
+        }
+        let mut copy = Store::default();
+        copy.set("stale", b"x".to_vec());
+        copy.copy_from(&store);
+        for s in [&store, &copy] {
+            assert_eq!(s.len(), 80);
+            assert_eq!(s.get("stale"), None);
+            for (i, key) in known.iter().enumerate() {
+                let text = i.to_string();
+                assert_eq!(s.get_key(key).map(|v| &**v), Some(text.as_bytes()));
+                assert_eq!(s.get(&format!("k{i}")), Some(text.as_bytes()));
+                assert_eq!(s.get(&format!("DYN_{i}")), Some(text.as_bytes()));
+            }
+        }
     }
 
     #[test]
@@ -401,9 +541,9 @@ mod tests {
         assert!(!store.keys_single_line());
         // Overwriting the key does not count it twice.
         store.set("X\nheader_A", b"2".to_vec());
-        let interned: Arc<str> = Arc::from("y\nb");
-        store.set_lower(&interned, Bytes::from(&b"3"[..]));
-        store.set_lower(&interned, Bytes::from(&b"4"[..]));
+        let interned = StoreKey::new("y\nB");
+        store.set_key(&interned, Bytes::from(&b"3"[..]));
+        store.set_key(&interned, Bytes::from(&b"4"[..]));
         assert_eq!(store.newline_keys, 2);
         let mut copy = Store::default();
         copy.copy_from(&store);

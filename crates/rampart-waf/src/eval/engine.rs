@@ -245,12 +245,12 @@ impl<'r> Transaction<'r> {
     /// gates read the same key again and again while TX rarely changes in
     /// between: the value is remembered with the store's generation, and
     /// is looked up again only after a write to TX.
-    fn tx_planned(&mut self, key: &std::sync::Arc<str>) -> Option<&Bytes> {
-        let id = std::sync::Arc::as_ptr(key) as *const u8 as usize;
+    fn tx_planned(&mut self, key: &super::StoreKey) -> Option<&Bytes> {
+        let id = std::sync::Arc::as_ptr(key.name()) as *const u8 as usize;
         let generation = self.tx.generation();
         let slot = &mut self.tx_memo.entries[(id >> 4) % TX_MEMO_SLOTS];
         if slot.0 != id || slot.1 != generation {
-            *slot = (id, generation, self.tx.get_lowercase(key).cloned());
+            *slot = (id, generation, self.tx.get_key(key).cloned());
         }
         slot.2.as_ref()
     }

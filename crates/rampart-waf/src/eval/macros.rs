@@ -3,7 +3,7 @@
 
 use std::ops::Deref;
 
-use crate::parser::{Template, TemplatePart};
+use crate::parser::{MacroRef, Template, TemplatePart, Variable};
 
 use super::vars::Shared;
 use super::Transaction;
@@ -45,7 +45,7 @@ impl<'r> Transaction<'r> {
             match part {
                 TemplatePart::Literal(text) => out.extend_from_slice(text.as_bytes()),
                 TemplatePart::Macro(m) => {
-                    if let Some(v) = self.lookup(m.variable, m.key.as_deref()) {
+                    if let Some(v) = self.lookup_macro(m) {
                         out.extend_from_slice(&v);
                     }
                 }
@@ -57,9 +57,18 @@ impl<'r> Transaction<'r> {
     /// single macro.
     pub(super) fn expand_shared(&self, template: &Template) -> Expanded {
         match template.parts() {
-            [TemplatePart::Macro(m)] => Expanded::Single(self.lookup(m.variable, m.key.as_deref())),
+            [TemplatePart::Macro(m)] => Expanded::Single(self.lookup_macro(m)),
             _ => Expanded::Built(self.expand(template)),
         }
+    }
+
+    /// The value a macro reference stands for. `%{tx.x}` reads TX by the
+    /// key hashed at load (the common case: CRS's thresholds and scores).
+    pub(super) fn lookup_macro(&self, m: &MacroRef) -> Option<Shared> {
+        if let (Variable::Tx, Some(key)) = (m.variable, &m.stored) {
+            return self.tx.get_key(key).cloned().map(Shared::Bytes);
+        }
+        self.lookup(m.variable, m.key.as_deref())
     }
 
     /// Expands to text (lossy for non-UTF-8 bytes, which keys never need).

@@ -45,6 +45,7 @@ use crate::compile::{CompiledRule, RuleSet};
 use crate::parser::{BodyProcessor, Collection, EngineMode, IdRange, Phase, Target, Variable};
 
 pub use data::Coll;
+pub(crate) use data::StoreKey;
 use data::{Connection, Request, Response, Store};
 use vars::{Shared, Value};
 

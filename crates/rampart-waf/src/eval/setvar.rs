@@ -6,13 +6,32 @@ use crate::parser::{
     BodyProcessor, Collection, Ctl, RuleSelector, SetVar, SetVarOp, Template, TemplatePart,
 };
 
-use super::data::{Bytes, Store};
+use std::sync::OnceLock;
+
+use super::data::{Bytes, Store, StoreKey};
 use super::macros::Expanded;
 use super::vars::Shared;
 use super::{TargetScope, Transaction};
 use crate::compile::Effect;
 
 pub(super) use crate::compile::fast::to_int;
+
+/// The key of a `setvar`: known at load (hashed then), or built from
+/// request data.
+#[derive(Clone, Copy)]
+enum KeyRef<'a> {
+    Known(&'a StoreKey),
+    Text(&'a str),
+}
+
+impl KeyRef<'_> {
+    fn is_empty(self) -> bool {
+        match self {
+            KeyRef::Known(key) => key.name().is_empty(),
+            KeyRef::Text(key) => key.is_empty(),
+        }
+    }
+}
 
 impl<'r> Transaction<'r> {
     fn store_mut(&mut self, c: Collection) -> &mut Store {
@@ -23,10 +42,10 @@ impl<'r> Transaction<'r> {
     }
 
     /// `setvar`; `prepared` holds what was prepared at load (the literal
-    /// key in lower case, a literal value).
+    /// key in lower case and hashed, a literal value).
     pub(super) fn setvar(&mut self, sv: &SetVar, prepared: &Effect) {
         match (&prepared.key, sv.var.key.parts()) {
-            (Some(key), _) => self.setvar_at(sv, prepared, key),
+            (Some(key), _) => self.setvar_at(sv, prepared, KeyRef::Known(key)),
             (None, []) => {}
             (None, _) => {
                 // Keys built from request data (`tx.header_name_920450_%{tx.0}`,
@@ -42,7 +61,7 @@ impl<'r> Transaction<'r> {
                     Ok(text) => std::borrow::Cow::Borrowed(text),
                     Err(_) => String::from_utf8_lossy(&buf),
                 };
-                self.setvar_at(sv, prepared, &key);
+                self.setvar_at(sv, prepared, KeyRef::Text(&key));
                 drop(key);
                 self.setvar_key_buf = buf;
             }
@@ -50,14 +69,18 @@ impl<'r> Transaction<'r> {
     }
 
     /// `setvar` under the resolved `key`.
-    fn setvar_at(&mut self, sv: &SetVar, prepared: &Effect, key: &str) {
+    fn setvar_at(&mut self, sv: &SetVar, prepared: &Effect, key: KeyRef<'_>) {
         if key.is_empty() {
             return;
         }
         let collection = sv.var.collection;
         let new: Bytes = match (&prepared.value, &sv.op) {
             (_, SetVarOp::Delete) => {
-                self.store_mut(collection).remove(key);
+                let store = self.store_mut(collection);
+                match key {
+                    KeyRef::Known(key) => store.remove_key(key),
+                    KeyRef::Text(key) => store.remove(key),
+                }
                 return;
             }
             (Some(value), _) => value.clone(),
@@ -69,7 +92,12 @@ impl<'r> Transaction<'r> {
             },
             (None, SetVarOp::Add(t) | SetVarOp::Sub(t)) => {
                 let delta = self.template_int(t);
-                let current = self.store_mut(collection).get(key).map(to_int).unwrap_or(0);
+                let store = self.store_mut(collection);
+                let current = match key {
+                    KeyRef::Known(key) => store.get_key(key).map(|v| to_int(v)),
+                    KeyRef::Text(key) => store.get(key).map(to_int),
+                };
+                let current = current.unwrap_or(0);
                 let sum = match sv.op {
                     SetVarOp::Add(_) => current.saturating_add(delta),
                     _ => current.saturating_sub(delta),
@@ -80,9 +108,9 @@ impl<'r> Transaction<'r> {
             }
         };
         let store = self.store_mut(collection);
-        match &prepared.key {
-            Some(lower) => store.set_lower(lower, new),
-            None => store.set_shared(key, new),
+        match key {
+            KeyRef::Known(key) => store.set_key(key, new),
+            KeyRef::Text(key) => store.set_shared(key, new),
         }
     }
 
@@ -92,20 +120,20 @@ impl<'r> Transaction<'r> {
         match t.parts() {
             [] => 0,
             [TemplatePart::Literal(text)] => to_int(text.as_bytes()),
-            [TemplatePart::Macro(m)] => self
-                .lookup(m.variable, m.key.as_deref())
-                .map_or(0, |v| to_int(&v)),
+            [TemplatePart::Macro(m)] => self.lookup_macro(m).map_or(0, |v| to_int(&v)),
             _ => to_int(&self.expand(t)),
         }
     }
 
     /// Stores regex groups as `TX:0`..`TX:9` (group 0 is the whole match).
     pub(super) fn set_captures(&mut self, groups: &[Option<&[u8]>]) {
-        const NAMES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
-        for (g, name) in groups.iter().zip(NAMES) {
+        // The ten keys, hashed once per process.
+        static NAMES: OnceLock<[StoreKey; 10]> = OnceLock::new();
+        let names = NAMES.get_or_init(|| std::array::from_fn(|i| StoreKey::new(&i.to_string())));
+        for (g, name) in groups.iter().zip(names) {
             match g {
-                Some(v) => self.tx.set_shared(name, Bytes::from(*v)),
-                None => self.tx.remove(name),
+                Some(v) => self.tx.set_key(name, Bytes::from(*v)),
+                None => self.tx.remove_key(name),
             }
         }
     }

@@ -13,6 +13,19 @@ pub struct MacroRef {
     pub variable: Variable,
     /// The collection key after `.` (or `:`), if any.
     pub key: Option<String>,
+    /// `key` in lower case and hashed, made once at load: `%{tx.x}` is
+    /// then read without hashing per request (see `eval::StoreKey`).
+    pub(crate) stored: Option<crate::eval::StoreKey>,
+}
+
+impl MacroRef {
+    pub fn new(variable: Variable, key: Option<&str>) -> MacroRef {
+        MacroRef {
+            variable,
+            key: key.map(str::to_string),
+            stored: key.map(crate::eval::StoreKey::new),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -150,10 +163,7 @@ fn parse_reference(after: &str, unknown: Unknown) -> PResult<Option<(MacroRef, u
         let reason = format!("{variable} is not a collection");
         return Err(AtError::new(2, ErrorKind::invalid("macro", body, reason)));
     }
-    let reference = MacroRef {
-        variable,
-        key: key.map(str::to_string),
-    };
+    let reference = MacroRef::new(variable, key);
     Ok(Some((reference, close + 1)))
 }
 
@@ -162,10 +172,7 @@ mod tests {
     use super::*;
 
     fn reference(variable: Variable, key: Option<&str>) -> TemplatePart {
-        TemplatePart::Macro(MacroRef {
-            variable,
-            key: key.map(str::to_string),
-        })
+        TemplatePart::Macro(MacroRef::new(variable, key))
     }
 
     #[test]
