@@ -128,6 +128,8 @@ pub struct Transaction<'r> {
     tx_memo: engine::TxMemo,
     /// Reused buffer for `setvar` keys built from macros.
     setvar_key_buf: Vec<u8>,
+    /// Reused buffer for `setvar` values built from text and macros.
+    setvar_value_buf: Vec<u8>,
     started: Instant,
     unique_id: String,
 }
@@ -176,7 +178,8 @@ impl<'r> Transaction<'r> {
             union_buf: buffers.union_buf,
             union_words: buffers.union_words,
             tx_memo: Default::default(),
-            setvar_key_buf: Vec::new(),
+            setvar_key_buf: buffers.setvar_key_buf,
+            setvar_value_buf: buffers.setvar_value_buf,
             started,
             unique_id: unique_id(),
         }
@@ -364,6 +367,8 @@ impl Drop for Transaction<'_> {
                 union_buf: std::mem::take(&mut self.union_buf),
                 union_words: std::mem::take(&mut self.union_words),
                 scalar_cache: std::mem::take(self.scalar_cache.get_mut()),
+                setvar_key_buf: std::mem::take(&mut self.setvar_key_buf),
+                setvar_value_buf: std::mem::take(&mut self.setvar_value_buf),
             },
         };
         self.rules.scratch_pool().give(scratch);

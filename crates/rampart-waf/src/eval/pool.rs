@@ -43,6 +43,8 @@ pub(crate) struct Buffers {
     pub(super) union_buf: Vec<Value>,
     pub(super) union_words: Vec<u64>,
     pub(super) scalar_cache: Vec<(Variable, Option<Shared>)>,
+    pub(super) setvar_key_buf: Vec<u8>,
+    pub(super) setvar_value_buf: Vec<u8>,
 }
 
 impl Buffers {
@@ -52,7 +54,11 @@ impl Buffers {
             .union_words
             .capacity()
             .max(self.scalar_cache.capacity());
-        values.max(others)
+        let setvar = self
+            .setvar_key_buf
+            .capacity()
+            .max(self.setvar_value_buf.capacity());
+        values.max(others).max(setvar)
     }
 
     /// Drops the values held (request data of the finished transaction).
@@ -61,6 +67,8 @@ impl Buffers {
         self.union_buf.clear();
         self.union_words.clear();
         self.scalar_cache.clear();
+        self.setvar_key_buf.clear();
+        self.setvar_value_buf.clear();
     }
 }
 

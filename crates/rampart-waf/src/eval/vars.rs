@@ -36,13 +36,13 @@ fn variable_name(var: Variable) -> &'static Arc<str> {
 }
 
 /// `&VAR` counts from 0 to this are shared values built once.
-const SHARED_COUNTS: usize = 64;
+pub(super) const SHARED_COUNTS: usize = 64;
 
 /// A `&` count as a value: counts up to `SHARED_COUNTS` are clones of
 /// values built once (a reference count instead of two allocations per
 /// counted target; a value is immutable, so sharing it across transactions
 /// cannot change what any of them sees).
-fn count_value(n: usize) -> Bytes {
+pub(super) fn count_value(n: usize) -> Bytes {
     static COUNTS: OnceLock<Vec<Bytes>> = OnceLock::new();
     let counts = COUNTS.get_or_init(|| {
         (0..=SHARED_COUNTS)
