@@ -214,6 +214,10 @@ impl Builder {
             ctl_tags: Default::default(),
             memos: crate::eval::memo::MemoShards::new(0),
             memo_on: true,
+            // Every key the rules name was registered while they were
+            // parsed and compiled (above).
+            key_index: crate::eval::KeyIndex::current(),
+            tx_keys: Default::default(),
         };
         set.index_chains();
         set.compile_selectors();

@@ -125,6 +125,12 @@ pub struct RuleSet {
     memos: crate::eval::memo::MemoShards,
     /// Whether transactions use `memos` (see `set_value_memo`).
     memo_on: bool,
+    /// The TX keys that have a slot in the stores of this rule set's
+    /// transactions (see `eval::store`).
+    key_index: std::sync::Arc<crate::eval::KeyIndex>,
+    /// The key of every `TX:key` target, made at load, keyed on the
+    /// address of the target's key text (see [`RuleSet::tx_key`]).
+    tx_keys: HashMap<usize, (String, crate::eval::StoreKey), crate::inthash::IntBuild>,
 }
 
 /// `@pm` links with at most this many phrases get a prefilter slot.
@@ -183,6 +189,11 @@ pub(crate) struct CompiledSelector {
     /// the keys that start with them, ignoring case (unless the key has a
     /// line break, after which the multi-line `^` matches too).
     prefix: Option<Vec<u8>>,
+    /// The names of the rule set's key index (see `eval::store`) the
+    /// regex picks, one bit per name: a walk over TX visits only those of
+    /// its slots (`TX:/^header_name_920450_/` picks none of CRS's ~50 TX
+    /// variables with a slot).
+    slots: Vec<u64>,
 }
 
 /// A `VAR:/regex/` selector resolved for matching keys (see
@@ -192,6 +203,8 @@ pub(crate) enum KeyMatcher<'a> {
     Loaded {
         sel: &'a CompiledSelector,
         shortcuts: bool,
+        /// The index `sel.slots` is over.
+        index: &'a Arc<crate::eval::KeyIndex>,
     },
     /// Compiled at run time (`None`: the pattern does not compile).
     Dynamic(Option<Arc<Regex>>),
@@ -201,7 +214,7 @@ impl KeyMatcher<'_> {
     /// Whether the selector picks `key`.
     pub(crate) fn matches(&self, key: &str) -> bool {
         match self {
-            KeyMatcher::Loaded { sel, shortcuts } => sel.matches(key, *shortcuts),
+            KeyMatcher::Loaded { sel, shortcuts, .. } => sel.matches(key, *shortcuts),
             KeyMatcher::Dynamic(re) => re.as_ref().is_some_and(|re| re.is_match(key.as_bytes())),
         }
     }
@@ -218,6 +231,20 @@ impl KeyMatcher<'_> {
     /// is the form `prefix` is kept in. This skips the line-break search
     /// of `matches`, which was most of the cost of
     /// `TX:/^header_name_920450_/` (tried on every TX key).
+    /// The slots of `index` the selector picks, when known (a selector
+    /// compiled at load, the shortcuts on, and `index` the rule set's):
+    /// the others need not be tried.
+    pub(crate) fn slot_mask(&self, index: &Arc<crate::eval::KeyIndex>) -> Option<&[u64]> {
+        match self {
+            KeyMatcher::Loaded {
+                sel,
+                shortcuts: true,
+                index: loaded,
+            } if Arc::ptr_eq(loaded, index) => Some(&sel.slots),
+            _ => None,
+        }
+    }
+
     #[inline]
     pub(crate) fn matches_lower_single_line(&self, key: &str) -> bool {
         match self {
@@ -228,6 +255,7 @@ impl KeyMatcher<'_> {
                         ..
                     },
                 shortcuts: true,
+                ..
             } => key.as_bytes().starts_with(prefix),
             _ => self.matches(key),
         }
@@ -283,6 +311,19 @@ fn contains_ignore_case(key: &[u8], lit: &[u8]) -> bool {
 }
 
 impl RuleSet {
+    /// See the `key_index` field.
+    pub(crate) fn key_index(&self) -> &std::sync::Arc<crate::eval::KeyIndex> {
+        &self.key_index
+    }
+
+    /// The key made at load for the `TX:key` target whose key text is
+    /// `key` (the same text, at the same address); `None` for any other
+    /// text.
+    pub(crate) fn tx_key(&self, key: &str) -> Option<&crate::eval::StoreKey> {
+        let (text, stored) = self.tx_keys.get(&(key.as_ptr() as usize))?;
+        (text == key).then_some(stored)
+    }
+
     /// Loads `setup` (extra directives such as a `SecAction` with test
     /// settings, evaluated first) and then each file in order.
     pub fn load<P: AsRef<Path>>(paths: &[P], setup: &str) -> Result<RuleSet, LoadError> {
@@ -456,6 +497,7 @@ impl RuleSet {
                 return KeyMatcher::Loaded {
                     sel,
                     shortcuts: self.prefilter_on,
+                    index: &self.key_index,
                 };
             }
         }
@@ -465,6 +507,23 @@ impl RuleSet {
     /// Fills `selectors` from every target, exclusion and
     /// `ctl:ruleRemoveTarget*` of the rules.
     fn compile_selectors(&mut self) {
+        // `TX:key` targets: their keys are registered first, and the key
+        // index frozen again, so that they have slots.
+        let mut tx_keys = HashMap::default();
+        for link in self.rules.iter().flat_map(|r| r.links()) {
+            for t in &link.targets {
+                if let (crate::parser::Variable::Tx, Some(crate::parser::Selector::Key(k))) =
+                    (t.variable, &t.selector)
+                {
+                    if !k.is_empty() {
+                        let key = crate::eval::StoreKey::new(k);
+                        tx_keys.insert(k.as_ptr() as usize, (k.clone(), key));
+                    }
+                }
+            }
+        }
+        self.tx_keys = tx_keys;
+        self.key_index = crate::eval::KeyIndex::current();
         let mut found: Vec<&String> = Vec::new();
         fn note<'a>(found: &mut Vec<&'a String>, t: &'a crate::parser::Target) {
             if let Some(crate::parser::Selector::Regex(r)) = &t.selector {
@@ -494,11 +553,13 @@ impl RuleSet {
             }
             if let Some(regex) = self.dynamic_regex(pattern, true) {
                 let literals = prefilter::required_literals(regex.as_str());
+                let slots = self.key_index.mask(|name| regex.is_match(name.as_bytes()));
                 let selector = CompiledSelector {
                     text: pattern.clone(),
                     regex,
                     literals,
                     prefix: plain_prefix(pattern),
+                    slots,
                 };
                 selectors.insert(pattern.as_ptr() as usize, selector);
             }

@@ -29,6 +29,7 @@ pub(crate) mod pool;
 mod scalars;
 mod setvar;
 pub(crate) mod snapshot;
+pub(crate) mod store;
 mod vars;
 
 pub(crate) use vars::request_fixed;
@@ -45,8 +46,8 @@ use crate::compile::{CompiledRule, RuleSet};
 use crate::parser::{BodyProcessor, Collection, EngineMode, IdRange, Phase, Target, Variable};
 
 pub use data::Coll;
-pub(crate) use data::StoreKey;
 use data::{Connection, Request, Response, Store};
+pub(crate) use store::{KeyIndex, StoreKey};
 use vars::{Shared, Value};
 
 /// What the host should do instead of forwarding the exchange.
@@ -140,11 +141,12 @@ impl<'r> Transaction<'r> {
         let started = Instant::now();
         let pool::Scratch {
             cache,
-            tx,
+            mut tx,
             matched,
             lists,
             buffers,
         } = rules.scratch_pool().take();
+        tx.use_index(rules.key_index());
         Transaction {
             rules,
             conn: Connection::default(),

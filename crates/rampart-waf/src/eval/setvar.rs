@@ -6,9 +6,8 @@ use crate::parser::{
     BodyProcessor, Collection, Ctl, RuleSelector, SetVar, SetVarOp, Template, TemplatePart,
 };
 
-use std::sync::OnceLock;
-
 use super::data::{Bytes, Store, StoreKey};
+use super::store::capture_keys;
 use super::vars::{count_value, Shared, SHARED_COUNTS};
 use super::{TargetScope, Transaction};
 use crate::compile::Effect;
@@ -141,10 +140,9 @@ impl<'r> Transaction<'r> {
 
     /// Stores regex groups as `TX:0`..`TX:9` (group 0 is the whole match).
     pub(super) fn set_captures(&mut self, groups: &[Option<&[u8]>]) {
-        // The ten keys, hashed once per process.
-        static NAMES: OnceLock<[StoreKey; 10]> = OnceLock::new();
-        let names = NAMES.get_or_init(|| std::array::from_fn(|i| StoreKey::new(&i.to_string())));
-        for (g, name) in groups.iter().zip(names) {
+        // The ten keys, made once per process (before any rule set froze
+        // its index, so they have slots).
+        for (g, name) in groups.iter().zip(capture_keys()) {
             match g {
                 Some(v) => self.tx.set_key(name, Bytes::from(*v)),
                 None => self.tx.remove_key(name),

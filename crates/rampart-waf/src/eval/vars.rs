@@ -387,7 +387,13 @@ impl<'r> Transaction<'r> {
         out: &mut Vec<Value>,
     ) {
         if let Some(Selector::Key(k)) = selector {
-            if let Some((key, value)) = store.entry(k) {
+            // A `TX:key` target's key was made at load (its slot, no
+            // hashing); any other key is looked up by its text.
+            let found = match (var, self.rules.tx_key(k)) {
+                (Variable::Tx, Some(known)) => store.entry_key(known),
+                _ => store.entry(k),
+            };
+            if let Some((key, value)) = found {
                 out.push(Value {
                     value: Shared::Bytes(value.clone()),
                     variable: Some(var),
@@ -402,19 +408,37 @@ impl<'r> Transaction<'r> {
         // break, a `^prefix` selector is a plain comparison (see
         // `KeyMatcher::matches_lower_single_line`), not a line search.
         let single_line = store.keys_single_line();
-        for (key, value) in store.iter() {
-            let picked = match &filter {
-                KeyFilter::Regex(m) if single_line => m.matches_lower_single_line(key),
-                _ => filter.picks(key),
-            };
-            if picked {
-                out.push(Value {
-                    value: Shared::Bytes(value.clone()),
-                    variable: Some(var),
-                    key: Some(key.clone()),
-                });
-            }
+        let picks = |key: &str| match &filter {
+            KeyFilter::Regex(m) if single_line => m.matches_lower_single_line(key),
+            _ => filter.picks(key),
+        };
+        let mut push = |key: &Arc<str>, value: &Bytes| {
+            out.push(Value {
+                value: Shared::Bytes(value.clone()),
+                variable: Some(var),
+                key: Some(key.clone()),
+            })
+        };
+        // The keys with a slot: when the selector's picks among them were
+        // worked out at load, only the slots it picks are visited, and
+        // need no test.
+        match &filter {
+            KeyFilter::Regex(m) => match m.slot_mask(store.index()) {
+                Some(mask) => store.iter_slots(Some(mask)).for_each(|(k, v)| push(k, v)),
+                None => store
+                    .iter_slots(None)
+                    .filter(|(k, _)| picks(k))
+                    .for_each(|(k, v)| push(k, v)),
+            },
+            _ => store
+                .iter_slots(None)
+                .filter(|(k, _)| picks(k))
+                .for_each(|(k, v)| push(k, v)),
         }
+        store
+            .iter_table()
+            .filter(|(k, _)| picks(k))
+            .for_each(|(k, v)| push(k, v));
         // In key order (the store is a hash map; see `Store`).
         out[start..].sort_unstable_by(|a, b| a.key.cmp(&b.key));
     }

@@ -23,7 +23,10 @@ impl MacroRef {
         MacroRef {
             variable,
             key: key.map(str::to_string),
-            stored: key.map(crate::eval::StoreKey::new),
+            // Only TX macros are read by key (see `lookup_macro`).
+            stored: key
+                .filter(|_| variable == Variable::Tx)
+                .map(crate::eval::StoreKey::new),
         }
     }
 }
