@@ -244,3 +244,79 @@ fn copies_clears_and_index_changes_keep_both_places_exact() {
     copy.set_key(&keys[1], Bytes::from(&b"5"[..]));
     assert_eq!((copy.table.len(), copy.in_slots), (1, 0));
 }
+
+/// Through rules: the ids of the rules that matched on a GET whose TX was
+/// given `suffix` first (so the key built from it has no slot), with the
+/// shortcuts (and so the selectors' slot masks) on or off.
+fn matched_through_rules(set: &mut crate::RuleSet, shortcuts: bool) -> Vec<u64> {
+    set.set_prefilter(shortcuts);
+    let mut tx = crate::Transaction::new(set);
+    tx.set_tx_var("Suffix", b"dyn");
+    // A name with a slot written as text by the host.
+    tx.set_tx_var("LIT_SCORE", b"7");
+    tx.set_request_line("GET", "/", "HTTP/1.1");
+    tx.process_request_headers();
+    tx.matched_rules().iter().map(|m| m.id).collect()
+}
+
+#[test]
+fn rules_see_slots_and_table_as_one_collection() {
+    let mut set = crate::RuleSet::from_text(
+        "SecRuleEngine On\n\
+         SecAction \"id:1,phase:1,pass,nolog,setvar:tx.header_name_lit=L,setvar:tx.other=O,\
+         setvar:'tx.header_name_%{tx.suffix}=D'\"\n\
+         SecRule &TX:/^header_name_/ \"@eq 2\" \"id:2,phase:1,pass,nolog\"\n\
+         SecRule TX:/^header_name_/ \"@streq D\" \"id:3,phase:1,pass,nolog\"\n\
+         SecRule TX:/^header_name_/ \"@streq L\" \"id:4,phase:1,pass,nolog\"\n\
+         SecRule TX:/^header_name_/ \"@streq O\" \"id:5,phase:1,pass,nolog\"\n\
+         SecRule &TX \"@eq 5\" \"id:6,phase:1,pass,nolog\"\n\
+         SecRule TX:Lit_Score \"@streq 7\" \"id:7,phase:1,pass,nolog\"\n\
+         SecAction \"id:8,phase:1,pass,nolog,setvar:!tx.header_name_lit,setvar:!tx.header_name_DYN\"\n\
+         SecRule &TX:/^header_name_/ \"@eq 0\" \"id:9,phase:1,pass,nolog\"\n\
+         SecRule TX:lit_score \"@streq 7\" \"id:10,phase:1,pass,nolog,t:none\"",
+    )
+    .unwrap();
+    // The literal names have slots, the selector knows which it picks,
+    // and the `TX:key` targets have keys made at load.
+    let index = set.key_index().clone();
+    let lit = StoreKey::new("header_name_lit");
+    assert!(index.slot_of(&lit).is_some());
+    let selector = match &set.rule(3).unwrap().targets[0].selector {
+        Some(crate::parser::Selector::Regex(r)) => r.as_str(),
+        _ => unreachable!(),
+    };
+    let matcher = set.key_matcher(selector);
+    let mask = matcher
+        .slot_mask(&index)
+        .expect("a mask with the shortcuts on");
+    // (The registry is the process's: other tests' names are in it too.)
+    let picked: Vec<&str> = set_bits(mask).map(|id| &*index.names[id]).collect();
+    assert!(picked.contains(&"header_name_lit"), "{picked:?}");
+    assert!(picked.iter().all(|n| n.starts_with("header_name_")));
+    let unpicked = index.names.iter().filter(|n| n.starts_with("header_name_"));
+    assert_eq!(unpicked.count(), picked.len());
+    // Not for a store of another index.
+    assert!(matcher.slot_mask(&KeyIndex::empty()).is_none());
+    for id in [7, 10] {
+        let key = match &set.rule(id).unwrap().targets[0].selector {
+            Some(crate::parser::Selector::Key(k)) => k.clone(),
+            _ => unreachable!(),
+        };
+        // Another allocation of the same text is not the target's.
+        assert!(set.tx_key(&key).is_none());
+        let target_key = match &set.rule(id).unwrap().targets[0].selector {
+            Some(crate::parser::Selector::Key(k)) => set.tx_key(k).cloned(),
+            _ => None,
+        };
+        let target_key = target_key.expect("made at load");
+        assert_eq!(&**target_key.name(), "lit_score");
+        assert!(index.slot_of(&target_key).is_some());
+    }
+    // Both selected keys, slot and table, are seen (2, 3, 4), no other
+    // (5); the whole collection counts both places (6: suffix,
+    // lit_score, header_name_lit, other, header_name_dyn); deletes by
+    // literal and by text reach both places (9).
+    let expected = [1, 2, 3, 4, 6, 7, 8, 9, 10];
+    assert_eq!(matched_through_rules(&mut set, true), expected);
+    assert_eq!(matched_through_rules(&mut set, false), expected);
+}
