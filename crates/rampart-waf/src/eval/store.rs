@@ -595,7 +595,14 @@ impl Store {
             self.occupied[..other.occupied.len()].copy_from_slice(&other.occupied);
         }
         self.in_slots = other.in_slots;
-        self.table.clone_from(&other.table);
+        // Entry by entry into the table emptied above, which keeps its
+        // allocation (a clone would replace it by one the size of
+        // `other`'s, often none, and the keys built from the request would
+        // grow it again from nothing in every transaction).
+        self.table.reserve(other.table.len(), |e| e.hash);
+        for e in other.table.iter() {
+            self.table.insert_unique(e.hash, e.clone(), |e| e.hash);
+        }
         self.newline_keys = other.newline_keys;
     }
 
