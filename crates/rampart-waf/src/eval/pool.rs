@@ -10,9 +10,8 @@ use std::sync::Mutex;
 
 use super::cache::TransformCache;
 use super::data::Store;
-use super::vars::{Shared, Value};
+use super::vars::Value;
 use super::MatchedRule;
-use crate::parser::Variable;
 
 /// Scratch kept for reuse by later transactions (per rule set); with
 /// `POOLED_CAPACITY`, this bounds the pool to a few megabytes.
@@ -42,17 +41,12 @@ pub(crate) struct Buffers {
     pub(super) values_buf: Vec<Value>,
     pub(super) union_buf: Vec<Value>,
     pub(super) union_words: Vec<u64>,
-    pub(super) scalar_cache: Vec<(Variable, Option<Shared>)>,
 }
 
 impl Buffers {
     fn capacity(&self) -> usize {
         let values = self.values_buf.capacity().max(self.union_buf.capacity());
-        let others = self
-            .union_words
-            .capacity()
-            .max(self.scalar_cache.capacity());
-        values.max(others)
+        values.max(self.union_words.capacity())
     }
 
     /// Drops the values held (request data of the finished transaction).
@@ -60,7 +54,6 @@ impl Buffers {
         self.values_buf.clear();
         self.union_buf.clear();
         self.union_words.clear();
-        self.scalar_cache.clear();
     }
 }
 

@@ -182,17 +182,20 @@ impl Value {
 
 impl<'r> Transaction<'r> {
     /// All values of the link's targets, minus exclusions, into `out`.
+    /// `runtime` is `has_runtime_exclusions(head)`, which the caller has
+    /// already asked (it scans the ctl scopes: asked once per resolution).
     pub(super) fn resolve_targets(
         &self,
         head: &CompiledRule,
         link: &CompiledRule,
+        runtime: bool,
         out: &mut Vec<Value>,
     ) {
-        // Whether some `ctl:ruleRemoveTarget*` names `head` (CRS 941010
-        // adds one on almost every request): the targets it removes are
-        // then read in place for each value, not collected into a new
-        // vector at every resolution.
-        let runtime = self.has_runtime_exclusions(head);
+        debug_assert_eq!(runtime, self.has_runtime_exclusions(head));
+        // With some `ctl:ruleRemoveTarget*` naming `head` (CRS 941010
+        // adds one on almost every request), the targets it removes are
+        // read in place for each value, not collected into a new vector at
+        // every resolution.
         for target in &link.targets {
             let start = out.len();
             self.target_values(target, out);
