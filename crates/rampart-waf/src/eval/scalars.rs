@@ -32,20 +32,36 @@ fn stable_index(var: Variable) -> Option<usize> {
     })
 }
 
-/// Slots of `stable_index`.
+/// Slots of `stable_index` (at most 16: see `StableScalars::filled`).
 const STABLE: usize = 13;
 
 /// The stable scalars of a transaction, one slot per variable (a look-up
 /// is an index, not a search): `None` until computed, then the value (or
 /// `Some(None)` when the transaction has none).
 #[derive(Default)]
-pub(super) struct StableScalars([Option<Option<Shared>>; STABLE]);
+pub(super) struct StableScalars {
+    slots: [Option<Option<Shared>>; STABLE],
+    /// Bit `i` is set when slot `i` is filled: the setters clear the slots
+    /// for every header added, almost always with none filled yet.
+    filled: u16,
+}
 
 impl StableScalars {
+    fn get(&self, index: usize) -> Option<&Option<Shared>> {
+        self.slots[index].as_ref()
+    }
+
+    fn set(&mut self, index: usize, value: Option<Shared>) {
+        self.slots[index] = Some(value);
+        self.filled |= 1 << index;
+    }
+
     /// Forgets every value (their inputs changed).
     pub fn clear(&mut self) {
-        for slot in &mut self.0 {
-            *slot = None;
+        while self.filled != 0 {
+            let index = self.filled.trailing_zeros() as usize;
+            self.slots[index] = None;
+            self.filled &= self.filled - 1;
         }
     }
 }
@@ -102,8 +118,27 @@ fn bytes(b: &[u8]) -> Option<Bytes> {
     Some(Bytes::from(b))
 }
 
-fn number(n: impl ToString) -> Option<Bytes> {
-    text(&n.to_string())
+/// A decimal number: small ones (`REQUEST_BODY_LENGTH` 0 …) are clones of
+/// values built once (see `vars::count_value`), others one allocation.
+fn number(n: impl Into<u128>) -> Option<Bytes> {
+    let n: u128 = n.into();
+    if let Ok(small) = usize::try_from(n) {
+        if small <= super::vars::SHARED_COUNTS {
+            return Some(super::vars::count_value(small));
+        }
+    }
+    let mut digits = [0u8; 40];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    bytes(&digits[at..])
 }
 
 impl<'r> Transaction<'r> {
@@ -133,11 +168,11 @@ impl<'r> Transaction<'r> {
             Variable::ResponseBody if self.phase_done < 4 => return None,
             _ => {}
         }
-        if let Some(value) = &self.scalar_cache.borrow().0[index] {
+        if let Some(value) = self.scalar_cache.borrow().get(index) {
             return value.clone();
         }
         let value = self.stable_scalar(var);
-        self.scalar_cache.borrow_mut().0[index] = Some(value.clone());
+        self.scalar_cache.borrow_mut().set(index, value.clone());
         value
     }
 
@@ -163,7 +198,7 @@ impl<'r> Transaction<'r> {
             Variable::RequestFilename if !path.contains('%') && path.len() == req.uri.len() => {
                 shared(&req.uri)
             }
-            Variable::RequestFilename => Some(Shared::from(percent_decode(path.as_bytes()))),
+            Variable::RequestFilename => bytes(&percent_decode(path.as_bytes())).map(Shared::Bytes),
             Variable::RequestBasename => {
                 let decoded = percent_decode(path.as_bytes());
                 let start = decoded.iter().rposition(|b| *b == b'/' || *b == b'\\');
@@ -204,7 +239,7 @@ impl<'r> Transaction<'r> {
             }
             Variable::ArgsCombinedSize => {
                 let all = req.args_get.entries.iter().chain(&req.args_post.entries);
-                number(all.map(|(k, v)| k.len() + v.len()).sum::<usize>())
+                number(all.map(|(k, v)| k.len() + v.len()).sum::<usize>() as u64)
             }
             _ => None,
         }
@@ -218,7 +253,7 @@ impl<'r> Transaction<'r> {
             Variable::RequestBody => self
                 .request_body_visible()
                 .then(|| Bytes::from(&req.body[..])),
-            Variable::RequestBodyLength => number(req.body.len()),
+            Variable::RequestBodyLength => number(req.body.len() as u64),
             // Known from the headers on (phase 1), as in ModSecurity v3.
             Variable::ReqbodyProcessor => req
                 .processor
@@ -231,7 +266,9 @@ impl<'r> Transaction<'r> {
                 text(req.body_error.as_deref().unwrap_or(""))
             }
             Variable::UrlencodedError => flag(req.urlencoded_error),
-            Variable::FilesCombinedSize => number(req.files.iter().map(|f| f.size).sum::<usize>()),
+            Variable::FilesCombinedSize => {
+                number(req.files.iter().map(|f| f.size).sum::<usize>() as u64)
+            }
             Variable::MultipartFilename => req.multipart_filename.as_deref().and_then(text),
             Variable::MultipartName => req.multipart_name.as_deref().and_then(text),
             _ if !is_multipart && is_multipart_flag(var) => None,
@@ -276,7 +313,7 @@ impl<'r> Transaction<'r> {
             Variable::HighestSeverity => number(self.highest_severity),
             Variable::ModsecBuild => text("030100100"),
             Variable::MscPcreLimitsExceeded | Variable::OutboundDataError => flag(false),
-            Variable::FullRequestLength => number(self.req.body.len()),
+            Variable::FullRequestLength => number(self.req.body.len() as u64),
             Variable::TimeEpoch => number(epoch()),
             Variable::WebAppId => text("default"),
             _ => None,
@@ -294,8 +331,12 @@ pub(super) fn processor_name(p: BodyProcessor) -> &'static str {
     }
 }
 
-/// `%XX` decoding without `+` → space (that is form encoding, not URIs).
-fn percent_decode(input: &[u8]) -> Vec<u8> {
+/// `%XX` decoding without `+` → space (that is form encoding, not URIs);
+/// without a `%`, the input itself (no copy).
+fn percent_decode(input: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !input.contains(&b'%') {
+        return std::borrow::Cow::Borrowed(input);
+    }
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
@@ -310,7 +351,7 @@ fn percent_decode(input: &[u8]) -> Vec<u8> {
         out.push(input[i]);
         i += 1;
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 fn is_multipart_flag(var: Variable) -> bool {

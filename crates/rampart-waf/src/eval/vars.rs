@@ -36,13 +36,13 @@ fn variable_name(var: Variable) -> &'static Arc<str> {
 }
 
 /// `&VAR` counts from 0 to this are shared values built once.
-const SHARED_COUNTS: usize = 64;
+pub(super) const SHARED_COUNTS: usize = 64;
 
 /// A `&` count as a value: counts up to `SHARED_COUNTS` are clones of
 /// values built once (a reference count instead of two allocations per
 /// counted target; a value is immutable, so sharing it across transactions
 /// cannot change what any of them sees).
-fn count_value(n: usize) -> Bytes {
+pub(super) fn count_value(n: usize) -> Bytes {
     static COUNTS: OnceLock<Vec<Bytes>> = OnceLock::new();
     let counts = COUNTS.get_or_init(|| {
         (0..=SHARED_COUNTS)
@@ -199,7 +199,15 @@ impl<'r> Transaction<'r> {
         for target in &link.targets {
             let start = out.len();
             self.target_values(target, out);
-            if link.exclusions.is_empty() && !runtime {
+            // Every value a target gives is of the target's variable (see
+            // `target_values`), and an exclusion only removes values of
+            // the variable it names: when none names this one, no value
+            // can be removed, and none is tested.
+            let var = target.variable;
+            let names_var = |ex: &Target| ex.variable == var;
+            if !link.exclusions.iter().any(names_var)
+                && !(runtime && self.runtime_exclusions(head).any(names_var))
+            {
                 continue;
             }
             // Kept values slide down in place, in one pass: the survivors
@@ -273,7 +281,8 @@ impl<'r> Transaction<'r> {
     }
 
     /// Appends the values of one target to `out` (never excluded ones:
-    /// see `resolve_targets`).
+    /// see `resolve_targets`). Every value is of `target.variable`
+    /// (`resolve_targets` relies on it).
     pub(super) fn target_values(&self, target: &Target, out: &mut Vec<Value>) {
         let var = target.variable;
         let start = out.len();

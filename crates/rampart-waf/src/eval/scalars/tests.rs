@@ -200,3 +200,25 @@ fn a_body_read_before_inspection_was_turned_off_is_dropped_in_phase_4() {
     tx.process_logging();
     assert_eq!(ids(&tx), [5, 1, 4]);
 }
+
+#[test]
+fn cleared_slots_are_computed_again() {
+    let set = RuleSet::from_text("SecRuleEngine On").unwrap();
+    let mut tx = Transaction::new(&set);
+    tx.set_connection("192.0.2.1", 1, "198.51.100.2", 2);
+    tx.set_request_line("GET", "/a", "HTTP/1.1");
+    tx.add_request_header("Host", b"one.example");
+    assert_eq!(text(&tx, Variable::ServerName), "one.example");
+    assert_eq!(text(&tx, Variable::RemoteAddr), "192.0.2.1");
+    // Each setter forgets what was computed from the old inputs.
+    tx.set_connection("192.0.2.9", 1, "198.51.100.2", 2);
+    assert_eq!(text(&tx, Variable::RemoteAddr), "192.0.2.9");
+    assert_eq!(text(&tx, Variable::ServerName), "one.example");
+    tx.set_request_line("GET", "/b", "HTTP/1.1");
+    assert_eq!(text(&tx, Variable::RequestUri), "/b");
+    assert_eq!(text(&tx, Variable::RemoteAddr), "192.0.2.9");
+    let mut cache = tx.scalar_cache.borrow_mut();
+    cache.clear();
+    assert!(cache.slots.iter().all(Option::is_none));
+    assert_eq!(cache.filled, 0);
+}
