@@ -94,12 +94,16 @@ impl MultipartFlags {
 /// Request-side data.
 #[derive(Clone, Debug, Default)]
 pub struct Request {
-    pub method: String,
+    // The request line's parts are shared strings: the scalars read from
+    // them (`REQUEST_METHOD`, `REQUEST_URI` …) are then reference-count
+    // clones, not a new allocation per transaction (see `scalars`).
+    pub method: Arc<str>,
     /// As received (may be absolute: `http://host/path?q`).
-    pub uri_raw: String,
-    /// Path and query, without scheme and authority.
-    pub uri: String,
-    pub protocol: String,
+    pub uri_raw: Arc<str>,
+    /// Path and query, without scheme and authority (the same allocation
+    /// as `uri_raw` when the URI is origin-form).
+    pub uri: Arc<str>,
+    pub protocol: Arc<str>,
     pub headers: Coll,
     pub cookies: Coll,
     pub args_get: Coll,
@@ -132,8 +136,10 @@ pub struct Response {
 /// Connection details.
 #[derive(Clone, Debug, Default)]
 pub struct Connection {
-    pub client_ip: String,
+    /// Shared, as `REMOTE_ADDR` is a clone of it.
+    pub client_ip: Arc<str>,
     pub client_port: u16,
-    pub server_ip: String,
+    /// Shared, as `SERVER_ADDR` is a clone of it.
+    pub server_ip: Arc<str>,
     pub server_port: u16,
 }

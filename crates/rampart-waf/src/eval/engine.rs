@@ -68,7 +68,13 @@ impl<'r> Transaction<'r> {
             self.cache
                 .forget_unions_of(&PHASE_DEPENDENT_VARS, self.rules.phase_unions());
             let phase = phase_of(n);
-            if phase == Phase::ResponseBody && !self.response_body_inspected() {
+            // An uninspected body is dropped; when there is none (the
+            // usual case) nothing changes, and the stable scalars, unions
+            // and value lists are kept rather than rebuilt for phases 4-5.
+            if phase == Phase::ResponseBody
+                && !self.res.body.is_empty()
+                && !self.response_body_inspected()
+            {
                 self.res.body.clear();
                 self.invalidate_scalars();
             }

@@ -115,8 +115,9 @@ impl<'r> Transaction<'r> {
     /// `head` (resolved now if it is not yet), otherwise resolved into the
     /// transaction's buffer. Hand them back with `put_values`.
     pub(super) fn take_values(&mut self, head: &CompiledRule, link: &CompiledRule) -> Taken {
+        let runtime = self.has_runtime_exclusions(head);
         if let Some(id) = link.value_list {
-            if self.rules.shortcuts_on() && !self.has_runtime_exclusions(head) {
+            if self.rules.shortcuts_on() && !runtime {
                 let generation = self.lists.generation;
                 let count = self.rules.value_list_count();
                 let (resolved, mut values) = self.lists.take(id, count);
@@ -127,7 +128,7 @@ impl<'r> Transaction<'r> {
                         values = std::mem::take(&mut self.values_buf);
                         values.clear();
                     }
-                    self.resolve_targets(head, link, &mut values);
+                    self.resolve_targets(head, link, runtime, &mut values);
                 }
                 return Taken {
                     values,
@@ -137,7 +138,7 @@ impl<'r> Transaction<'r> {
         }
         let mut values = std::mem::take(&mut self.values_buf);
         values.clear();
-        self.resolve_targets(head, link, &mut values);
+        self.resolve_targets(head, link, runtime, &mut values);
         Taken { values, list: None }
     }
 

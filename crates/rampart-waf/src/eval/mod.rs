@@ -39,16 +39,17 @@ mod tests;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::compile::ctl_tags::CtlTag;
 use crate::compile::{CompiledRule, RuleSet};
-use crate::parser::{BodyProcessor, Collection, EngineMode, IdRange, Phase, Target, Variable};
+use crate::parser::{BodyProcessor, Collection, EngineMode, IdRange, Phase, Target};
 
 pub use data::Coll;
 use data::{Connection, Request, Response, Store};
 pub(crate) use store::{KeyIndex, StoreKey};
-use vars::{Shared, Value};
+use vars::Value;
 
 /// What the host should do instead of forwarding the exchange.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,7 +117,7 @@ pub struct Transaction<'r> {
     highest_severity: u8,
     cache: cache::TransformCache,
     /// Stable scalars computed once (see `scalars::is_stable`).
-    scalar_cache: RefCell<Vec<(Variable, Option<Shared>)>>,
+    scalar_cache: RefCell<scalars::StableScalars>,
     /// Reused buffer for the values of a rule link's targets.
     values_buf: Vec<Value>,
     /// Value lists shared by links with the same targets (see `lists`).
@@ -174,7 +175,7 @@ impl<'r> Transaction<'r> {
             allowed_through: 0,
             highest_severity: 255,
             cache,
-            scalar_cache: RefCell::new(buffers.scalar_cache),
+            scalar_cache: RefCell::default(),
             values_buf: buffers.values_buf,
             lists,
             union_buf: buffers.union_buf,
@@ -196,9 +197,9 @@ impl<'r> Transaction<'r> {
     ) {
         self.invalidate_scalars();
         self.conn = Connection {
-            client_ip: client_ip.to_string(),
+            client_ip: Arc::from(client_ip),
             client_port,
-            server_ip: server_ip.to_string(),
+            server_ip: Arc::from(server_ip),
             server_port: port,
         };
     }
@@ -206,12 +207,22 @@ impl<'r> Transaction<'r> {
     /// The request line; `uri` may be origin-form or absolute.
     pub fn set_request_line(&mut self, method: &str, uri: &str, protocol: &str) {
         self.invalidate_scalars();
-        self.req.method = method.to_string();
-        self.req.uri_raw = uri.to_string();
-        self.req.uri = strip_authority(uri).to_string();
-        self.req.protocol = protocol.to_string();
-        let query = self.req.uri.split_once('?').map(|(_, q)| q.to_string());
-        if let Some(q) = query {
+        self.req.method = scalars::method(method);
+        let raw: Arc<str> = Arc::from(uri);
+        let path = strip_authority(uri);
+        // Origin-form (the usual case): `REQUEST_URI` and
+        // `REQUEST_URI_RAW` share one allocation.
+        self.req.uri = if path.len() == uri.len() {
+            raw.clone()
+        } else {
+            Arc::from(path)
+        };
+        self.req.uri_raw = raw;
+        self.req.protocol = scalars::protocol(protocol);
+        // A clone of the shared URI, not a copy of the query, lets the
+        // arguments be parsed into `req` while it is read.
+        let uri = self.req.uri.clone();
+        if let Some((_, q)) = uri.split_once('?') {
             let sep = self.rules.config().argument_separator;
             body::urlencoded::parse_into(q.as_bytes(), sep, &mut self.req.args_get);
         }
@@ -272,15 +283,19 @@ impl<'r> Transaction<'r> {
 
     /// Buffers response body bytes when the response is inspectable.
     pub fn append_response_body(&mut self, chunk: &[u8]) {
-        if chunk.is_empty() {
-            return; // nothing changes: keep what was computed
-        }
-        self.invalidate_scalars();
-        if !self.response_body_inspected() {
+        // Only a body that grows changes what the rules see: otherwise the
+        // stable scalars, the prefilter unions and the value lists are
+        // kept (recomputing them would give the same values; a response
+        // that is not inspected cost their rebuilding in phases 4 and 5).
+        if chunk.is_empty() || !self.response_body_inspected() {
             return;
         }
         let limit = self.rules.config().response_body_limit as usize;
         let room = limit.saturating_sub(self.res.body.len());
+        if room == 0 {
+            return;
+        }
+        self.invalidate_scalars();
         self.res
             .body
             .extend_from_slice(&chunk[..chunk.len().min(room)]);
@@ -368,7 +383,6 @@ impl Drop for Transaction<'_> {
                 values_buf: std::mem::take(&mut self.values_buf),
                 union_buf: std::mem::take(&mut self.union_buf),
                 union_words: std::mem::take(&mut self.union_words),
-                scalar_cache: std::mem::take(self.scalar_cache.get_mut()),
                 setvar_key_buf: std::mem::take(&mut self.setvar_key_buf),
                 setvar_value_buf: std::mem::take(&mut self.setvar_value_buf),
             },

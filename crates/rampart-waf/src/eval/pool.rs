@@ -10,9 +10,8 @@ use std::sync::Mutex;
 
 use super::cache::TransformCache;
 use super::data::Store;
-use super::vars::{Shared, Value};
+use super::vars::Value;
 use super::MatchedRule;
-use crate::parser::Variable;
 
 /// Scratch kept for reuse by later transactions (per rule set); with
 /// `POOLED_CAPACITY`, this bounds the pool to a few megabytes.
@@ -42,7 +41,6 @@ pub(crate) struct Buffers {
     pub(super) values_buf: Vec<Value>,
     pub(super) union_buf: Vec<Value>,
     pub(super) union_words: Vec<u64>,
-    pub(super) scalar_cache: Vec<(Variable, Option<Shared>)>,
     pub(super) setvar_key_buf: Vec<u8>,
     pub(super) setvar_value_buf: Vec<u8>,
 }
@@ -50,15 +48,11 @@ pub(crate) struct Buffers {
 impl Buffers {
     fn capacity(&self) -> usize {
         let values = self.values_buf.capacity().max(self.union_buf.capacity());
-        let others = self
-            .union_words
-            .capacity()
-            .max(self.scalar_cache.capacity());
         let setvar = self
             .setvar_key_buf
             .capacity()
             .max(self.setvar_value_buf.capacity());
-        values.max(others).max(setvar)
+        values.max(self.union_words.capacity()).max(setvar)
     }
 
     /// Drops the values held (request data of the finished transaction).
@@ -66,7 +60,6 @@ impl Buffers {
         self.values_buf.clear();
         self.union_buf.clear();
         self.union_words.clear();
-        self.scalar_cache.clear();
         self.setvar_key_buf.clear();
         self.setvar_value_buf.clear();
     }

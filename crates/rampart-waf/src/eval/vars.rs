@@ -182,21 +182,32 @@ impl Value {
 
 impl<'r> Transaction<'r> {
     /// All values of the link's targets, minus exclusions, into `out`.
+    /// `runtime` is `has_runtime_exclusions(head)`, which the caller has
+    /// already asked (it scans the ctl scopes: asked once per resolution).
     pub(super) fn resolve_targets(
         &self,
         head: &CompiledRule,
         link: &CompiledRule,
+        runtime: bool,
         out: &mut Vec<Value>,
     ) {
-        // Whether some `ctl:ruleRemoveTarget*` names `head` (CRS 941010
-        // adds one on almost every request): the targets it removes are
-        // then read in place for each value, not collected into a new
-        // vector at every resolution.
-        let runtime = self.has_runtime_exclusions(head);
+        debug_assert_eq!(runtime, self.has_runtime_exclusions(head));
+        // With some `ctl:ruleRemoveTarget*` naming `head` (CRS 941010
+        // adds one on almost every request), the targets it removes are
+        // read in place for each value, not collected into a new vector at
+        // every resolution.
         for target in &link.targets {
             let start = out.len();
             self.target_values(target, out);
-            if link.exclusions.is_empty() && !runtime {
+            // Every value a target gives is of the target's variable (see
+            // `target_values`), and an exclusion only removes values of
+            // the variable it names: when none names this one, no value
+            // can be removed, and none is tested.
+            let var = target.variable;
+            let names_var = |ex: &Target| ex.variable == var;
+            let named = link.exclusions.iter().any(names_var)
+                || (runtime && self.runtime_exclusions(head).any(names_var));
+            if !named {
                 continue;
             }
             // Kept values slide down in place, in one pass: the survivors
@@ -270,7 +281,8 @@ impl<'r> Transaction<'r> {
     }
 
     /// Appends the values of one target to `out` (never excluded ones:
-    /// see `resolve_targets`).
+    /// see `resolve_targets`). Every value is of `target.variable`
+    /// (`resolve_targets` relies on it).
     pub(super) fn target_values(&self, target: &Target, out: &mut Vec<Value>) {
         let var = target.variable;
         let start = out.len();
@@ -609,6 +621,35 @@ mod tests {
             let value = Value::new(Some(var), Shared::Text(Arc::from("v")));
             assert_eq!(&*value.name(), var.name(), "{var:?}");
         }
+    }
+
+    fn matched(set: &crate::RuleSet, uri: &str, headers: &[(&str, &[u8])]) -> Vec<u64> {
+        let mut tx = Transaction::new(set);
+        tx.set_request_line("GET", uri, "HTTP/1.1");
+        for (name, value) in headers {
+            tx.add_request_header(name, value);
+        }
+        tx.process_request_headers();
+        tx.matched_rules().iter().map(|m| m.id).collect()
+    }
+
+    #[test]
+    fn exclusions_remove_values_of_the_variables_they_name_only() {
+        // Rule 1 excludes `ARGS:a` statically; 3 removes `REQUEST_HEADERS:x-a`
+        // from rule 2 at run time. Targets no exclusion names keep all
+        // their values, those named lose exactly the excluded ones.
+        let set = crate::RuleSet::from_text(
+            "SecRuleEngine On\n\
+             SecRule ARGS|!ARGS:a|REQUEST_HEADERS:X-A|ARGS_NAMES \"@rx evil\" \"id:1,phase:1,pass\"\n\
+             SecAction \"id:3,phase:1,pass,ctl:ruleRemoveTargetById=2;REQUEST_HEADERS:x-a\"\n\
+             SecRule REQUEST_HEADERS|ARGS \"@rx evil\" \"id:2,phase:1,pass\"",
+        )
+        .unwrap();
+        assert_eq!(matched(&set, "/?a=evil&b=ok", &[]), [3, 2]);
+        assert_eq!(matched(&set, "/?a=ok&b=evil", &[]), [1, 3, 2]);
+        assert_eq!(matched(&set, "/?evil=1", &[]), [1, 3]);
+        assert_eq!(matched(&set, "/", &[("X-A", b"evil")]), [1, 3]);
+        assert_eq!(matched(&set, "/", &[("X-B", b"evil")]), [3, 2]);
     }
 
     #[test]
