@@ -429,6 +429,8 @@ impl<'r> Transaction<'r> {
             return false;
         };
         let (slot, chain) = (plan.slot, plan.bits_chain);
+        // `slot_set`'s word and bit, once for all targets.
+        let (word, mask) = (slot as usize / 64, 1u64 << (slot % 64));
         for target in plan.targets.iter() {
             let (var, id, keyed, index) = match *target {
                 RejectTarget::Empty(var) if self.empty(var) => continue,
@@ -440,7 +442,7 @@ impl<'r> Transaction<'r> {
                     index,
                 } => (var, id, keyed, index),
             };
-            let set = match self.cache.union(id).map(|bits| slot_set(bits, slot)) {
+            let set = match self.cache.union_has(id, word, mask) {
                 Some(set) => set,
                 // `REQUEST_HEADERS:User-Agent`: without the variable's union
                 // at hand, the few selected values are checked one by one
