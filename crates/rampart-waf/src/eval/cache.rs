@@ -752,6 +752,59 @@ mod tests {
         assert!(cache.known(&rival).is_some(), "the slot is free again");
     }
 
+    /// A borrowed value has the identity of the `Shared` it would become:
+    /// a record made through one is found through the other (and the
+    /// record keeps the allocation alive after the borrow ends); its bits
+    /// come from the record, else are scanned once and found again.
+    #[test]
+    fn borrowed_and_shared_values_are_the_same_value() {
+        use super::ValueRef;
+        use std::sync::Arc;
+        let filter = filter();
+        let mut cache = TransformCache::new();
+        let bytes: crate::eval::data::Bytes = Arc::from(&b"an evil value"[..]);
+        let name: Arc<str> = Arc::from("bad name");
+        let known = cache.known(ValueRef::Bytes(&bytes)).expect("a free slot");
+        let shared = Shared::Bytes(bytes.clone());
+        assert_eq!(ValueRef::from(&shared).identity(), shared.identity());
+        assert_eq!(cache.held.len(), 1);
+        assert!(cache.known(&shared).is_some() && cache.held.len() == 1);
+        // Not scanned yet: `raw_bits` scans, then the record has the bits.
+        let bits = cache.raw_bits(ValueRef::Bytes(&bytes), Some(&known), &filter);
+        assert_eq!(slots(Some(bits)), Some((true, false)));
+        let known = cache.known(&shared).unwrap();
+        assert!(cache.known_bits(&known).is_some(), "kept in the record");
+        assert_eq!(slots(cache.bits(&shared)), Some((true, false)));
+        // A key used as a value, without a record given.
+        let text = Shared::Text(name.clone());
+        let bits = cache.raw_bits(ValueRef::Text(&name), None, &filter);
+        assert_eq!(slots(Some(bits)), Some((false, true)));
+        assert_eq!(slots(cache.bits(&text)), Some((false, true)));
+        drop((shared, text));
+        // The cache's clones keep both allocations (and identities).
+        assert_eq!(Arc::strong_count(&bytes), 2);
+        assert_eq!(Arc::strong_count(&name), 2);
+    }
+
+    /// `union_has` says what `slot_set` says on the union: set and clear
+    /// bits, words past the union's end, unions of another generation.
+    #[test]
+    fn union_has_reads_the_slot_of_valid_unions() {
+        let mut cache = TransformCache::new();
+        assert_eq!(cache.union_has(3, 0, 1), None, "never built");
+        cache.insert_union(3, &[0b100, 1 << 63]);
+        for slot in [0, 2, 64, 127, 128, 700] {
+            let (word, mask) = (slot as usize / 64, 1u64 << (slot % 64));
+            let want = cache.union(3).map(|bits| slot_set(bits, slot));
+            assert_eq!(cache.union_has(3, word, mask), want, "slot {slot}");
+        }
+        assert_eq!(cache.union_has(3, 0, 0b100), Some(true));
+        assert_eq!(cache.union_has(3, 1, 1 << 63), Some(true));
+        assert_eq!(cache.union_has(3, 2, 1), Some(false), "past the end");
+        cache.clear_unions();
+        assert_eq!(cache.union_has(3, 0, 0b100), None, "old generation");
+    }
+
     /// Entries of an old generation must not become valid again when the
     /// generation counter wraps round to the value they were made at.
     #[test]

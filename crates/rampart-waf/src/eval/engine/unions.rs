@@ -291,3 +291,6 @@ fn or_into_4(into: &mut [u64; 4], bits: &[u64; 4]) {
         *i |= b;
     }
 }
+
+#[cfg(test)]
+mod tests;
