@@ -207,6 +207,17 @@ impl<'r> Transaction<'r> {
                     true
                 });
             }
+            // A scalar: its one value, if any (as `target_values`), read
+            // the same way.
+            None if !is_collection(var) => {
+                if let Some(value) = self.scalar_shared(var) {
+                    let or = |bits: &[u64]| or_into(&mut union, bits);
+                    let at_hand = (&value).into();
+                    if !chain_bits_at_hand(rules, &mut self.cache, filter, chain, at_hand, or) {
+                        pending.push(Value::new(Some(var), value));
+                    }
+                }
+            }
             None => self.target_values(&whole(var), &mut pending),
         }
         for value in &pending {
