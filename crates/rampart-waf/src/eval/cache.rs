@@ -15,9 +15,11 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
+use std::sync::Arc;
 
 use crate::inthash::IntHasher;
 
+use super::data::Bytes;
 use super::memo::{MemoRef, ValueMemo};
 use super::vars::Shared;
 use crate::compile::prefilter::Prefilter;
@@ -99,6 +101,54 @@ struct Held {
     _value: Shared,
     slot: u16,
     memo: MemoRef,
+}
+
+/// A value the cache is asked about, borrowed: a [`Shared`] or a value
+/// read in place from the transaction's collections (building the
+/// prefilter unions visits every value of a variable, and a `Shared` per
+/// value would cost a reference count up and down for nothing). Same
+/// identity as the `Shared` it would become; the cache clones it only
+/// when it keeps the value (see `TransformCache::held`).
+#[derive(Clone, Copy)]
+pub(crate) enum ValueRef<'a> {
+    Bytes(&'a Bytes),
+    /// A collection key used as a value (`ARGS_NAMES`).
+    Text(&'a Arc<str>),
+}
+
+impl ValueRef<'_> {
+    #[inline(always)]
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            ValueRef::Bytes(b) => b,
+            ValueRef::Text(t) => t.as_bytes(),
+        }
+    }
+
+    /// As [`Shared::identity`]: the allocation's address and the length.
+    #[inline(always)]
+    pub fn identity(&self) -> (usize, usize) {
+        let bytes = self.bytes();
+        (bytes.as_ptr() as usize, bytes.len())
+    }
+
+    /// The owned value (a reference count, never a copy of the bytes).
+    pub fn to_shared(self) -> Shared {
+        match self {
+            ValueRef::Bytes(b) => Shared::Bytes(b.clone()),
+            ValueRef::Text(t) => Shared::Text(t.clone()),
+        }
+    }
+}
+
+impl<'a> From<&'a Shared> for ValueRef<'a> {
+    #[inline(always)]
+    fn from(value: &'a Shared) -> Self {
+        match value {
+            Shared::Bytes(b) => ValueRef::Bytes(b),
+            Shared::Text(t) => ValueRef::Text(t),
+        }
+    }
 }
 
 /// (generation, bytes present, at, len): see `TransformCache::summaries`.
@@ -242,7 +292,7 @@ impl TransformCache {
     /// reference counts at every turn, so the caller scans the value), and
     /// for values of `RECORDED_LEN` bytes or more (never kept).
     #[inline(always)]
-    pub fn presence(&mut self, value: &Shared) -> Option<[u64; 4]> {
+    pub fn presence<'v>(&mut self, value: impl Into<ValueRef<'v>>) -> Option<[u64; 4]> {
         self.known(value).map(|known| known.present)
     }
 
@@ -250,7 +300,8 @@ impl TransformCache {
     /// [`presence`](Self::presence)): its bytes and, once it is scanned,
     /// where its bits are. `None` when another value holds the slot.
     #[inline(always)]
-    pub fn known(&mut self, value: &Shared) -> Option<Known> {
+    pub fn known<'v>(&mut self, value: impl Into<ValueRef<'v>>) -> Option<Known> {
+        let value = value.into();
         let identity = value.identity();
         let slot = slot_of(identity);
         match self.presence.get(slot) {
@@ -260,7 +311,7 @@ impl TransformCache {
                 entry: found.entry,
             }),
             Some(found) if found.entry != 0 => None,
-            _ if value.len() < RECORDED_LEN => Some(self.note_presence(slot, value)),
+            _ if value.bytes().len() < RECORDED_LEN => Some(self.note_presence(slot, value)),
             _ => None,
         }
     }
@@ -278,18 +329,18 @@ impl TransformCache {
     /// free `slot`: its presence set and, when the memo knows the bytes,
     /// its bits, taken from there rather than computed.
     #[inline(never)]
-    fn note_presence(&mut self, slot: usize, value: &Shared) -> Known {
+    fn note_presence(&mut self, slot: usize, value: ValueRef<'_>) -> Known {
         if self.presence.is_empty() {
             self.presence.resize(PRESENCE_SLOTS, FREE);
         }
         let compute = || {
             let mut present = [0u64; 4];
-            crate::transform::presence(value, &mut present);
+            crate::transform::presence(value.bytes(), &mut present);
             present
         };
         let (present, bits, memo) = match self.memo.as_deref_mut() {
             Some(memo) => {
-                let found = memo.record(value, compute);
+                let found = memo.record(value.bytes(), compute);
                 let bits = match found.bits {
                     Some(bits) if self.arena.len() <= u32::MAX as usize / 2 => {
                         let at = self.arena.len();
@@ -302,15 +353,16 @@ impl TransformCache {
             }
             None => (compute(), NO_BITS, MemoRef::NONE),
         };
+        let (ptr, len) = value.identity();
         self.held.push(Held {
-            _value: value.clone(),
+            _value: value.to_shared(),
             slot: slot as u16,
             memo,
         });
         let entry = self.held.len() as u32;
         self.presence[slot] = Slot {
-            ptr: value.as_ptr() as usize,
-            len: value.len() as u32,
+            ptr,
+            len: len as u32,
             entry,
             bits,
             present,
@@ -352,7 +404,7 @@ impl TransformCache {
     /// transformation chain `chain` (whose output it is).
     pub fn memo_note_chain_bits(&mut self, known: &Known, chain: u32, output: &Shared) {
         let at = self.memo_of(known);
-        let Some(range) = self.bits_range(output) else {
+        let Some(range) = self.bits_range(output.into()) else {
             return;
         };
         if let Some(memo) = self.memo.as_deref_mut() {
@@ -399,12 +451,13 @@ impl TransformCache {
     /// The remembered prefilter bits of `value`: in its record when it
     /// has one with bits, else in `bits` (a value is scanned only when
     /// neither has them, so it is never in both).
-    pub fn bits(&self, value: &Shared) -> Option<&[u64]> {
-        self.bits_range(value).map(|range| &self.arena[range])
+    pub fn bits<'v>(&self, value: impl Into<ValueRef<'v>>) -> Option<&[u64]> {
+        self.bits_range(value.into())
+            .map(|range| &self.arena[range])
     }
 
     /// Where [`bits`](Self::bits) finds the bits of `value` in `arena`.
-    fn bits_range(&self, value: &Shared) -> Option<std::ops::Range<usize>> {
+    fn bits_range(&self, value: ValueRef<'_>) -> Option<std::ops::Range<usize>> {
         let identity = value.identity();
         if let Some(found) = self.presence.get(slot_of(identity)) {
             let (at, n) = found.bits;
@@ -425,7 +478,11 @@ impl TransformCache {
     /// value's record, made now for a short value if its slot is free (the
     /// bytes of a short value are asked for soon after its bits), or else
     /// in `bits`.
-    pub fn scan_bits(&mut self, value: &Shared, filter: &Prefilter) -> &[u64] {
+    pub fn scan_bits<'v>(&mut self, value: impl Into<ValueRef<'v>>, filter: &Prefilter) -> &[u64] {
+        self.scan_bits_of(value.into(), filter)
+    }
+
+    fn scan_bits_of(&mut self, value: ValueRef<'_>, filter: &Prefilter) -> &[u64] {
         if self.arena.len() > u32::MAX as usize / 2 {
             return self.scan_unkept(value, filter);
         }
@@ -435,7 +492,7 @@ impl TransformCache {
             Some(found) if found.entry != 0 => found.holds(identity),
             // Only a short value gets a record for its bits: the bytes of
             // a long one may never be asked for (see `presence`).
-            _ if value.len() < RECORDED_LEN => {
+            _ if value.bytes().len() < RECORDED_LEN => {
                 self.note_presence(slot, value);
                 true
             }
@@ -445,7 +502,7 @@ impl TransformCache {
             return self.scan_unkept(value, filter);
         }
         let at = self.arena.len();
-        filter.scan_into(value, &mut self.arena);
+        filter.scan_into(value.bytes(), &mut self.arena);
         let range = (at as u32, (self.arena.len() - at) as u32);
         match self.presence.get_mut(slot) {
             Some(found) if own => {
@@ -455,10 +512,33 @@ impl TransformCache {
             }
             _ => {
                 let (ptr, len) = identity;
-                self.bits.insert((0, ptr, len), (value.clone(), range));
+                self.bits.insert((0, ptr, len), (value.to_shared(), range));
             }
         }
         &self.arena[at..]
+    }
+
+    /// The prefilter bits of `value` (what [`bits`](Self::bits) finds,
+    /// else scanned now as [`scan_bits`](Self::scan_bits) does), with
+    /// `known` the record [`known`](Self::known) has just returned for it,
+    /// if any: its bits are then read from there, without looking the
+    /// value up again.
+    pub fn raw_bits(
+        &mut self,
+        value: ValueRef<'_>,
+        known: Option<&Known>,
+        filter: &Prefilter,
+    ) -> &[u64] {
+        if let Some(known) = known {
+            let (at, n) = known.bits;
+            if at != NO_BITS.0 {
+                return &self.arena[at as usize..(at + n) as usize];
+            }
+        }
+        if let Some(range) = self.bits_range(value) {
+            return &self.arena[range];
+        }
+        self.scan_bits_of(value, filter)
     }
 
     /// Hands the bits at `at` in `arena` (to its end) to the memo entry of
@@ -474,16 +554,33 @@ impl TransformCache {
 
     /// A bit set computed into the scratch buffer, not remembered (the
     /// cache is full).
-    fn scan_unkept(&mut self, value: &Shared, filter: &Prefilter) -> &[u64] {
+    fn scan_unkept(&mut self, value: ValueRef<'_>, filter: &Prefilter) -> &[u64] {
         self.scratch.clear();
-        filter.scan_into(value, &mut self.scratch);
+        filter.scan_into(value.bytes(), &mut self.scratch);
         &self.scratch
     }
 
+    /// Union `id`, when valid (the engine asks [`union_has`](Self::union_has)).
+    #[cfg(test)]
     pub fn union(&self, id: u32) -> Option<&[u64]> {
         let (generation, at, n) = *self.unions.get(id as usize)?;
         (generation == self.union_generation)
             .then(|| &self.union_arena[at as usize..(at + n) as usize])
+    }
+
+    /// Whether union `id` has the bit `mask` in its word `word` (a
+    /// prefilter slot, see `slot_set`), when the union is valid: what
+    /// `slot_set` says on [`union`](Self::union), in one word read (a
+    /// benign GET asks ~600 times, for every target of every link a union
+    /// may rule out).
+    #[inline(always)]
+    pub fn union_has(&self, id: u32, word: usize, mask: u64) -> Option<bool> {
+        let (generation, at, n) = *self.unions.get(id as usize)?;
+        if generation != self.union_generation {
+            return None;
+        }
+        // A union shorter than the word holds no bit of it.
+        Some(word < n as usize && self.union_arena[at as usize + word] & mask != 0)
     }
 
     pub fn insert_union(&mut self, id: u32, bits: &[u64]) {
@@ -653,6 +750,59 @@ mod tests {
         cache.clear();
         assert!(cache.held.is_empty());
         assert!(cache.known(&rival).is_some(), "the slot is free again");
+    }
+
+    /// A borrowed value has the identity of the `Shared` it would become:
+    /// a record made through one is found through the other (and the
+    /// record keeps the allocation alive after the borrow ends); its bits
+    /// come from the record, else are scanned once and found again.
+    #[test]
+    fn borrowed_and_shared_values_are_the_same_value() {
+        use super::ValueRef;
+        use std::sync::Arc;
+        let filter = filter();
+        let mut cache = TransformCache::new();
+        let bytes: crate::eval::data::Bytes = Arc::from(&b"an evil value"[..]);
+        let name: Arc<str> = Arc::from("bad name");
+        let known = cache.known(ValueRef::Bytes(&bytes)).expect("a free slot");
+        let shared = Shared::Bytes(bytes.clone());
+        assert_eq!(ValueRef::from(&shared).identity(), shared.identity());
+        assert_eq!(cache.held.len(), 1);
+        assert!(cache.known(&shared).is_some() && cache.held.len() == 1);
+        // Not scanned yet: `raw_bits` scans, then the record has the bits.
+        let bits = cache.raw_bits(ValueRef::Bytes(&bytes), Some(&known), &filter);
+        assert_eq!(slots(Some(bits)), Some((true, false)));
+        let known = cache.known(&shared).unwrap();
+        assert!(cache.known_bits(&known).is_some(), "kept in the record");
+        assert_eq!(slots(cache.bits(&shared)), Some((true, false)));
+        // A key used as a value, without a record given.
+        let text = Shared::Text(name.clone());
+        let bits = cache.raw_bits(ValueRef::Text(&name), None, &filter);
+        assert_eq!(slots(Some(bits)), Some((false, true)));
+        assert_eq!(slots(cache.bits(&text)), Some((false, true)));
+        drop((shared, text));
+        // The cache's clones keep both allocations (and identities).
+        assert_eq!(Arc::strong_count(&bytes), 2);
+        assert_eq!(Arc::strong_count(&name), 2);
+    }
+
+    /// `union_has` says what `slot_set` says on the union: set and clear
+    /// bits, words past the union's end, unions of another generation.
+    #[test]
+    fn union_has_reads_the_slot_of_valid_unions() {
+        let mut cache = TransformCache::new();
+        assert_eq!(cache.union_has(3, 0, 1), None, "never built");
+        cache.insert_union(3, &[0b100, 1 << 63]);
+        for slot in [0, 2, 64, 127, 128, 700] {
+            let (word, mask) = (slot as usize / 64, 1u64 << (slot % 64));
+            let want = cache.union(3).map(|bits| slot_set(bits, slot));
+            assert_eq!(cache.union_has(3, word, mask), want, "slot {slot}");
+        }
+        assert_eq!(cache.union_has(3, 0, 0b100), Some(true));
+        assert_eq!(cache.union_has(3, 1, 1 << 63), Some(true));
+        assert_eq!(cache.union_has(3, 2, 1), Some(false), "past the end");
+        cache.clear_unions();
+        assert_eq!(cache.union_has(3, 0, 0b100), None, "old generation");
     }
 
     /// Entries of an old generation must not become valid again when the

@@ -12,12 +12,14 @@ use crate::compile::fast::{compare, to_int, TxCompare};
 use crate::compile::prefilter::{slot_set, Prefilter};
 use crate::compile::{CompiledRule, Disruptive, Effect, Entry, RejectTarget};
 use crate::parser::{Action, AllowScope, EngineMode, Phase, Variable};
-use crate::transform::{presence, Transformation};
+use crate::transform::Transformation;
 
 use super::cache::Known;
 use super::data::Bytes;
 use super::vars::{Shared, Value};
 use super::{Intervention, MatchedRule, Transaction};
+
+mod unions;
 
 /// Values shorter than this are not remembered by the transformation step
 /// cache when a step leaves them unchanged.
@@ -433,6 +435,8 @@ impl<'r> Transaction<'r> {
             return false;
         };
         let (slot, chain) = (plan.slot, plan.bits_chain);
+        // `slot_set`'s word and bit, once for all targets.
+        let (word, mask) = (slot as usize / 64, 1u64 << (slot % 64));
         for target in plan.targets.iter() {
             let (var, id, keyed, index) = match *target {
                 RejectTarget::Empty(var) if self.empty(var) => continue,
@@ -444,7 +448,7 @@ impl<'r> Transaction<'r> {
                     index,
                 } => (var, id, keyed, index),
             };
-            let set = match self.cache.union(id).map(|bits| slot_set(bits, slot)) {
+            let set = match self.cache.union_has(id, word, mask) {
                 Some(set) => set,
                 // `REQUEST_HEADERS:User-Agent`: without the variable's union
                 // at hand, the few selected values are checked one by one
@@ -461,31 +465,6 @@ impl<'r> Transaction<'r> {
             }
         }
         true
-    }
-
-    /// Whether some value `target` selects may match the prefilter slot
-    /// `slot` after the bits chain `chain` (what `may_match` decides for
-    /// each value when the link is evaluated: the same values, minus
-    /// exclusions, reach it).
-    fn selected_may_match(
-        &mut self,
-        filter: &Prefilter,
-        chain: u32,
-        slot: u32,
-        target: &crate::parser::Target,
-    ) -> bool {
-        let mut values = std::mem::take(&mut self.union_buf);
-        values.clear();
-        self.target_values(target, &mut values);
-        let mut any = false;
-        for value in &values {
-            if self.with_chain_bits(filter, chain, &value.value, |bits| slot_set(bits, slot)) {
-                any = true;
-                break;
-            }
-        }
-        self.give_back_values(values);
-        any
     }
 
     /// Body-processor variables with no values at all (only the body
@@ -531,63 +510,6 @@ impl<'r> Transaction<'r> {
         self.cache.insert_union(id, &bits);
         self.union_words = bits;
         set
-    }
-
-    /// The union of the prefilter bits of every value of `var` after the
-    /// transformations of `chain`, in the `union_words` buffer (the caller
-    /// hands it back).
-    fn transformed_union(&mut self, filter: &Prefilter, chain: u32, var: Variable) -> Vec<u64> {
-        let mut union = std::mem::take(&mut self.union_words);
-        union.clear();
-        let values = self.values_of(var);
-        for value in &values {
-            self.with_chain_bits(filter, chain, &value.value, |bits| {
-                or_into(&mut union, bits)
-            });
-        }
-        self.give_back_values(values);
-        union
-    }
-
-    /// Records which bytes the values of `var` hold and the union of their
-    /// raw prefilter bits (see `union_slot_set`); the bytes.
-    fn summarise(&mut self, filter: &Prefilter, var: Variable) -> [u64; 4] {
-        let mut union = std::mem::take(&mut self.union_words);
-        union.clear();
-        let values = self.values_of(var);
-        let mut present = [0u64; 4];
-        for value in &values {
-            // A short value's bytes are remembered (its later chains and
-            // steps ask for them again); a long one is scanned here.
-            let remembered = if value.value.len() < SHORT_VALUE {
-                self.cache.presence(&value.value)
-            } else {
-                None
-            };
-            match remembered {
-                Some(bytes) => or_into_4(&mut present, &bytes),
-                None => presence(&value.value, &mut present),
-            }
-            self.with_bits(filter, &value.value, |bits| or_into(&mut union, bits));
-        }
-        self.cache.insert_summary(var as usize, present, &union);
-        self.give_back_values(values);
-        self.union_words = union;
-        present
-    }
-
-    /// All values of `var`, in the transaction's reusable value buffer
-    /// (hand it back with `give_back_values`).
-    fn values_of(&mut self, var: Variable) -> Vec<Value> {
-        let mut values = std::mem::take(&mut self.union_buf);
-        values.clear();
-        self.target_values(&whole(var), &mut values);
-        values
-    }
-
-    fn give_back_values(&mut self, mut values: Vec<Value>) {
-        values.clear();
-        self.union_buf = values;
     }
 
     /// Runs `f` on the prefilter bits of `value` (one scan per value,
@@ -886,25 +808,8 @@ fn phase_of(n: u8) -> Phase {
     }
 }
 
-/// A target for every value of `var`.
-fn whole(var: Variable) -> crate::parser::Target {
-    crate::parser::Target {
-        variable: var,
-        selector: None,
-        count: false,
-        exclude: false,
-    }
-}
-
-/// ORs one set of 256 bits into another.
-fn or_into_4(into: &mut [u64; 4], bits: &[u64; 4]) {
-    for (u, b) in into.iter_mut().zip(bits) {
-        *u |= *b;
-    }
-}
-
 /// ORs `bits` into `union`, growing it as needed.
-fn or_into(union: &mut Vec<u64>, bits: &[u64]) {
+pub(super) fn or_into(union: &mut Vec<u64>, bits: &[u64]) {
     if union.len() < bits.len() {
         union.resize(bits.len(), 0);
     }
