@@ -291,7 +291,9 @@ impl Output {
             link.chain = next.take();
             next = Some(Box::new(link));
         }
-        Ok(*next.expect("a rule has at least one link"))
+        let mut head = *next.expect("a rule has at least one link");
+        super::fast::mark_quiet(&mut head);
+        Ok(head)
     }
 
     fn compile_link(

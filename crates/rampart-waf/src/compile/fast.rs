@@ -31,6 +31,31 @@ pub struct TxCompare {
     pub name: Arc<str>,
     pub cmp: Cmp,
     pub rhs: i64,
+    /// Nothing can read the `MATCHED_VARS` entry of a match: the plan is
+    /// the whole rule (no chain after it), without per-match actions,
+    /// `msg`, `logdata` or a disruptive action that expands a macro (set
+    /// by [`mark_quiet`]). The paranoia-level gates have this shape.
+    pub quiet: bool,
+}
+
+/// Sets [`TxCompare::quiet`] on a rule's head link when the rule has the
+/// shape it names. Why that is enough: `MATCHED_VARS` is only read while
+/// a rule is evaluated (its targets and macros), every rule clears it
+/// before its first link, and such a rule reads no macro after its only
+/// link matched.
+pub(crate) fn mark_quiet(head: &mut super::CompiledRule) {
+    let expands_disruptive = matches!(
+        head.disruptive,
+        super::Disruptive::Redirect(_) | super::Disruptive::Proxy(_)
+    );
+    let reads_nothing = head.chain.is_none()
+        && head.effects.is_empty()
+        && head.meta.msg.is_none()
+        && head.meta.logdata.is_none()
+        && !expands_disruptive;
+    if let Some(plan) = head.tx_compare.as_mut() {
+        plan.quiet = reads_nothing;
+    }
 }
 
 /// The plan of a link, when it has the shape of [`TxCompare`].
@@ -65,6 +90,7 @@ pub(crate) fn tx_compare(
         name,
         cmp: *cmp,
         rhs: to_int(rhs),
+        quiet: false,
     })
 }
 

@@ -36,10 +36,11 @@ const TX_MEMO_SLOTS: usize = 4;
 
 /// Values of TX keys read by plans, each with the store generation it was
 /// read at (see `Transaction::tx_planned`): (key address, generation,
-/// value). A direct-mapped table: a collision only means a lookup.
+/// value, the value as a number). A direct-mapped table: a collision only
+/// means a lookup.
 #[derive(Default)]
 pub(super) struct TxMemo {
-    entries: [(usize, u64, Option<Bytes>); TX_MEMO_SLOTS],
+    entries: [(usize, u64, Option<Bytes>, i64); TX_MEMO_SLOTS],
 }
 
 /// How a rule's evaluation changes the flow of its phase.
@@ -220,7 +221,7 @@ impl<'r> Transaction<'r> {
     /// A `[&]TX:key "@cmp N"` link without building a value list: what the
     /// general path does for that shape, with the key and number prepared.
     fn eval_tx_compare(&mut self, link: &CompiledRule, plan: &TxCompare) -> bool {
-        let stored = self.tx_planned(&plan.key);
+        let (stored, number) = self.tx_planned(&plan.key);
         let value: Bytes = match (plan.count, stored) {
             (true, found) => {
                 let n = i64::from(found.is_some());
@@ -236,14 +237,20 @@ impl<'r> Transaction<'r> {
             // No value: nothing for the operator to inspect, negated or not.
             (false, None) => return false,
             (false, Some(v)) => {
-                if compare(plan.cmp, to_int(v), plan.rhs) == link.negated {
+                if compare(plan.cmp, number, plan.rhs) == link.negated {
                     return false;
                 }
                 v.clone()
             }
         };
-        self.matched_vars
-            .push_shared(plan.name.clone(), value.clone());
+        // A quiet plan's rule reads nothing after this match, and the next
+        // rule clears `MATCHED_VARS` before reading it: the entry could
+        // never be seen (see `TxCompare::quiet`). `MATCHED_VAR` outlives
+        // the rule, so it is always set.
+        if !plan.quiet {
+            self.matched_vars
+                .push_shared(plan.name.clone(), value.clone());
+        }
         self.matched_var = Some((plan.name.clone(), value));
         self.run_effects(link);
         true
@@ -253,14 +260,18 @@ impl<'r> Transaction<'r> {
     /// gates read the same key again and again while TX rarely changes in
     /// between: the value is remembered with the store's generation, and
     /// is looked up again only after a write to TX.
-    fn tx_planned(&mut self, key: &super::StoreKey) -> Option<&Bytes> {
+    /// The number (`to_int`) is remembered with it: the gates compare the
+    /// same value again and again.
+    fn tx_planned(&mut self, key: &super::StoreKey) -> (Option<&Bytes>, i64) {
         let id = std::sync::Arc::as_ptr(key.name()) as *const u8 as usize;
         let generation = self.tx.generation();
         let slot = &mut self.tx_memo.entries[(id >> 4) % TX_MEMO_SLOTS];
         if slot.0 != id || slot.1 != generation {
-            *slot = (id, generation, self.tx.get_key(key).cloned());
+            let value = self.tx.get_key(key).cloned();
+            let number = value.as_deref().map_or(0, to_int);
+            *slot = (id, generation, value, number);
         }
-        slot.2.as_ref()
+        (slot.2.as_ref(), slot.3)
     }
 
     /// Transforms `raw` and runs the operator; the matched (transformed)
@@ -320,10 +331,10 @@ impl<'r> Transaction<'r> {
             || known
                 .is_some_and(|known| self.rules.chain_keeps_all(link.chain_key, &known.present));
         if unchanged {
-            return self.operator_matches(link, raw).then(|| raw.clone());
+            return self.operator_matches_shared(link, raw).then(|| raw.clone());
         }
         let value = self.transformed(link, raw);
-        self.operator_matches(link, &value).then_some(value)
+        self.operator_matches_shared(link, &value).then_some(value)
     }
 
     /// What `may_match` answers, from the value's record alone: `None`
@@ -695,12 +706,16 @@ impl<'r> Transaction<'r> {
     }
 
     /// Runs `setvar`, `ctl` and the other per-match actions of a link.
+    /// Inlined: most matching links (the paranoia gates, negated checks)
+    /// have none, and the call cost more than the empty loop.
+    #[inline(always)]
     fn run_effects(&mut self, link: &CompiledRule) {
         for effect in &link.effects {
             self.effect(effect);
         }
     }
 
+    #[inline(never)]
     fn effect(&mut self, effect: &Effect) {
         match &effect.action {
             Action::SetVar(sv) => self.setvar(sv, effect),

@@ -8,6 +8,8 @@ use crate::compile::{Arg, Cidr, CompiledOp, CompiledRule};
 
 use super::macros::Expanded;
 use super::setvar::to_int;
+use super::store::capture_keys;
+use super::vars::Shared;
 use super::Transaction;
 
 /// An operator argument's bytes: the rule's literal, or its macros expanded.
@@ -30,6 +32,21 @@ impl<'r> Transaction<'r> {
     /// Runs the link's operator; the result already accounts for `!`.
     pub(super) fn operator_matches(&mut self, link: &CompiledRule, value: &[u8]) -> bool {
         self.run_operator(link, value) != link.negated
+    }
+
+    /// `operator_matches` on a value held as shared bytes: `@rx ^.*$` with
+    /// `capture` (CRS 920450 and 920451, once per header name) keeps the
+    /// value itself as `TX:0` instead of a copy. Same effects: that
+    /// operator matches every value and captures only group 0, the whole
+    /// value, which `set_captures` would copy into `TX:0`.
+    pub(super) fn operator_matches_shared(&mut self, link: &CompiledRule, value: &Shared) -> bool {
+        if let (CompiledOp::RxWhole, true, Shared::Bytes(bytes)) =
+            (&link.operator, link.capture, value)
+        {
+            self.tx.set_key(&capture_keys()[0], bytes.clone());
+            return !link.negated;
+        }
+        self.operator_matches(link, value)
     }
 
     fn arg<'a>(&self, arg: &'a Arg) -> ArgBytes<'a> {

@@ -461,3 +461,51 @@ fn records_answer_for_unchanged_values_only() {
         }
     }
 }
+
+/// A quiet TX comparison (see `TxCompare::quiet`) skips only the
+/// `MATCHED_VARS` entry nobody can read: a chained link still reads it,
+/// and `MATCHED_VAR` is still set for the rules after it.
+#[test]
+fn quiet_tx_comparisons_keep_what_can_be_read() {
+    let set = rules(
+        "SecAction \"id:1,phase:1,pass,nolog,setvar:tx.level=2\"\n\
+         SecRule TX:level \"@eq 2\" \"id:2,phase:1,pass,chain\"\n\
+         SecRule MATCHED_VARS \"@streq 2\" \"setvar:tx.chained=1\"\n\
+         SecRule TX:level \"@eq 2\" \"id:3,phase:1,pass,nolog\"\n\
+         SecRule MATCHED_VAR \"@streq 2\" \"id:4,phase:1,pass\"\n\
+         SecRule MATCHED_VARS \"@streq 2\" \"id:5,phase:1,pass\"\n\
+         SecRule TX:chained \"@eq 1\" \"id:6,phase:1,pass\"",
+    );
+    assert!(set.rule(3).unwrap().tx_compare.as_ref().unwrap().quiet);
+    assert!(!set.rule(2).unwrap().tx_compare.as_ref().unwrap().quiet);
+    // 5: a rule's MATCHED_VARS starts empty, whatever matched before it.
+    assert_eq!(ids(&get(&set, "/")), [1, 2, 3, 4, 6]);
+}
+
+/// The remembered number of a TX value follows the value: a gate after a
+/// write to TX compares the new value.
+#[test]
+fn tx_comparisons_compare_the_current_number() {
+    let set = rules(
+        "SecAction \"id:1,phase:1,pass,nolog,setvar:tx.level=5\"\n\
+         SecRule TX:level \"@gt 3\" \"id:2,phase:1,pass\"\n\
+         SecAction \"id:3,phase:1,pass,nolog,setvar:tx.level=1\"\n\
+         SecRule TX:level \"@gt 3\" \"id:4,phase:1,pass\"\n\
+         SecRule TX:level \"@lt 3\" \"id:5,phase:1,pass\"",
+    );
+    assert_eq!(ids(&get(&set, "/")), [1, 2, 3, 5]);
+}
+
+/// `@rx ^.*$` with `capture` keeps the (transformed) value as `TX:0`,
+/// also when negated (the operator matched, so the rule does not).
+#[test]
+fn whole_value_capture_sets_tx_0() {
+    let set = rules(
+        "SecRule REQUEST_HEADERS_NAMES \"@rx ^.*$\" \"id:1,phase:1,pass,capture,t:lowercase,setvar:'tx.seen_%{tx.0}=/%{tx.0}/'\"\n\
+         SecRule TX:seen_host \"@streq /host/\" \"id:2,phase:1,pass\"\n\
+         SecRule ARGS \"!@rx ^.*$\" \"id:3,phase:1,pass,capture,t:uppercase\"",
+    );
+    let tx = get(&set, "/?a=xyz");
+    assert_eq!(ids(&tx), [1, 2]);
+    assert_eq!(tx.tx_var("0"), Some(&b"XYZ"[..]));
+}
