@@ -38,7 +38,9 @@ impl<'r> Transaction<'r> {
     /// `capture` (CRS 920450 and 920451, once per header name) keeps the
     /// value itself as `TX:0` instead of a copy. Same effects: that
     /// operator matches every value and captures only group 0, the whole
-    /// value, which `set_captures` would copy into `TX:0`.
+    /// value, which `set_captures` would copy into `TX:0`. Inlined: it
+    /// stands in front of every operator of a transformed value.
+    #[inline(always)]
     pub(super) fn operator_matches_shared(&mut self, link: &CompiledRule, value: &Shared) -> bool {
         if let (CompiledOp::RxWhole, true, Shared::Bytes(bytes)) =
             (&link.operator, link.capture, value)
