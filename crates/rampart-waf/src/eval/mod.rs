@@ -27,6 +27,7 @@ pub(crate) mod memo;
 mod ops;
 pub(crate) mod pool;
 mod scalars;
+pub(crate) mod segments;
 mod setvar;
 pub(crate) mod snapshot;
 pub(crate) mod store;
@@ -88,7 +89,7 @@ struct Overrides {
     removed_targets: Vec<(TargetScope, Vec<Target>)>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum TargetScope {
     Ids(Vec<IdRange>),
     Tag(CtlTag),
@@ -134,6 +135,9 @@ pub struct Transaction<'r> {
     setvar_value_buf: Vec<u8>,
     started: Instant,
     unique_id: String,
+    /// Set while a segment of pure rules is evaluated rather than taken
+    /// from its remembered outcome (see `segments`).
+    in_segment: bool,
 }
 
 impl<'r> Transaction<'r> {
@@ -185,6 +189,7 @@ impl<'r> Transaction<'r> {
             setvar_value_buf: buffers.setvar_value_buf,
             started,
             unique_id: unique_id(),
+            in_segment: false,
         }
     }
 
