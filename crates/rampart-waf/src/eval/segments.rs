@@ -20,7 +20,8 @@
 //! are appended, the highest severity is the minimum of both,
 //! `MATCHED_VAR` is the outcome's when a rule of the segment set it,
 //! `MATCHED_VARS` is what the segment's last evaluated rule left (each
-//! rule clears it first, and a segment's first rule is always evaluated),
+//! rule clears it first) when some rule was evaluated (a `ctl` may have
+//! removed them all),
 //! and the loop resumes where the evaluation left the segment. An
 //! evaluation that stopped the phase or in which a rule with a disruptive
 //! action other than `pass` matched is not remembered. With the
@@ -50,7 +51,9 @@ pub(crate) struct Outcome {
     matched: Box<[MatchedRule]>,
     highest_severity: u8,
     matched_var: Option<(Arc<str>, Bytes)>,
-    matched_vars: Coll,
+    /// What the last evaluated rule left in `MATCHED_VARS` (`None`: no
+    /// rule was evaluated).
+    matched_vars: Option<Coll>,
     resume: usize,
 }
 
@@ -149,7 +152,9 @@ impl<'r> Transaction<'r> {
         if let Some(var) = &outcome.matched_var {
             self.matched_var = Some(var.clone());
         }
-        self.matched_vars.clone_from(&outcome.matched_vars);
+        if let Some(vars) = &outcome.matched_vars {
+            self.matched_vars.clone_from(vars);
+        }
         self.current = None;
         outcome.resume
     }
@@ -171,7 +176,28 @@ impl<'r> Transaction<'r> {
         let matched_from = self.matched.len();
         let severity = std::mem::replace(&mut self.highest_severity, 255);
         let matched_var = self.matched_var.take();
+        // Every evaluated rule empties `MATCHED_VARS` first (it is not
+        // empty here): the marker is still there when none was (all
+        // removed by `ctl`s), and the variable is then left as it was.
+        // No rule can see the difference today (each empties it before
+        // its links run), but the state stays the one evaluation leaves.
+        let marker: Arc<str> = Arc::from("");
+        let matched_vars = std::mem::take(&mut self.matched_vars);
+        self.matched_vars
+            .push_shared(marker.clone(), Bytes::from(&b""[..]));
         let next = self.run_inside(phase, start, seg.end);
+        let untouched = self
+            .matched_vars
+            .entries
+            .first()
+            .is_some_and(|(name, _)| Arc::ptr_eq(name, &marker));
+        let run_vars = match untouched {
+            true => {
+                self.matched_vars = matched_vars;
+                None
+            }
+            false => Some(self.matched_vars.clone()),
+        };
         let run_severity = self.highest_severity;
         self.highest_severity = severity.min(run_severity);
         let run_var = self.matched_var.clone();
@@ -205,7 +231,7 @@ impl<'r> Transaction<'r> {
             matched: self.matched[matched_from..].into(),
             highest_severity: run_severity,
             matched_var: run_var,
-            matched_vars: self.matched_vars.clone(),
+            matched_vars: run_vars,
             resume,
         };
         self.rules.segment_memos().set(id, outcome);
