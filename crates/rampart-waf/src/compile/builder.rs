@@ -210,6 +210,8 @@ impl Builder {
             selectors: Default::default(),
             scratch_pool: Default::default(),
             init_run: None,
+            segments: Default::default(),
+            segment_memos: Default::default(),
             value_lists: 0,
             ctl_tags: Default::default(),
             memos: crate::eval::memo::MemoShards::new(0),
@@ -230,6 +232,8 @@ impl Builder {
         set.ctl_tags = super::ctl_tags::assign(&mut set.rules);
         let verdicts = super::verdicts::assign(&mut set.rules);
         set.memos = crate::eval::memo::MemoShards::new(verdicts);
+        set.segments = super::segments::Segments::find(&set.phases, &set.rules, &set.skip_targets);
+        set.segment_memos = crate::eval::segments::SegmentMemos::new(set.segments.list.len());
         // Last: the simulation runs the finished rules.
         set.init_run = crate::eval::snapshot::build(&set);
         Ok(set)

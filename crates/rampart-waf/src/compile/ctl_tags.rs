@@ -21,7 +21,7 @@ use super::rule::CompiledRule;
 pub(crate) struct CtlTagBits(HashMap<String, u64>);
 
 /// A tag named by a `ctl`, with its bit (0 when it has none).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CtlTag {
     name: String,
     bit: u64,

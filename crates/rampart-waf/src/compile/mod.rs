@@ -18,6 +18,7 @@ pub mod pcre;
 pub mod prefilter;
 pub(crate) mod pure;
 mod rule;
+pub(crate) mod segments;
 mod trigrams;
 mod verdicts;
 
@@ -116,6 +117,10 @@ pub struct RuleSet {
     /// The outcome of the first run of pure rules of phase 1, computed at
     /// load (see `eval::snapshot`).
     init_run: Option<crate::eval::snapshot::InitRun>,
+    /// The segments of pure rules of phases 3 to 5 (see
+    /// `compile::segments`), and their latest outcomes.
+    segments: segments::Segments,
+    segment_memos: crate::eval::segments::SegmentMemos,
     /// How many value lists the links share (see `compile::lists`).
     value_lists: u32,
     /// The bits of the tags `ctl`s name (see `compile::ctl_tags`).
@@ -414,6 +419,25 @@ impl RuleSet {
     /// `eval::snapshot`), if the set has one; for tests and diagnostics.
     pub fn init_snapshot(&self) -> Option<(usize, usize)> {
         self.init_run.as_ref().map(|run| (run.start, run.resume))
+    }
+
+    /// The segments of pure rules of phases 3 to 5.
+    pub(crate) fn segments(&self) -> &segments::Segments {
+        &self.segments
+    }
+
+    /// Per entry of `phase`'s program, the segment of pure rules starting
+    /// there (`u32::MAX`: none); empty when the phase has none or the
+    /// shortcuts are off.
+    pub(crate) fn segment_starts(&self, phase: Phase) -> &[u32] {
+        if !self.prefilter_on {
+            return &[];
+        }
+        self.segments.starts(phase)
+    }
+
+    pub(crate) fn segment_memos(&self) -> &crate::eval::segments::SegmentMemos {
+        &self.segment_memos
     }
 
     /// The snapshot of phase 1's first pure run, when the shortcuts are on.

@@ -133,7 +133,22 @@ impl<'r> Transaction<'r> {
         until: usize,
     ) -> Option<usize> {
         let program = self.rules.phase(phase);
+        // Segments of pure rules (phases 3-5, see `segments`); never
+        // within the evaluation of one, nor in a partial run of a phase.
+        let segments = match self.in_segment || until != program.len() {
+            true => &[][..],
+            false => self.rules.segment_starts(phase),
+        };
         while i < until {
+            if let Some(&id) = segments.get(i).filter(|id| **id != u32::MAX) {
+                match self.run_segment(phase, i, id as usize) {
+                    Some(next) => {
+                        i = next;
+                        continue;
+                    }
+                    None => return None,
+                }
+            }
             let Entry::Rule(index) = &program[i] else {
                 i += 1;
                 continue;

@@ -27,6 +27,7 @@ pub(crate) mod memo;
 mod ops;
 pub(crate) mod pool;
 mod scalars;
+pub(crate) mod segments;
 mod setvar;
 pub(crate) mod snapshot;
 pub(crate) mod store;
@@ -88,7 +89,7 @@ struct Overrides {
     removed_targets: Vec<(TargetScope, Vec<Target>)>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum TargetScope {
     Ids(Vec<IdRange>),
     Tag(CtlTag),
@@ -133,7 +134,12 @@ pub struct Transaction<'r> {
     /// Reused buffer for `setvar` values built from text and macros.
     setvar_value_buf: Vec<u8>,
     started: Instant,
-    unique_id: String,
+    /// `UNIQUE_ID`, made when first read: formatting it cost every
+    /// transaction ~550 instructions, and CRS never reads it.
+    unique_id: std::cell::OnceCell<String>,
+    /// Set while a segment of pure rules is evaluated rather than taken
+    /// from its remembered outcome (see `segments`).
+    in_segment: bool,
 }
 
 impl<'r> Transaction<'r> {
@@ -184,7 +190,8 @@ impl<'r> Transaction<'r> {
             setvar_key_buf: buffers.setvar_key_buf,
             setvar_value_buf: buffers.setvar_value_buf,
             started,
-            unique_id: unique_id(),
+            unique_id: std::cell::OnceCell::new(),
+            in_segment: false,
         }
     }
 
@@ -405,7 +412,7 @@ fn strip_authority(uri: &str) -> &str {
 
 /// A unique-enough id for `UNIQUE_ID` without a random source: time and a
 /// process-wide counter.
-fn unique_id() -> String {
+pub(super) fn unique_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);

@@ -308,7 +308,7 @@ impl<'r> Transaction<'r> {
             Variable::ResponseContentLength => res.headers.get("content-length").and_then(bytes),
             Variable::MatchedVar => self.matched_var.as_ref().map(|(_, v)| v.clone()),
             Variable::MatchedVarName => self.matched_var.as_ref().and_then(|(n, _)| text(n)),
-            Variable::UniqueId => text(&self.unique_id),
+            Variable::UniqueId => text(self.unique_id.get_or_init(super::unique_id)),
             Variable::Duration => number(self.started.elapsed().as_micros()),
             Variable::HighestSeverity => number(self.highest_severity),
             Variable::ModsecBuild => text("030100100"),

@@ -212,6 +212,11 @@ impl KeyIndex {
 
     /// The slot of a key known at load, when the index holds it.
     #[inline]
+    /// Whether `key` has a slot in stores using this index.
+    pub(crate) fn has_slot(&self, key: &StoreKey) -> bool {
+        self.slot_of(key).is_some()
+    }
+
     fn slot_of(&self, key: &StoreKey) -> Option<usize> {
         let id = key.id as usize;
         // Ids are positions in the registry, which only grows: a name

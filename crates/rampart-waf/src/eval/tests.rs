@@ -509,3 +509,29 @@ fn whole_value_capture_sets_tx_0() {
     assert_eq!(ids(&tx), [1, 2]);
     assert_eq!(tx.tx_var("0"), Some(&b"XYZ"[..]));
 }
+
+/// `UNIQUE_ID` is made when first read (not in `Transaction::new`): the
+/// same on every read of one transaction, even after its inputs changed,
+/// and another one in the next transaction.
+#[test]
+fn unique_id_is_stable_within_a_transaction_and_differs_between_them() {
+    let rules = RuleSet::from_text(
+        "SecRuleEngine On\n\
+         SecAction \"id:1,phase:1,pass,setvar:tx.a=%{UNIQUE_ID}\"\n\
+         SecAction \"id:2,phase:2,pass,setvar:tx.b=%{UNIQUE_ID}\"",
+    )
+    .unwrap();
+    let run = || {
+        let mut tx = Transaction::new(&rules);
+        tx.process_request_headers();
+        tx.append_request_body(b"x=1");
+        tx.process_request_body();
+        let var = |k: &str| tx.tx_var(k).map(<[u8]>::to_vec);
+        (var("a"), var("b"))
+    };
+    let (a1, b1) = run();
+    let (a2, _) = run();
+    assert!(a1.as_ref().is_some_and(|a| !a.is_empty()));
+    assert_eq!(a1, b1);
+    assert_ne!(a1, a2);
+}
