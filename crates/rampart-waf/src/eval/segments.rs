@@ -1,5 +1,5 @@
 //! The outcome of a segment of pure rules (see `compile::segments`),
-//! remembered by the rule set and applied to a later transaction that
+//! remembered by the rule set (per worker thread) and applied to a later transaction that
 //! reaches the segment with the same values under the segment's TX keys,
 //! instead of evaluating its rules again.
 //!
@@ -28,7 +28,8 @@
 //! shortcuts off (`RuleSet::set_prefilter(false)`) segments are evaluated
 //! as usual, which the equivalence tests compare against.
 
-use std::sync::{Arc, Mutex};
+use std::cell::RefCell;
+use std::sync::Arc;
 
 use crate::compile::ctl_tags::CtlTag;
 use crate::compile::segments::Segment;
@@ -65,27 +66,44 @@ struct Removals {
     targets: Vec<(TargetScope, Vec<Target>)>,
 }
 
-/// The latest outcome of every segment of a rule set.
+/// The latest outcome of every segment of a rule set, per worker thread:
+/// read by every transaction, so not behind a lock that the threads
+/// would share (as the value memo, see `memo`).
 #[derive(Default)]
-pub(crate) struct SegmentMemos(Box<[Mutex<Option<Arc<Outcome>>>]>);
+pub(crate) struct SegmentMemos {
+    count: usize,
+    locals: thread_local::ThreadLocal<RefCell<Outcomes>>,
+}
+
+/// One thread's latest outcome per segment.
+type Outcomes = Box<[Option<Arc<Outcome>>]>;
 
 impl std::fmt::Debug for SegmentMemos {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SegmentMemos({})", self.0.len())
+        write!(f, "SegmentMemos({})", self.count)
     }
 }
 
 impl SegmentMemos {
     pub fn new(count: usize) -> SegmentMemos {
-        SegmentMemos((0..count).map(|_| Mutex::new(None)).collect())
+        SegmentMemos {
+            count,
+            locals: thread_local::ThreadLocal::new(),
+        }
+    }
+
+    /// This thread's outcomes.
+    fn local(&self) -> &RefCell<Outcomes> {
+        self.locals
+            .get_or(|| RefCell::new((0..self.count).map(|_| None).collect()))
     }
 
     fn get(&self, id: usize) -> Option<Arc<Outcome>> {
-        self.0.get(id)?.lock().ok()?.clone()
+        self.local().borrow().get(id)?.clone()
     }
 
     fn set(&self, id: usize, outcome: Outcome) {
-        if let Some(Ok(mut slot)) = self.0.get(id).map(Mutex::lock) {
+        if let Some(slot) = self.local().borrow_mut().get_mut(id) {
             *slot = Some(Arc::new(outcome));
         }
     }

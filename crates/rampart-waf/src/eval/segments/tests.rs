@@ -163,3 +163,24 @@ SecRule &TX:a "@eq 0" "id:12,phase:3,deny,status:403"
     exchange(&rules, &[]);
     assert!(rules.segment_memos().get(0).is_some());
 }
+
+/// Outcomes are kept per worker thread: another thread starts without
+/// them (and so never waits on, or writes to, this thread's).
+#[test]
+fn outcomes_are_kept_per_thread() {
+    let text = r#"
+SecRule TX:a "@eq 1" "id:10,phase:3,pass,nolog"
+SecRule TX:a "@eq 1" "id:11,phase:3,pass,nolog"
+SecRule &TX:a "@eq 0" "id:12,phase:3,pass,nolog"
+"#;
+    let rules = RuleSet::from_text(text).unwrap();
+    exchange(&rules, &[]);
+    assert!(rules.segment_memos().get(0).is_some());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            assert!(rules.segment_memos().get(0).is_none());
+            exchange(&rules, &[]);
+            assert!(rules.segment_memos().get(0).is_some());
+        });
+    });
+}
