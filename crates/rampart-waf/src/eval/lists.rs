@@ -9,13 +9,21 @@
 //! run-time exclusions (`ctl:ruleRemoveTarget*`), so it holds exactly what
 //! `resolve_targets` returns for each link with that id, in the same
 //! order, and the same shared values (the transformation cache, keyed on
-//! their allocation, finds them again). Lists are used only while the
+//! their allocation, finds them again).
+//!
+//! A rule with run-time exclusions uses a *derived* list instead, keyed on
+//! the list id and the targets those exclusions remove from it, in order
+//! (`Derived`): `resolve_targets` reads nothing else of the head, so two
+//! links with the same key resolve the same values (CRS 941010's
+//! `ctl:ruleRemoveTargetByTag=xss-perf-disable;REQUEST_FILENAME` gives
+//! 941160/941170 and 941210/941220 one such list per pair). Lists are used only while the
 //! shortcuts are on, so the prefilter equivalence tests compare them with
 //! a fresh resolution for every link.
 
 use super::vars::Value;
 use super::Transaction;
 use crate::compile::CompiledRule;
+use crate::parser::Target;
 
 /// Values held in all lists at most: a request with thousands of
 /// arguments resolves its lists afresh rather than keeping copies.
@@ -32,6 +40,33 @@ pub(crate) struct ValueLists {
     held: usize,
     /// Changes at every `clear`: a list resolved before it is not kept.
     generation: u64,
+    /// Lists for heads with run-time exclusions (few: one per distinct
+    /// list id and removed targets), with their buffers kept across
+    /// `clear`s.
+    derived: Vec<Derived>,
+}
+
+/// A list resolved with run-time exclusions applied.
+#[derive(Default)]
+struct Derived {
+    state: State,
+    /// The list id.
+    id: u32,
+    /// The targets the run-time exclusions of the head that resolved the
+    /// list removed, in `removed_targets` order.
+    removed: Vec<Target>,
+    values: Vec<Value>,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No list: the buffers are free for any key.
+    #[default]
+    Free,
+    /// Resolved, for its key, since the last `clear`.
+    Live,
+    /// Taken out by `take_derived`, until `put`.
+    Taken,
 }
 
 impl ValueLists {
@@ -44,13 +79,22 @@ impl ValueLists {
                 values.clear();
             }
         }
+        for d in &mut self.derived {
+            // A taken list is freed by its `put` (its generation is old).
+            if d.state == State::Live {
+                d.state = State::Free;
+                d.values.clear();
+            }
+        }
         self.held = 0;
     }
 
     /// The largest list or table capacity (see `pool::Scratch`).
     pub fn capacity(&self) -> usize {
         let lists = self.lists.iter().map(|(_, v)| v.capacity()).max();
-        lists.unwrap_or(0).max(self.lists.capacity())
+        let derived = self.derived.iter().map(|d| d.values.capacity()).max();
+        let tables = self.lists.capacity().max(self.derived.capacity());
+        lists.unwrap_or(0).max(derived.unwrap_or(0)).max(tables)
     }
 
     /// List `id` taken out (hand it back with `put`): whether it is
@@ -94,6 +138,38 @@ impl ValueLists {
         *slot = (true, values);
         None
     }
+
+    /// Hands back derived list `index` (see `put`). A list that is not
+    /// kept frees its slot.
+    fn put_derived(
+        &mut self,
+        index: u32,
+        mut values: Vec<Value>,
+        was_resolved: bool,
+        generation: u64,
+    ) -> Option<Vec<Value>> {
+        let current = generation == self.generation;
+        let keep = current && (was_resolved || self.held + values.len() <= MAX_HELD);
+        let Some(d) = self.derived.get_mut(index as usize) else {
+            values.clear();
+            return Some(values);
+        };
+        if d.state != State::Taken {
+            values.clear();
+            return Some(values);
+        }
+        if keep {
+            if !was_resolved {
+                self.held += values.len();
+            }
+            d.values = values;
+            d.state = State::Live;
+            return None;
+        }
+        d.state = State::Free;
+        values.clear();
+        Some(values)
+    }
 }
 
 /// Where the values of a link being evaluated came from.
@@ -101,6 +177,8 @@ pub(super) struct Taken {
     values: Vec<Value>,
     /// (list id, whether it was resolved before, generation) for a list.
     list: Option<(u32, bool, u64)>,
+    /// Whether `list` names a derived list (by its index).
+    derived: bool,
 }
 
 impl Taken {
@@ -133,19 +211,85 @@ impl<'r> Transaction<'r> {
                 return Taken {
                     values,
                     list: Some((id, resolved, generation)),
+                    derived: false,
                 };
+            }
+            if self.rules.shortcuts_on() {
+                return self.take_derived(head, link, id);
             }
         }
         let mut values = std::mem::take(&mut self.values_buf);
         values.clear();
         self.resolve_targets(head, link, runtime, &mut values);
-        Taken { values, list: None }
+        Taken {
+            values,
+            list: None,
+            derived: false,
+        }
+    }
+
+    /// `take_values` for a link with list `id` whose head has run-time
+    /// exclusions: the derived list for `id` and the targets they remove,
+    /// resolved now if there is none. Out of line: a few links per request
+    /// come here, and the rule loop that inlines `take_values` stays small.
+    #[inline(never)]
+    fn take_derived(&mut self, head: &CompiledRule, link: &CompiledRule, id: u32) -> Taken {
+        let generation = self.lists.generation;
+        let found = self.lists.derived.iter().position(|d| {
+            d.state == State::Live && d.id == id && self.runtime_exclusions(head).eq(&d.removed)
+        });
+        if let Some(index) = found {
+            let d = &mut self.lists.derived[index];
+            d.state = State::Taken;
+            return Taken {
+                values: std::mem::take(&mut d.values),
+                list: Some((index as u32, true, generation)),
+                derived: true,
+            };
+        }
+        let index = match self
+            .lists
+            .derived
+            .iter()
+            .position(|d| d.state == State::Free)
+        {
+            Some(index) => index,
+            None => {
+                self.lists.derived.push(Derived::default());
+                self.lists.derived.len() - 1
+            }
+        };
+        let mut removed = std::mem::take(&mut self.lists.derived[index].removed);
+        removed.clear();
+        removed.extend(self.runtime_exclusions(head).cloned());
+        let d = &mut self.lists.derived[index];
+        d.removed = removed;
+        d.id = id;
+        d.state = State::Taken;
+        let mut values = std::mem::take(&mut d.values);
+        if values.capacity() == 0 {
+            values = std::mem::take(&mut self.values_buf);
+        }
+        values.clear();
+        self.resolve_targets(head, link, true, &mut values);
+        Taken {
+            values,
+            list: Some((index as u32, false, generation)),
+            derived: true,
+        }
     }
 
     /// Hands back values from `take_values`.
     pub(super) fn put_values(&mut self, taken: Taken) {
-        let Taken { values, list } = taken;
+        let Taken {
+            values,
+            list,
+            derived,
+        } = taken;
         let spare = match list {
+            Some((index, resolved, generation)) if derived => {
+                self.lists.put_derived(index, values, resolved, generation)
+            }
             Some((id, resolved, generation)) => self.lists.put(id, values, resolved, generation),
             None => Some(values),
         };
@@ -208,6 +352,43 @@ mod tests {
         // 2 and 5 do not see `a`; 3 resolves the list after 2 and sees it,
         // and 5 does not take it from the list 3 filled.
         assert_eq!(ids(&tx), [1, 3, 4]);
+    }
+
+    #[test]
+    fn derived_lists_are_shared_only_by_the_same_removed_targets() {
+        // 2 and 3 lose `a` by tag, 4 loses `b` by id, 5 keeps everything:
+        // all four share list ids, but only 2 and 3 may share a derived list.
+        let set = RuleSet::from_text(
+            "SecRuleEngine On\n\
+             SecAction \"id:1,phase:1,pass,ctl:ruleRemoveTargetByTag=t;ARGS:a,\
+             ctl:ruleRemoveTargetById=4;ARGS:b\"\n\
+             SecRule ARGS \"@rx x\" \"id:2,phase:1,pass,tag:t\"\n\
+             SecRule ARGS \"@rx x\" \"id:3,phase:1,pass,tag:t\"\n\
+             SecRule ARGS \"@rx x\" \"id:4,phase:1,pass\"\n\
+             SecRule ARGS \"@rx x\" \"id:5,phase:1,pass\"",
+        )
+        .unwrap();
+        assert!(same_list(&set, 2, 3) && same_list(&set, 3, 4) && same_list(&set, 4, 5));
+        let mut tx = Transaction::new(&set);
+        tx.set_request_line("GET", "/?a=x&b=y", "HTTP/1.1");
+        tx.process_request_headers();
+        // `a=x` matches for 4 and 5 only: 2 and 3 do not see it.
+        assert_eq!(ids(&tx), [1, 4, 5]);
+        assert_eq!(tx.lists.derived.len(), 2, "one derived list per key");
+        let live = |tx: &Transaction<'_>| {
+            let live = tx
+                .lists
+                .derived
+                .iter()
+                .filter(|d| d.state == super::State::Live);
+            live.map(|d| d.values.len()).collect::<Vec<_>>()
+        };
+        assert_eq!(live(&tx), [1, 1], "ARGS without `a`, ARGS without `b`");
+        let mut tx = Transaction::new(&set);
+        tx.set_request_line("GET", "/?a=y&b=x", "HTTP/1.1");
+        tx.process_request_headers();
+        // `b=x` matches for all but 4.
+        assert_eq!(ids(&tx), [1, 2, 3, 5]);
     }
 
     #[test]

@@ -250,7 +250,7 @@ impl<'r> Transaction<'r> {
     }
 
     /// The targets `ctl:ruleRemoveTarget*` removed from `head`.
-    fn runtime_exclusions<'a>(
+    pub(super) fn runtime_exclusions<'a>(
         &'a self,
         head: &'a CompiledRule,
     ) -> impl Iterator<Item = &'a Target> + 'a {
