@@ -32,6 +32,7 @@ mod setvar;
 pub(crate) mod snapshot;
 pub(crate) mod store;
 mod vars;
+mod within;
 
 pub(crate) use vars::request_fixed;
 

@@ -10,6 +10,7 @@ use super::macros::Expanded;
 use super::setvar::to_int;
 use super::store::capture_keys;
 use super::vars::Shared;
+use super::within;
 use super::Transaction;
 
 /// An operator argument's bytes: the rule's literal, or its macros expanded.
@@ -92,6 +93,14 @@ impl<'r> Transaction<'r> {
             CompiledOp::ContainsWord(a) => contains_word(value, &self.arg(a)),
             CompiledOp::BeginsWith(a) => value.starts_with(&self.arg(a)),
             CompiledOp::EndsWith(a) => value.ends_with(&self.arg(a)),
+            // A list held in a variable (`%{tx.restricted_headers_basic}`):
+            // the answer remembered for its bytes (see `within`).
+            CompiledOp::Within(Arg::Macro(t)) => match self.expand_shared(t) {
+                Expanded::Single(Some(Shared::Bytes(list))) if list.len() >= within::MIN_LIST => {
+                    within::within(&list, value)
+                }
+                list => find(&list, value).is_some(),
+            },
             CompiledOp::Within(a) => find(&self.arg(a), value).is_some(),
             CompiledOp::Compare(cmp, a) => compare(*cmp, to_int(value), to_int(&self.arg(a))),
             CompiledOp::IpMatch(cidrs) => ip_match(cidrs, value),
@@ -155,7 +164,7 @@ impl<'r> Transaction<'r> {
 /// list, 7 times per request. Short haystacks are searched directly
 /// instead (`find_short`); long ones, where the searcher pays off, still
 /// go to `memmem`.
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     if haystack.len() <= SHORT_HAYSTACK {
         return find_short(haystack, needle);
     }
@@ -279,21 +288,25 @@ mod find_tests {
 
     #[test]
     fn short_search_agrees_with_memmem() {
-        let haystacks: [&[u8]; 6] = [
+        let haystacks: [&[u8]; 8] = [
             b"",
+            b"HTTP/2 HTTP/2.0 HTTP/3 HTTP/3.0",
+            b"/content-encoding/ /proxy/ /lock-token/ /if/ /x",
             b"/content-encoding/ /proxy/ /lock-token/ /content-range/ /if/ /x-http-method/",
             b"aaaa/host//host/",
             b"//h/ho/hos/host",
             b"abcabcabd",
             b"\x00\xff/\n/x/",
         ];
-        let needles: [&[u8]; 12] = [
+        let needles: [&[u8]; 14] = [
             b"",
             b"/",
             b"/host/",
             b"/if/",
             b"/x-http-method/",
             b"/proxy/ /lock",
+            b"HTTP/3.0",
+            b"HTTP/1.1",
             b"abd",
             b"cab",
             b"aaaaa",
