@@ -11,6 +11,7 @@
 mod builder;
 mod config;
 pub(crate) mod ctl_tags;
+pub(crate) mod empty;
 pub mod fast;
 mod lists;
 mod operator;

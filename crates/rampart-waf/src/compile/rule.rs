@@ -72,6 +72,10 @@ pub struct CompiledRule {
     /// in a value is a pure function of the value (see
     /// `compile::verdicts`).
     pub verdict_bit: Option<u32>,
+    /// When every target is a response value that may be known empty and
+    /// the link's test of the empty value finds nothing: those targets
+    /// (see `compile::empty`).
+    pub empty_miss: Option<Box<[super::empty::EmptyTarget]>>,
     pub multi_match: bool,
     pub capture: bool,
     pub meta: RuleMeta,

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 
+use crate::compile::empty::EmptyTarget;
 use crate::compile::fast::{compare, to_int, TxCompare};
 use crate::compile::prefilter::{slot_set, Prefilter};
 use crate::compile::{CompiledRule, Disruptive, Effect, Entry, RejectTarget};
@@ -217,7 +218,7 @@ impl<'r> Transaction<'r> {
                 return self.eval_tx_compare(link, plan);
             }
         }
-        if self.link_rejected(link) {
+        if self.empty_misses(link) || self.link_rejected(link) {
             return false;
         }
         let taken = self.take_values(head, link);
@@ -491,6 +492,30 @@ impl<'r> Transaction<'r> {
             }
         }
         true
+    }
+
+    /// True when the link's targets are response values that are all
+    /// empty (or absent) now, and its test of the empty value finds
+    /// nothing (decided at load, see `compile::empty`): then it finds
+    /// nothing in any of them, so nothing is resolved or tested.
+    fn empty_misses(&self, link: &CompiledRule) -> bool {
+        let Some(targets) = &link.empty_miss else {
+            return false;
+        };
+        // Off with the other shortcuts: `prefilter_equivalence` then
+        // compares against plain evaluation.
+        if !self.rules.shortcuts_on() {
+            return false;
+        }
+        let res = &self.res;
+        targets.iter().all(|target| match target {
+            EmptyTarget::Body => res.body.is_empty(),
+            EmptyTarget::Header(name) => res
+                .headers
+                .entries
+                .iter()
+                .all(|(key, value)| value.is_empty() || !name.eq_ignore_ascii_case(key)),
+        })
     }
 
     /// Body-processor variables with no values at all (only the body

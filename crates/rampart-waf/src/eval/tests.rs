@@ -199,6 +199,42 @@ fn response_phases() {
     assert_eq!(tx.intervention().unwrap().rule_id, 2);
 }
 
+/// Links that miss the empty value (`compile::empty`) are skipped only
+/// while every value of their targets is empty: a body, a header with a
+/// value, or a header of another case still reach the operator; absent
+/// or empty ones do not, and a negated link (no shortcut) still matches
+/// the empty body. Rule 4 has a reject plan: with a body, its union
+/// still decides. Same outcomes with the shortcuts off.
+#[test]
+fn empty_response_values() {
+    let text = "SecRuleEngine On\nSecResponseBodyAccess On\n\
+         SecRule RESPONSE_HEADERS:Content-Encoding|RESPONSE_BODY \"@pm gzip\" \"id:1,phase:4,pass\"\n\
+         SecRule RESPONSE_BODY \"!@pm gzip\" \"id:2,phase:4,pass\"\n\
+         SecRule RESPONSE_BODY \"@rx ^$\" \"id:3,phase:4,pass\"\n\
+         SecRule RESPONSE_BODY \"@rx gzip body\" \"id:4,phase:4,pass\"";
+    let run = |shortcuts: bool, header: Option<&[u8]>, body: &[u8]| {
+        let mut set = RuleSet::from_text(text).unwrap();
+        set.set_prefilter(shortcuts);
+        let mut tx = get(&set, "/");
+        tx.set_response_status(200, "HTTP/1.1");
+        tx.add_response_header("Content-Type", b"text/html");
+        if let Some(value) = header {
+            tx.add_response_header("content-ENCODING", value);
+        }
+        tx.process_response_headers();
+        tx.append_response_body(body);
+        tx.process_response_body();
+        ids(&tx)
+    };
+    for shortcuts in [true, false] {
+        assert_eq!(run(shortcuts, None, b""), [2, 3]);
+        assert_eq!(run(shortcuts, Some(b""), b""), [2, 3]);
+        assert_eq!(run(shortcuts, Some(b"gzip"), b""), [1, 2, 3]);
+        assert_eq!(run(shortcuts, None, b"a gzip body"), [1, 4]);
+        assert_eq!(run(shortcuts, Some(b"br"), b"text"), [2]);
+    }
+}
+
 #[test]
 fn pm_and_libinjection() {
     let set = rules(
