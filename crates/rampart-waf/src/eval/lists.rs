@@ -111,6 +111,13 @@ impl ValueLists {
         }
     }
 
+    /// Whether `len` values handed back, taken at `generation`, are kept:
+    /// no `clear` came in between and, for a new list, they fit under
+    /// `MAX_HELD`.
+    fn keeps(&self, len: usize, was_resolved: bool, generation: u64) -> bool {
+        generation == self.generation && (was_resolved || self.held + len <= MAX_HELD)
+    }
+
     /// Hands back the values of list `id` taken at `generation` (resolved
     /// before, `was_resolved`, or just now). They are kept as the resolved
     /// list when no `clear` came in between and, for a new list, they fit
@@ -125,8 +132,7 @@ impl ValueLists {
         was_resolved: bool,
         generation: u64,
     ) -> Option<Vec<Value>> {
-        let current = generation == self.generation;
-        let keep = current && (was_resolved || self.held + values.len() <= MAX_HELD);
+        let keep = self.keeps(values.len(), was_resolved, generation);
         let Some(slot) = self.lists.get_mut(id as usize).filter(|_| keep) else {
             values.clear();
             return Some(values);
@@ -148,8 +154,7 @@ impl ValueLists {
         was_resolved: bool,
         generation: u64,
     ) -> Option<Vec<Value>> {
-        let current = generation == self.generation;
-        let keep = current && (was_resolved || self.held + values.len() <= MAX_HELD);
+        let keep = self.keeps(values.len(), was_resolved, generation);
         let Some(d) = self.derived.get_mut(index as usize) else {
             values.clear();
             return Some(values);
