@@ -571,3 +571,24 @@ fn unique_id_is_stable_within_a_transaction_and_differs_between_them() {
     assert_eq!(a1, b1);
     assert_ne!(a1, a2);
 }
+
+/// Response data set after the request phases is seen by the response
+/// phases even when a request-phase rule already read (then empty) the
+/// same variables: what the shortcuts remember about them is dropped.
+#[test]
+fn response_data_set_after_request_phases_is_seen() {
+    let text = "SecRule REQUEST_HEADERS|RESPONSE_HEADERS|RESPONSE_STATUS \"@rx secret|^503$\" \"id:1,phase:1,pass\"\n\
+         SecRule REQUEST_HEADERS|RESPONSE_HEADERS \"@rx secret\" \"id:4,phase:2,pass,t:lowercase\"\n\
+         SecRule RESPONSE_HEADERS \"@rx secret\" \"id:2,phase:3,pass\"\n\
+         SecRule RESPONSE_STATUS \"@rx ^503$\" \"id:3,phase:3,pass\"";
+    for shortcuts in [true, false] {
+        let mut set = rules(text);
+        set.set_prefilter(shortcuts);
+        let mut tx = get(&set, "/");
+        tx.process_request_body();
+        tx.set_response_status(503, "HTTP/1.1");
+        tx.add_response_header("X-Note", b"a secret");
+        tx.process_response_headers();
+        assert_eq!(ids(&tx), [2, 3], "shortcuts {shortcuts}");
+    }
+}
