@@ -25,7 +25,7 @@ use super::operator::{Arg, CompiledOp};
 use super::pure::rule_pure;
 use super::{CompiledRule, Entry};
 
-/// Segments with fewer rules are not worth the look-up (a lock and a
+/// Segments with fewer rules are not worth the look-up (a thread-local read and a
 /// comparison of their keys' values).
 const MIN_RULES: usize = 3;
 
