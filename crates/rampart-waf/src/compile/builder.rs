@@ -231,6 +231,7 @@ impl Builder {
         set.value_lists = super::lists::assign(&mut set.rules);
         set.ctl_tags = super::ctl_tags::assign(&mut set.rules);
         let verdicts = super::verdicts::assign(&mut set.rules);
+        super::verdicts::plan(&mut set.rules);
         super::empty::assign(&mut set.rules);
         set.memos = crate::eval::memo::MemoShards::new(verdicts);
         set.segments = super::segments::Segments::find(&set.phases, &set.rules, &set.skip_targets);
@@ -331,6 +332,7 @@ impl Output {
             value_list: None,
             ctl_tags: 0,
             verdict_bit: None,
+            verdict_plan: None,
             empty_miss: None,
             tx_compare,
             multi_match: r.multi_match,

@@ -34,7 +34,9 @@ use crate::transform::{ByteSet, Transformation};
 
 pub use config::EngineConfig;
 pub use operator::{parse_cidr, Arg, Cidr, Cmp, CompiledOp, Phrases};
-pub use rule::{CompiledRule, Disruptive, Effect, RejectPlan, RejectTarget, RuleMeta};
+pub use rule::{
+    CompiledRule, Disruptive, Effect, RejectPlan, RejectTarget, RuleMeta, VerdictTarget,
+};
 
 /// Why a rule set did not load.
 #[derive(Debug, thiserror::Error)]

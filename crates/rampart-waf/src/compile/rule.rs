@@ -72,6 +72,11 @@ pub struct CompiledRule {
     /// in a value is a pure function of the value (see
     /// `compile::verdicts`).
     pub verdict_bit: Option<u32>,
+    /// For a link with a verdict bit whose targets are all request-side
+    /// variables (or body-processor ones that may be empty): the
+    /// variables whose values the memo's verdicts may rule out all at
+    /// once (see `compile::verdicts::plan`).
+    pub verdict_plan: Option<Box<[VerdictTarget]>>,
     /// When every target is a response value that may be known empty and
     /// the link's test of the empty value finds nothing: those targets
     /// (see `compile::empty`).
@@ -121,6 +126,22 @@ pub enum RejectTarget {
         keyed: bool,
         index: u32,
     },
+}
+
+/// One target variable of a link's `verdict_plan`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerdictTarget {
+    /// A body-processor variable (`XML`, `FILES` …): the link can only be
+    /// ruled out while it has no values.
+    Empty(crate::parser::Variable),
+    /// A request-side variable: ruled out when the memo says the link
+    /// finds nothing in any of its values.
+    Values(crate::parser::Variable),
+    /// A request-side collection under a plain key selector
+    /// (`REQUEST_HEADERS:User-Agent`): ruled out by the verdicts of the
+    /// values under that key alone (the link never tests the others);
+    /// the index of the target in the link's `targets`.
+    Keyed(crate::parser::Variable, u32),
 }
 
 /// A per-match action with what `setvar` can prepare at load: CRS runs

@@ -92,6 +92,11 @@ pub(crate) struct TransformCache {
     /// a summary ~200 times. The union of a chain that changes none of the
     /// variable's values is the summary's range itself (`alias_union`).
     summaries: Vec<Summary>,
+    /// Per variable: the verdict bits set for every one of its values (the
+    /// links the memo says find nothing in any of them, see
+    /// `Transaction::verdicts_reject`), as (generation, at, len) in
+    /// `union_arena`, valid like `summaries`.
+    verdict_sets: Vec<(u32, u32, u32)>,
 }
 
 /// A value with a record (see `TransformCache::held`): the clone that
@@ -243,6 +248,7 @@ impl TransformCache {
             union_generation: 1,
             union_arena: Vec::new(),
             summaries: Vec::new(),
+            verdict_sets: Vec::new(),
         }
     }
 
@@ -412,6 +418,13 @@ impl TransformCache {
         }
     }
 
+    /// The verdict bits of the value `known` was read from (see
+    /// [`ValueMemo::rejected`]), when the memo has an entry for it.
+    #[inline]
+    pub fn memo_rejected(&self, known: &Known) -> Option<&[u64]> {
+        self.memo.as_ref()?.rejected(self.memo_of(known))
+    }
+
     /// Tells the memo that the link with verdict bit `bit` found nothing
     /// in the value `known` was read from.
     pub fn memo_note_rejected(&mut self, known: &Known, bit: u32) {
@@ -575,11 +588,22 @@ impl TransformCache {
     /// may rule out).
     #[inline(always)]
     pub fn union_has(&self, id: u32, word: usize, mask: u64) -> Option<bool> {
-        let (generation, at, n) = *self.unions.get(id as usize)?;
+        self.arena_has(*self.unions.get(id as usize)?, word, mask)
+    }
+
+    /// Whether the bit set at (at, len) in `union_arena` has the bit
+    /// `mask` in its word `word`, when its generation is valid.
+    #[inline(always)]
+    fn arena_has(
+        &self,
+        (generation, at, n): (u32, u32, u32),
+        word: usize,
+        mask: u64,
+    ) -> Option<bool> {
         if generation != self.union_generation {
             return None;
         }
-        // A union shorter than the word holds no bit of it.
+        // A set shorter than the word holds no bit of it.
         Some(word < n as usize && self.union_arena[at as usize + word] & mask != 0)
     }
 
@@ -634,8 +658,27 @@ impl TransformCache {
         Some(&self.union_arena[at as usize..(at + n) as usize])
     }
 
-    /// Forgets the unions `ids` and the summaries of `vars` only (whose
-    /// values depend on the phase); the others stay valid.
+    /// Whether every value of `var` has the verdict bit `mask` in word
+    /// `word` of its verdict set, when that set is valid.
+    #[inline(always)]
+    pub fn verdicts_have(&self, var: usize, word: usize, mask: u64) -> Option<bool> {
+        self.arena_has(*self.verdict_sets.get(var)?, word, mask)
+    }
+
+    pub fn insert_verdicts(&mut self, var: usize, bits: &[u64]) {
+        if self.union_arena.len() > u32::MAX as usize / 2 {
+            return;
+        }
+        if self.verdict_sets.len() <= var {
+            self.verdict_sets.resize(var + 1, (0, 0, 0));
+        }
+        let at = self.union_arena.len() as u32;
+        self.union_arena.extend_from_slice(bits);
+        self.verdict_sets[var] = (self.union_generation, at, bits.len() as u32);
+    }
+
+    /// Forgets the unions `ids`, the summaries and verdict sets of `vars`
+    /// only (whose values depend on the phase); the others stay valid.
     pub fn forget_unions_of(&mut self, vars: &[usize], ids: &[u32]) {
         for id in ids {
             if let Some(union) = self.unions.get_mut(*id as usize) {
@@ -646,6 +689,9 @@ impl TransformCache {
             if let Some(summary) = self.summaries.get_mut(*var) {
                 summary.0 = 0;
             }
+            if let Some(set) = self.verdict_sets.get_mut(*var) {
+                set.0 = 0;
+            }
         }
     }
 
@@ -655,6 +701,7 @@ impl TransformCache {
             // Wrapped: entries of an old generation 1 must not revive.
             self.unions.fill((0, 0, 0));
             self.summaries.fill((0, [0; 4], 0, 0));
+            self.verdict_sets.fill((0, 0, 0));
             self.union_generation = 1;
         }
         self.union_arena.clear();

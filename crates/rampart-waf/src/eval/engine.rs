@@ -21,6 +21,7 @@ use super::vars::{Shared, Value};
 use super::{Intervention, MatchedRule, Transaction};
 
 mod unions;
+mod verdicts;
 
 /// Values shorter than this are not remembered by the transformation step
 /// cache when a step leaves them unchanged.
@@ -218,7 +219,7 @@ impl<'r> Transaction<'r> {
                 return self.eval_tx_compare(link, plan);
             }
         }
-        if self.empty_misses(link) || self.link_rejected(link) {
+        if self.empty_misses(link) || self.link_rejected(link) || self.verdicts_reject(head, link) {
             return false;
         }
         let taken = self.take_values(head, link);

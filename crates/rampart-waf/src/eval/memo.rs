@@ -263,6 +263,17 @@ impl<S: BuildHasher> ValueMemo<S> {
         })
     }
 
+    /// The verdict bits of the value of `at`: the links known to find
+    /// nothing in it.
+    pub fn rejected(&self, at: MemoRef) -> Option<&[u64]> {
+        self.entry(at).map(|e| &e.rejected[..])
+    }
+
+    /// Words of an entry's verdict set.
+    pub fn verdict_words(&self) -> usize {
+        self.verdict_words
+    }
+
     /// Remembers that the link with verdict bit `bit` found nothing in
     /// the value of `at`.
     pub fn note_rejected(&mut self, at: MemoRef, bit: u32) {

@@ -141,6 +141,10 @@ pub struct Transaction<'r> {
     /// Set while a segment of pure rules is evaluated rather than taken
     /// from its remembered outcome (see `segments`).
     in_segment: bool,
+    /// Links the value memo's verdicts ruled out (see
+    /// `engine::verdicts`), for tests.
+    #[cfg(test)]
+    verdict_rejections: u32,
 }
 
 impl<'r> Transaction<'r> {
@@ -193,6 +197,8 @@ impl<'r> Transaction<'r> {
             started,
             unique_id: std::cell::OnceCell::new(),
             in_segment: false,
+            #[cfg(test)]
+            verdict_rejections: 0,
         }
     }
 

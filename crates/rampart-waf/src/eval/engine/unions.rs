@@ -29,7 +29,7 @@ use super::or_into;
 /// Where the values of a request-side collection variable are stored: one
 /// or two collections (`ARGS` is `ARGS_GET` then `ARGS_POST`), and whether
 /// the values are the keys (`ARGS_NAMES`).
-struct Stored<'a> {
+pub(super) struct Stored<'a> {
     first: &'a Coll,
     second: Option<&'a Coll>,
     names: bool,
@@ -43,7 +43,7 @@ struct Stored<'a> {
 /// them through this function there cost ~2.5 k instructions per GET
 /// (callgrind, round 18); `unions/tests.rs` checks that both visit the
 /// same values in the same order.
-fn stored(req: &Request, var: Variable) -> Option<Stored<'_>> {
+pub(super) fn stored(req: &Request, var: Variable) -> Option<Stored<'_>> {
     let (first, second, names) = match var {
         Variable::Args => (&req.args_get, Some(&req.args_post), false),
         Variable::ArgsGet => (&req.args_get, None, false),
@@ -71,7 +71,7 @@ impl<'a> Stored<'a> {
     /// loops: iterator adapters (chain, filter, map) cost more per value
     /// here than the work on the value.
     #[inline(always)]
-    fn each(&self, key: Option<&str>, mut f: impl FnMut(ValueRef<'a>) -> bool) {
+    pub(super) fn each(&self, key: Option<&str>, mut f: impl FnMut(ValueRef<'a>) -> bool) {
         for coll in [Some(self.first), self.second].into_iter().flatten() {
             for (k, v) in &coll.entries {
                 if key.is_some_and(|key| !key.eq_ignore_ascii_case(k)) {
