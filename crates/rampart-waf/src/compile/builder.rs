@@ -220,6 +220,7 @@ impl Builder {
             // parsed and compiled (above).
             key_index: crate::eval::KeyIndex::current(),
             tx_keys: Default::default(),
+            ctl_removable: Default::default(),
         };
         set.index_chains();
         set.compile_selectors();
@@ -232,6 +233,7 @@ impl Builder {
         set.ctl_tags = super::ctl_tags::assign(&mut set.rules);
         let verdicts = super::verdicts::assign(&mut set.rules);
         super::verdicts::plan(&mut set.rules);
+        set.ctl_removable = super::verdicts::ctl_removable(&set.rules);
         super::empty::assign(&mut set.rules);
         set.memos = crate::eval::memo::MemoShards::new(verdicts);
         set.segments = super::segments::Segments::find(&set.phases, &set.rules, &set.skip_targets);

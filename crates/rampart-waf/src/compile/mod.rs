@@ -139,6 +139,10 @@ pub struct RuleSet {
     /// The key of every `TX:key` target, made at load, keyed on the
     /// address of the target's key text (see [`RuleSet::tx_key`]).
     tx_keys: HashMap<usize, (String, crate::eval::StoreKey), crate::inthash::IntBuild>,
+    /// Per variable (`Variable as usize`): whether some
+    /// `ctl:ruleRemoveTarget*` of the rules removes it whole (see
+    /// `verdicts::ctl_removable`).
+    pub(crate) ctl_removable: Box<[bool]>,
 }
 
 /// `@pm` links with at most this many phrases get a prefilter slot.

@@ -26,7 +26,7 @@
 //! Selectors and exclusions (static or by `ctl`) only narrow a variable's
 //! values, so the verdicts over all of them are enough.
 
-use crate::parser::{Selector, Variable};
+use crate::parser::{Action, Ctl, Selector, Variable};
 
 use super::operator::{Arg, CompiledOp};
 use super::rule::{CompiledRule, VerdictTarget};
@@ -60,6 +60,26 @@ pub(super) fn plan(rules: &mut [CompiledRule]) {
             link = l.chain.as_deref_mut();
         }
     }
+}
+
+/// Per variable (`Variable as usize`): whether some
+/// `ctl:ruleRemoveTarget*` of `rules` removes it whole (CRS 941010 removes
+/// `REQUEST_FILENAME` from the XSS rules). Only such a variable can leave a
+/// plan's link untested at run time, so only those need the look at the
+/// transaction's removals (`Transaction::verdicts_reject`).
+pub(super) fn ctl_removable(rules: &[CompiledRule]) -> Box<[bool]> {
+    let mut removable = vec![false; super::variable_count()];
+    for link in rules.iter().flat_map(|r| r.links()) {
+        for effect in &link.effects {
+            let Action::Ctl(Ctl::RuleRemoveTarget { targets, .. }) = &effect.action else {
+                continue;
+            };
+            for target in targets.iter().filter(|t| t.selector.is_none()) {
+                removable[target.variable as usize] = true;
+            }
+        }
+    }
+    removable.into_boxed_slice()
 }
 
 /// The plan's variables, each once (a variable under a key selector
@@ -229,6 +249,24 @@ SecRule ARGS "!@rx a" "id:8,phase:1,pass"
         let whole =
             plan(r#"SecRule REQUEST_HEADERS:Referer|REQUEST_HEADERS "@rx a" "id:1,phase:2,pass""#);
         assert_eq!(whole, Some(vec![VerdictTarget::Values(RequestHeaders)]));
+    }
+
+    /// Only variables a `ctl` removes whole are marked: a removal under a
+    /// key leaves the other values tested (and their verdicts noted).
+    #[test]
+    fn ctl_removable_marks_variables_removed_whole() {
+        use crate::parser::Variable;
+        let set = RuleSet::from_text(
+            r#"
+SecAction "id:1,phase:1,pass,nolog,ctl:ruleRemoveTargetById=3;REQUEST_FILENAME,ctl:ruleRemoveTargetByTag=x;ARGS:id"
+SecRule ARGS "@rx a" "id:3,phase:2,pass"
+"#,
+        )
+        .expect("loads");
+        let marked: Vec<Variable> = Variable::all()
+            .filter(|v| set.ctl_removable.get(*v as usize) == Some(&true))
+            .collect();
+        assert_eq!(marked, vec![Variable::RequestFilename]);
     }
 
     /// No plan when a target counts or is not fixed by the request's
