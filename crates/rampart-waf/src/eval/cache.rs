@@ -425,6 +425,22 @@ impl TransformCache {
         self.memo.as_ref()?.rejected(self.memo_of(known))
     }
 
+    /// What the transformation chain `chain` makes of the value `known`
+    /// was read from, when the memo has it.
+    #[inline]
+    pub fn memo_chain_output(&self, known: &Known, chain: u32) -> Option<&Shared> {
+        self.memo.as_ref()?.chain_output(self.memo_of(known), chain)
+    }
+
+    /// Gives the memo `output` as what the transformation chain `chain`
+    /// makes of the value `known` was read from.
+    pub fn memo_note_chain_output(&mut self, known: &Known, chain: u32, output: &Shared) {
+        let at = self.memo_of(known);
+        if let Some(memo) = self.memo.as_deref_mut() {
+            memo.note_chain_output(at, chain, output);
+        }
+    }
+
     /// Tells the memo that the link with verdict bit `bit` found nothing
     /// in the value `known` was read from.
     pub fn memo_note_rejected(&mut self, known: &Known, bit: u32) {

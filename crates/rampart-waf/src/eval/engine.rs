@@ -645,11 +645,8 @@ impl<'r> Transaction<'r> {
         // A short value without any byte the chain acts on: its bytes are
         // known (one scan per value), no cache lookup.
         let short = raw.len() < SHORT_VALUE;
-        let mut present = if short {
-            self.cache.presence(raw)
-        } else {
-            None
-        };
+        let known = if short { self.cache.known(raw) } else { None };
+        let mut present = known.map(|known| known.present);
         let keeps = match &present {
             Some(present) => rules.chain_keeps_all(chain, present),
             None => short && rules.chain_keeps(chain, raw),
@@ -659,6 +656,13 @@ impl<'r> Transaction<'r> {
         }
         if let Some(hit) = self.cache.get(chain, raw) {
             return hit.clone();
+        }
+        // A value the memo knows: what the chain made of it before (the
+        // same bytes give the same output).
+        if let Some(out) = known.and_then(|k| self.cache.memo_chain_output(&k, chain)) {
+            let out = out.clone();
+            self.cache.insert(chain, raw, out.clone());
+            return out;
         }
         // A long one is remembered, so that it is scanned once.
         if !short && rules.chain_keeps(chain, raw) {
@@ -671,6 +675,9 @@ impl<'r> Transaction<'r> {
                 value = next;
                 present = None;
             }
+        }
+        if let Some(known) = known {
+            self.cache.memo_note_chain_output(&known, chain, &value);
         }
         self.cache.insert(chain, raw, value.clone());
         value

@@ -12,6 +12,9 @@
 //!   what a few transformation chains make of it (the unions of a
 //!   variable's bits after a chain, and the prefilter checks of links, ask
 //!   for them: a hit skips the transformations);
+//! * what a few transformation chains make of it, for a value found
+//!   again (a header name is lower-cased once per thread, not once per
+//!   request);
 //! * for a link whose operator is a pure function of the transformed value
 //!   (see `compile::verdicts`), whether the link's test of the value (its
 //!   transformations, prefilter and operator, every intermediate form with
@@ -38,6 +41,8 @@
 
 use std::cell::Cell;
 use std::hash::BuildHasher;
+
+use super::vars::Shared;
 
 /// Entries per set: a set holds this many values found on every request
 /// before they push one another out.
@@ -85,10 +90,23 @@ struct Entry {
     /// (chain, at, len) in `chain_words` (at most `CHAIN_BITS` chains).
     chains: Vec<(u32, u32, u32)>,
     chain_words: Vec<u64>,
+    /// What transformation chains make of the value (at most
+    /// `CHAIN_OUTPUTS`, each shorter than `OUTPUT_LEN`): a repeated value
+    /// is then transformed once per thread, not once per transaction.
+    outputs: Vec<(u32, Shared)>,
 }
 
 /// Chains whose bits an entry keeps at most (the first ones asked for).
 pub(crate) const CHAIN_BITS: usize = 8;
+
+/// Chain outputs an entry keeps at most (the first ones made).
+pub(crate) const CHAIN_OUTPUTS: usize = 4;
+
+/// Outputs this long or longer are not kept: with `CHAIN_OUTPUTS`, an
+/// entry holds at most 1 KB of them (1 MB per memo with every entry
+/// full, which a stream of new values does not make: outputs are kept
+/// only for values found again since they were filled).
+pub(crate) const OUTPUT_LEN: usize = 256;
 
 /// What the memo knows of a value on finding (or making) its entry.
 pub(crate) struct Recorded<'m> {
@@ -178,6 +196,7 @@ impl<S: BuildHasher> ValueMemo<S> {
         entry.rejected.resize(words, 0);
         entry.chains.clear();
         entry.chain_words.clear();
+        entry.outputs.clear();
         at
     }
 
@@ -250,6 +269,29 @@ impl<S: BuildHasher> ValueMemo<S> {
         let from = entry.chain_words.len() as u32;
         entry.chain_words.extend_from_slice(bits);
         entry.chains.push((chain, from, bits.len() as u32));
+    }
+
+    /// What the transformation chain `chain` made of the value of `at`,
+    /// when remembered.
+    pub fn chain_output(&self, at: MemoRef, chain: u32) -> Option<&Shared> {
+        let entry = self.entry(at)?;
+        entry.outputs.iter().find(|o| o.0 == chain).map(|o| &o.1)
+    }
+
+    /// Remembers `output` as what the transformation chain `chain` makes
+    /// of the value of `at`, when the value was found again since it was
+    /// filled (a value seen once is not worth the clone) and unless the
+    /// entry holds `CHAIN_OUTPUTS` already or the output is `OUTPUT_LEN`
+    /// long or longer.
+    pub fn note_chain_output(&mut self, at: MemoRef, chain: u32, output: &Shared) {
+        let Some(entry) = self.entry_mut(at).filter(|e| e.used) else {
+            return;
+        };
+        let full = entry.outputs.len() >= CHAIN_OUTPUTS;
+        if full || output.len() >= OUTPUT_LEN || entry.outputs.iter().any(|o| o.0 == chain) {
+            return;
+        }
+        entry.outputs.push((chain, output.clone()));
     }
 
     /// Whether the link with verdict bit `bit` found nothing in the value

@@ -3,8 +3,9 @@
 
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::{MemoRef, ValueMemo, CHAIN_BITS, MEMO_ENTRIES, WAYS};
+use super::{MemoRef, ValueMemo, CHAIN_BITS, CHAIN_OUTPUTS, MEMO_ENTRIES, OUTPUT_LEN, WAYS};
 use crate::compile::RuleSet;
+use crate::eval::vars::Shared;
 use crate::eval::Transaction;
 
 /// A hasher under which every value collides (all in one set).
@@ -98,6 +99,78 @@ fn chain_bits_belong_to_their_chain_and_value() {
     assert_eq!(memo.chain_bits(at, 3), None, "a replaced entry's bits");
     let again = record(&mut memo, b"%41b");
     assert_eq!(memo.chain_bits(again, 3), None, "refilled with old bits");
+}
+
+fn shared(bytes: &[u8]) -> Shared {
+    Shared::Bytes(bytes.into())
+}
+
+/// Chain outputs are kept for values found again, per chain, at most
+/// `CHAIN_OUTPUTS` of them and each shorter than `OUTPUT_LEN`, and a new
+/// value in the entry starts with none.
+#[test]
+fn chain_outputs_are_kept_for_values_found_again() {
+    let mut memo = CollidingMemo::with_hasher(1, Default::default());
+    let at = record(&mut memo, b"AbC");
+    memo.note_chain_output(at, 1, &shared(b"abc"));
+    assert!(
+        memo.chain_output(at, 1).is_none(),
+        "kept for a value seen once"
+    );
+    assert_eq!(record(&mut memo, b"AbC"), at, "found again");
+    memo.note_chain_output(at, 1, &shared(b"abc"));
+    memo.note_chain_output(at, 1, &shared(b"other")); // the first stays
+    assert_eq!(memo.chain_output(at, 1).map(|o| &o[..]), Some(&b"abc"[..]));
+    assert!(memo.chain_output(at, 2).is_none());
+    memo.note_chain_output(at, 2, &shared(&vec![b'a'; OUTPUT_LEN]));
+    assert!(memo.chain_output(at, 2).is_none(), "too long to keep");
+    for chain in 10..10 + CHAIN_OUTPUTS as u32 {
+        memo.note_chain_output(at, chain, &shared(b"x"));
+    }
+    let kept = (10..10 + CHAIN_OUTPUTS as u32)
+        .filter(|c| memo.chain_output(at, *c).is_some())
+        .count();
+    assert_eq!(kept, CHAIN_OUTPUTS - 1, "one chain was there first");
+    // The entry replaced (a value found again goes only once every way
+    // was found again), then refilled with the same bytes: nothing kept.
+    for i in 0..WAYS - 1 {
+        record(&mut memo, format!("w{i}").as_bytes());
+        record(&mut memo, format!("w{i}").as_bytes());
+    }
+    record(&mut memo, b"new");
+    assert!(
+        memo.chain_output(at, 1).is_none(),
+        "a replaced entry's output"
+    );
+    let again = record(&mut memo, b"AbC");
+    assert!(
+        memo.chain_output(again, 1).is_none(),
+        "refilled with old outputs"
+    );
+}
+
+/// What a chain makes of a repeated value comes from the memo after the
+/// first transactions, and rules see the same transformed value.
+#[test]
+fn remembered_outputs_give_the_same_matches() {
+    let rules = RuleSet::from_text(
+        r#"
+SecRuleEngine On
+SecRule REQUEST_HEADERS_NAMES "@streq x-evil" "id:1,phase:1,deny,status:403,t:none,t:lowercase"
+"#,
+    )
+    .expect("loads");
+    let run = |name: &str| {
+        let mut tx = Transaction::new(&rules);
+        tx.set_request_line("GET", "/", "HTTP/1.1");
+        tx.add_request_header(name, b"1");
+        tx.process_request_headers();
+        tx.intervention().is_some()
+    };
+    for _ in 0..4 {
+        assert!(run("X-Evil"), "lower-cased name matched");
+        assert!(!run("X-Fine"));
+    }
 }
 
 /// Endless distinct values never grow the memo past its entries, and a
