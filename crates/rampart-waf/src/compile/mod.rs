@@ -120,7 +120,7 @@ pub struct RuleSet {
     /// The outcome of the first run of pure rules of phase 1, computed at
     /// load (see `eval::snapshot`).
     init_run: Option<crate::eval::snapshot::InitRun>,
-    /// The segments of pure rules of phases 3 to 5 (see
+    /// The segments of pure rules of every phase (see
     /// `compile::segments`), and their latest outcomes.
     segments: segments::Segments,
     segment_memos: crate::eval::segments::SegmentMemos,
@@ -428,7 +428,7 @@ impl RuleSet {
         self.init_run.as_ref().map(|run| (run.start, run.resume))
     }
 
-    /// The segments of pure rules of phases 3 to 5.
+    /// The segments of pure rules of every phase.
     pub(crate) fn segments(&self) -> &segments::Segments {
         &self.segments
     }

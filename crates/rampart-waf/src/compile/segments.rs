@@ -1,11 +1,13 @@
-//! Segments of pure rules in the response and logging phases, found at
-//! load: a stretch of a phase's program whose rules read and write TX only,
-//! through keys known at load (see `eval::segments` for how a transaction
-//! reuses the outcome of an earlier evaluation of the same segment).
+//! Segments of pure rules, found at load: a stretch of a phase's program
+//! whose rules read and write TX only, through keys known at load (see
+//! `eval::segments` for how a transaction reuses the outcome of an earlier
+//! evaluation of the same segment).
 //!
 //! CRS's phases 3 to 5 are mostly such rules: the paranoia-level gates of
 //! 950-956, the outbound score sums and checks of 959 and the correlation
 //! of 980. On a benign exchange they see the same TX values every time.
+//! The request phases have fewer, but one is run on every request: the
+//! inbound score sums and checks of 949 at the end of phase 2.
 //!
 //! A segment starts where the rule loop can arrive from something else
 //! than the pure rule before it: the start of the phase, the entry after
@@ -46,7 +48,7 @@ pub(crate) struct Segment {
     pub disruptive: Box<[u64]>,
 }
 
-/// The segments of phases 3 to 5, with the entries they start at.
+/// The segments of every phase, with the entries they start at.
 #[derive(Debug, Default)]
 pub(crate) struct Segments {
     /// Per phase (index `number - 1`), per entry: the segment starting
@@ -56,14 +58,20 @@ pub(crate) struct Segments {
 }
 
 impl Segments {
-    /// Finds the segments of phases 3 to 5.
+    /// Finds the segments of every phase.
     pub fn find(
         phases: &[Vec<Entry>; 5],
         rules: &[CompiledRule],
         skip_targets: &[Vec<u32>; 5],
     ) -> Segments {
         let mut found = Segments::default();
-        for phase in [Phase::ResponseHeaders, Phase::ResponseBody, Phase::Logging] {
+        for phase in [
+            Phase::RequestHeaders,
+            Phase::RequestBody,
+            Phase::ResponseHeaders,
+            Phase::ResponseBody,
+            Phase::Logging,
+        ] {
             let n = phase.number() as usize - 1;
             let program = &phases[n];
             let keys: Vec<Option<Vec<StoreKey>>> = program

@@ -135,7 +135,7 @@ impl<'r> Transaction<'r> {
         until: usize,
     ) -> Option<usize> {
         let program = self.rules.phase(phase);
-        // Segments of pure rules (phases 3-5, see `segments`); never
+        // Segments of pure rules (see `segments`); never
         // within the evaluation of one, nor in a partial run of a phase.
         let segments = match self.in_segment || until != program.len() {
             true => &[][..],

@@ -86,15 +86,21 @@ SecRule TX:a "@eq 1" "id:16,phase:2,pass"
     // at the marker's target (7): 7, 8, 9.
     assert_eq!(starts, vec![(0, 3), (4, 10), (7, 10)]);
     // A capture, a key made from a macro: neither qualifies, and no
-    // segment is found in phase 4 (one rule is left). None in phase 2.
+    // segment is found in phase 4 (one rule is left). The request phases
+    // have segments too: in phase 2, the marker (every phase's program
+    // has it) and rules 14-16.
     assert!(rules
         .segments()
         .starts(crate::parser::Phase::ResponseBody)
         .is_empty());
-    assert!(rules
-        .segments()
+    let request: Vec<(usize, usize)> = segments
         .starts(crate::parser::Phase::RequestBody)
-        .is_empty());
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| **id != u32::MAX)
+        .map(|(at, id)| (at, segments.list[*id as usize].end))
+        .collect();
+    assert_eq!(request, vec![(0, 4)]);
 }
 
 #[test]
@@ -183,4 +189,29 @@ SecRule &TX:a "@eq 0" "id:12,phase:3,pass,nolog"
             assert!(rules.segment_memos().get(0).is_some());
         });
     });
+}
+
+/// A segment in phase 2, as CRS's 949 sums and checks the inbound score:
+/// the remembered outcome of a benign request is used for the next one,
+/// and a request whose score reaches the threshold is still denied (an
+/// evaluation in which the deny matched is never remembered).
+#[test]
+fn a_request_phase_segment_gives_what_evaluation_gives() {
+    let text = r#"
+SecRuleEngine On
+SecRule REQUEST_HEADERS:x-level "@rx ^(\d)$" "id:2,phase:1,pass,nolog,capture,setvar:tx.level=%{tx.1}"
+SecRule TX:level "@ge 1" "id:10,phase:2,pass,nolog,setvar:tx.score=+%{tx.level}"
+SecRule TX:level "@ge 3" "id:11,phase:2,pass,nolog,setvar:tx.score=+2"
+SecRule TX:score "@ge 5" "id:12,phase:2,deny,status:403,msg:'score %{tx.score}'"
+SecRule TX:score "@lt 5" "id:13,phase:2,pass,nolog,setvar:tx.passed=1"
+"#;
+    let low: &[(&str, &str)] = &[("x-level", "1")];
+    let high: &[(&str, &str)] = &[("x-level", "4")];
+    let none: &[(&str, &str)] = &[];
+    let order = [low, low, high, low, high, none, none, low];
+    let (on, off) = on_and_off(text, &order);
+    assert_eq!(on, off);
+    assert!(ids(&on[1]).contains(&13) && !ids(&on[1]).contains(&12));
+    assert!(ids(&on[2]).contains(&12), "denied: {:?}", ids(&on[2]));
+    assert!(ids(&on[4]).contains(&12), "denied again: {:?}", ids(&on[4]));
 }
