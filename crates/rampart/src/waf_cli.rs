@@ -28,13 +28,7 @@ pub fn check(crs: &Path, extra: &[PathBuf]) -> anyhow::Result<bool> {
     println!("loaded {} files in {:.0?}", files.len(), started.elapsed());
     println!("rules: {}", rules.rules().len());
     use rampart_waf::parser::Phase;
-    for phase in [
-        Phase::RequestHeaders,
-        Phase::RequestBody,
-        Phase::ResponseHeaders,
-        Phase::ResponseBody,
-        Phase::Logging,
-    ] {
+    for phase in Phase::ALL {
         println!(
             "  phase {}: {} entries",
             phase.number(),

@@ -65,13 +65,7 @@ impl Segments {
         skip_targets: &[Vec<u32>; 5],
     ) -> Segments {
         let mut found = Segments::default();
-        for phase in [
-            Phase::RequestHeaders,
-            Phase::RequestBody,
-            Phase::ResponseHeaders,
-            Phase::ResponseBody,
-            Phase::Logging,
-        ] {
+        for phase in Phase::ALL {
             let n = phase.number() as usize - 1;
             let program = &phases[n];
             let keys: Vec<Option<Vec<StoreKey>>> = program

@@ -25,6 +25,15 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase, in the order they run.
+    pub const ALL: [Phase; 5] = [
+        Phase::RequestHeaders,
+        Phase::RequestBody,
+        Phase::ResponseHeaders,
+        Phase::ResponseBody,
+        Phase::Logging,
+    ];
+
     pub fn number(self) -> u8 {
         self as u8
     }
