@@ -441,6 +441,25 @@ impl TransformCache {
         }
     }
 
+    /// Whether the memo says that the link with verdict bit `bit` matches
+    /// the value `known` was read from.
+    #[inline]
+    pub fn memo_matches(&self, known: &Known, bit: u32) -> bool {
+        match &self.memo {
+            Some(memo) => memo.matches(self.memo_of(known), bit),
+            None => false,
+        }
+    }
+
+    /// Tells the memo that the link with verdict bit `bit` matched the
+    /// value `known` was read from.
+    pub fn memo_note_matched(&mut self, known: &Known, bit: u32) {
+        let at = self.memo_of(known);
+        if let Some(memo) = self.memo.as_deref_mut() {
+            memo.note_matched(at, bit);
+        }
+    }
+
     /// Tells the memo that the link with verdict bit `bit` found nothing
     /// in the value `known` was read from.
     pub fn memo_note_rejected(&mut self, known: &Known, bit: u32) {

@@ -315,9 +315,17 @@ impl<'r> Transaction<'r> {
         if self.cache.memo_rejects(&known, bit) {
             return None;
         }
+        // Or it matched them: without `capture`, a match writes nothing,
+        // and without `multiMatch` what matched is the transformed value.
+        let remembers_matches = !link.capture && !link.multi_match;
+        if remembers_matches && self.cache.memo_matches(&known, bit) {
+            return Some(self.transformed(link, raw));
+        }
         let found = self.test_known(link, raw, Some(known));
-        if found.is_none() {
-            self.cache.memo_note_rejected(&known, bit);
+        match found {
+            None => self.cache.memo_note_rejected(&known, bit),
+            Some(_) if remembers_matches => self.cache.memo_note_matched(&known, bit),
+            Some(_) => {}
         }
         found
     }

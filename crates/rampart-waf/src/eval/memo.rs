@@ -18,14 +18,18 @@
 //! * for a link whose operator is a pure function of the transformed value
 //!   (see `compile::verdicts`), whether the link's test of the value (its
 //!   transformations, prefilter and operator, every intermediate form with
-//!   `multiMatch`) finds nothing.
+//!   `multiMatch`) finds nothing, or, for a link without `capture` or
+//!   `multiMatch`, whether it matches (then what it matched is the
+//!   transformed value, which the transformation cache or the chain
+//!   outputs above give back).
 //!
 //! [`ValueMemo`] keeps these per value, keyed on the value's exact bytes:
 //! the bytes are stored and compared in full, so a hash collision is only
 //! a miss (an attacker who finds one gains nothing). A verdict only ever
-//! says "this link's test finds nothing in this value", which the engine
-//! computed itself for the same bytes under the same rule set; a value
-//! without an entry, or a link without a verdict, takes the normal path.
+//! says "this link's test finds nothing in this value" or "this link
+//! matches this value", which the engine computed itself for the same
+//! bytes under the same rule set; a value without an entry, or a link
+//! without a verdict, takes the normal path.
 //!
 //! Bounds: [`MEMO_ENTRIES`] entries of values shorter than
 //! [`super::cache::RECORDED_LEN`] bytes, in sets of [`WAYS`] chosen by a
@@ -86,6 +90,9 @@ struct Entry {
     /// Per verdict bit (see `compile::verdicts`): set when that link's
     /// test of the value found nothing.
     rejected: Vec<u64>,
+    /// Per verdict bit: set when that link (one without `capture` or
+    /// `multiMatch`) matched the value.
+    matched: Vec<u64>,
     /// The prefilter bits of the value after a transformation chain, as
     /// (chain, at, len) in `chain_words` (at most `CHAIN_BITS` chains).
     chains: Vec<(u32, u32, u32)>,
@@ -194,6 +201,8 @@ impl<S: BuildHasher> ValueMemo<S> {
         entry.has_bits = false;
         entry.rejected.clear();
         entry.rejected.resize(words, 0);
+        entry.matched.clear();
+        entry.matched.resize(words, 0);
         entry.chains.clear();
         entry.chain_words.clear();
         entry.outputs.clear();
@@ -298,11 +307,21 @@ impl<S: BuildHasher> ValueMemo<S> {
     /// of `at` before.
     #[inline]
     pub fn rejects(&self, at: MemoRef, bit: u32) -> bool {
-        self.entry(at).is_some_and(|e| {
-            e.rejected
-                .get(bit as usize / 64)
-                .is_some_and(|w| w & (1 << (bit % 64)) != 0)
-        })
+        self.entry(at).is_some_and(|e| bit_in(&e.rejected, bit))
+    }
+
+    /// Whether the link with verdict bit `bit` matched the value of `at`
+    /// before (noted only for links without `capture` or `multiMatch`).
+    pub fn matches(&self, at: MemoRef, bit: u32) -> bool {
+        self.entry(at).is_some_and(|e| bit_in(&e.matched, bit))
+    }
+
+    /// Remembers that the link with verdict bit `bit` matched the value
+    /// of `at`.
+    pub fn note_matched(&mut self, at: MemoRef, bit: u32) {
+        if let Some(entry) = self.entry_mut(at) {
+            set_bit(&mut entry.matched, bit);
+        }
     }
 
     /// The verdict bits of the value of `at`: the links known to find
@@ -319,11 +338,8 @@ impl<S: BuildHasher> ValueMemo<S> {
     /// Remembers that the link with verdict bit `bit` found nothing in
     /// the value of `at`.
     pub fn note_rejected(&mut self, at: MemoRef, bit: u32) {
-        if let Some(word) = self
-            .entry_mut(at)
-            .and_then(|e| e.rejected.get_mut(bit as usize / 64))
-        {
-            *word |= 1 << (bit % 64);
+        if let Some(entry) = self.entry_mut(at) {
+            set_bit(&mut entry.rejected, bit);
         }
     }
 
@@ -331,6 +347,20 @@ impl<S: BuildHasher> ValueMemo<S> {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.iter().filter(|e| e.stamp != 0).count()
+    }
+}
+
+/// Whether `bit` is set in `words` (a bit beyond them is not).
+fn bit_in(words: &[u64], bit: u32) -> bool {
+    words
+        .get(bit as usize / 64)
+        .is_some_and(|w| w & (1 << (bit % 64)) != 0)
+}
+
+/// Sets `bit` in `words` (a bit beyond them is dropped).
+fn set_bit(words: &mut [u64], bit: u32) {
+    if let Some(word) = words.get_mut(bit as usize / 64) {
+        *word |= 1 << (bit % 64);
     }
 }
 

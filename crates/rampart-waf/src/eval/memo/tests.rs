@@ -311,3 +311,41 @@ SecRule ARGS "@streq good" "id:2,phase:2,deny,status:403"
     held.process_request_body();
     assert_eq!(held.intervention().map(|i| i.rule_id), Some(2));
 }
+
+/// Matches are remembered apart from findings of nothing, per bit, and a
+/// refilled entry starts with neither.
+#[test]
+fn matches_and_rejections_are_separate_verdicts() {
+    let mut memo = CollidingMemo::with_hasher(70, Default::default());
+    let at = record(&mut memo, b"GET");
+    memo.note_matched(at, 65);
+    memo.note_rejected(at, 3);
+    assert!(memo.matches(at, 65) && !memo.rejects(at, 65));
+    assert!(memo.rejects(at, 3) && !memo.matches(at, 3));
+    assert!(!memo.matches(at, 64));
+    for i in 0..WAYS {
+        record(&mut memo, format!("w{i}").as_bytes());
+    }
+    let again = record(&mut memo, b"GET");
+    assert!(!memo.matches(again, 65), "refilled with an old match");
+}
+
+/// A link remembered as matching a value gives the same matched value
+/// (transformed, as `MATCHED_VAR` shows) as evaluating it.
+#[test]
+fn remembered_matches_give_the_transformed_value() {
+    let rules = RuleSet::from_text(
+        r#"
+SecRuleEngine On
+SecRule REQUEST_HEADERS:User-Agent "!@rx ^curl" "id:1,phase:1,pass,nolog,t:none,t:lowercase,setvar:'tx.ua=%{MATCHED_VAR}'"
+"#,
+    )
+    .expect("loads");
+    for _ in 0..4 {
+        let mut tx = Transaction::new(&rules);
+        tx.set_request_line("GET", "/", "HTTP/1.1");
+        tx.add_request_header("User-Agent", b"Mozilla/5.0");
+        tx.process_request_headers();
+        assert_eq!(tx.tx_var("ua"), Some(&b"mozilla/5.0"[..]));
+    }
+}
