@@ -9,7 +9,7 @@
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
-use crate::compile::{CompiledRule, KeyMatcher};
+use crate::compile::{CompiledRule, KeyMatcher, RuleSet};
 use crate::parser::{Collection, Selector, Target, Variable};
 
 use super::data::{Bytes, Coll, Store};
@@ -273,11 +273,7 @@ impl<'r> Transaction<'r> {
     }
 
     fn selector_matches(&self, selector: &Selector, key: &str) -> bool {
-        match selector {
-            Selector::Key(k) => k.eq_ignore_ascii_case(key),
-            Selector::Regex(r) => self.rules.selector_matches(r, key),
-            Selector::XPath(_) => true,
-        }
+        selector_matches(self.rules, selector, key)
     }
 
     /// Appends the values of one target to `out` (never excluded ones:
@@ -535,6 +531,15 @@ impl<'r> Transaction<'r> {
 }
 
 /// Whether a `ctl:ruleRemoveTarget*` scope names the rule `head`.
+/// Whether an exclusion's `selector` picks the value under `key`.
+pub(super) fn selector_matches(rules: &RuleSet, selector: &Selector, key: &str) -> bool {
+    match selector {
+        Selector::Key(k) => k.eq_ignore_ascii_case(key),
+        Selector::Regex(r) => rules.selector_matches(r, key),
+        Selector::XPath(_) => true,
+    }
+}
+
 fn scope_applies(scope: &TargetScope, head: &CompiledRule) -> bool {
     match scope {
         TargetScope::Ids(ranges) => ranges.iter().any(|r| r.contains(head.id)),

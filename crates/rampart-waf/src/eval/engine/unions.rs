@@ -67,22 +67,30 @@ pub(super) fn stored(req: &Request, var: Variable) -> Option<Stored<'_>> {
 impl<'a> Stored<'a> {
     /// Runs `f` on the values in collection order, those whose key equals
     /// `key` ignoring case when one is given (a `Selector::Key`, as
-    /// variable resolution selects them), until `f` returns false. Plain
-    /// loops: iterator adapters (chain, filter, map) cost more per value
-    /// here than the work on the value.
+    /// variable resolution selects them), until `f` returns false.
     #[inline(always)]
     pub(super) fn each(&self, key: Option<&str>, mut f: impl FnMut(ValueRef<'a>) -> bool) {
+        self.each_keyed(|k, value| {
+            if key.is_some_and(|key| !key.eq_ignore_ascii_case(k)) {
+                return true;
+            }
+            f(value)
+        });
+    }
+
+    /// Runs `f` on every value with its key, in collection order, until
+    /// `f` returns false. Plain loops: iterator adapters (chain, filter,
+    /// map) cost more per value here than the work on the value.
+    #[inline(always)]
+    pub(super) fn each_keyed(&self, mut f: impl FnMut(&'a str, ValueRef<'a>) -> bool) {
         for coll in [Some(self.first), self.second].into_iter().flatten() {
             for (k, v) in &coll.entries {
-                if key.is_some_and(|key| !key.eq_ignore_ascii_case(k)) {
-                    continue;
-                }
                 let value = if self.names {
                     ValueRef::Text(k)
                 } else {
                     ValueRef::Bytes(v)
                 };
-                if !f(value) {
+                if !f(k, value) {
                     return;
                 }
             }

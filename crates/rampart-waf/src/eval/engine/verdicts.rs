@@ -19,11 +19,11 @@
 //! entry (too long, or its record slot taken) empties the shared set; a
 //! variable with no value gives the link nothing to find.
 
-use crate::compile::{CompiledRule, VerdictTarget};
+use crate::compile::{CompiledRule, RuleSet, VerdictTarget};
 use crate::parser::{Selector, Target, Variable};
 
 use super::super::cache::{TransformCache, ValueRef, RECORDED_LEN};
-use super::super::vars::is_collection;
+use super::super::vars::{is_collection, selector_matches};
 use super::super::Transaction;
 use super::unions::stored;
 
@@ -43,6 +43,7 @@ impl<'r> Transaction<'r> {
         if let Some(VerdictTarget::Values(var)) = plan.first() {
             let (word, mask) = (bit as usize / 64, 1u64 << (bit % 64));
             if self.cache.verdicts_have(*var as usize, word, mask) == Some(false)
+                && !excludes_some(link, *var)
                 && !self.removed_whole(head, *var)
             {
                 return false;
@@ -70,7 +71,11 @@ impl<'r> Transaction<'r> {
         for target in plan {
             let (all, var) = match *target {
                 VerdictTarget::Empty(var) => (self.empty(var), var),
-                VerdictTarget::Values(var) => (self.all_values_have(var, word, mask), var),
+                VerdictTarget::Values(var) => {
+                    let all = self.all_values_have(var, word, mask)
+                        || excludes_some(link, var) && self.kept_values_have(link, var, word, mask);
+                    (all, var)
+                }
                 VerdictTarget::Keyed(var, index) => {
                     let target = &link.targets[index as usize];
                     (self.keyed_values_have(target, var, word, mask), var)
@@ -110,6 +115,32 @@ impl<'r> Transaction<'r> {
             Some(all) => all,
             None => self.shared_verdicts(var, word, mask),
         }
+    }
+
+    /// Whether every value of `var` that the link's own exclusions leave
+    /// (`!REQUEST_HEADERS:Cookie`: 19 CRS rules never test the `Cookie`
+    /// header, so it never has their verdicts) has the verdict bit: those
+    /// values are looked at one by one.
+    fn kept_values_have(
+        &mut self,
+        link: &CompiledRule,
+        var: Variable,
+        word: usize,
+        mask: u64,
+    ) -> bool {
+        let Some(stored) = stored(&self.req, var) else {
+            return false;
+        };
+        let (rules, cache) = (self.rules, &mut self.cache);
+        let mut all = true;
+        stored.each_keyed(|key, value| {
+            if excluded(rules, link, var, key) {
+                return true;
+            }
+            all = value_has(cache, value, word, mask);
+            all
+        });
+        all
     }
 
     /// Whether every value `target` (a plain key selector) selects has the
@@ -160,6 +191,23 @@ impl<'r> Transaction<'r> {
         self.union_words = shared;
         all
     }
+}
+
+/// Whether the link excludes some values of `var` itself (`!VAR:key`).
+fn excludes_some(link: &CompiledRule, var: Variable) -> bool {
+    link.exclusions.iter().any(|ex| ex.variable == var)
+}
+
+/// Whether the link's exclusions remove the value of `var` under `key`
+/// (as variable resolution decides, `vars::selector_matches`).
+fn excluded(rules: &RuleSet, link: &CompiledRule, var: Variable, key: &str) -> bool {
+    link.exclusions.iter().any(|ex| {
+        ex.variable == var
+            && ex
+                .selector
+                .as_ref()
+                .is_none_or(|sel| selector_matches(rules, sel, key))
+    })
 }
 
 /// The verdict bits of `value`, when the memo has an entry for it.

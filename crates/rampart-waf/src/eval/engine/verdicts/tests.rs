@@ -91,6 +91,25 @@ SecRule REQUEST_FILENAME|ARGS "@streq evil" "id:2,phase:2,deny,status:403"
     assert_eq!(run(&rules, "/x?a=evil", &[]), (true, 0));
 }
 
+/// Values a link's own exclusions remove are never tested, so they never
+/// get its verdict; they do not keep the link from being ruled out, and
+/// the values it does test still decide.
+#[test]
+fn values_the_link_excludes_are_passed_over() {
+    let rules = rules(
+        r#"SecRule REQUEST_HEADERS|!REQUEST_HEADERS:Cookie|!REQUEST_HEADERS:/^x-skip/ "@streq evil" "id:1,phase:2,deny,status:403""#,
+    );
+    let headers = [
+        ("Cookie", "evil"),
+        ("X-Skip-Me", "evil"),
+        ("Accept", "fine"),
+    ];
+    assert_eq!(run(&rules, "/", &headers), (false, 0));
+    assert_eq!(run(&rules, "/", &headers), (false, 1));
+    let tested = [("Cookie", "evil"), ("Accept", "evil")];
+    assert_eq!(run(&rules, "/", &tested), (true, 0));
+}
+
 /// A negated link without `capture` has a verdict: "finds nothing" means
 /// its operator matched, which writes nothing.
 #[test]
