@@ -17,7 +17,10 @@
 //! engine itself; a link's values are the values of its targets'
 //! variables, narrowed by selectors and exclusions; a value with no memo
 //! entry (too long, or its record slot taken) empties the shared set; a
-//! variable with no value gives the link nothing to find.
+//! variable with no value gives the link nothing to find. Values the link
+//! never tests (under a key selector, the others; those its own
+//! exclusions or a `ctl` removal take out) never get its verdict, so
+//! they are left out of the check rather than let it fail.
 
 use crate::compile::{CompiledRule, RuleSet, VerdictTarget};
 use crate::parser::{Selector, Target, Variable};
