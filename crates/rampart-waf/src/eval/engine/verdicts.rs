@@ -28,7 +28,7 @@ use crate::parser::{Selector, Target, Variable};
 use super::super::cache::{TransformCache, ValueRef, RECORDED_LEN};
 use super::super::vars::{is_collection, selector_matches};
 use super::super::Transaction;
-use super::unions::stored;
+use super::unions::{stored, Stored};
 
 impl<'r> Transaction<'r> {
     /// True when the value memo says the link finds nothing in any value
@@ -122,8 +122,7 @@ impl<'r> Transaction<'r> {
 
     /// Whether every value of `var` that the link's own exclusions leave
     /// (`!REQUEST_HEADERS:Cookie`: 19 CRS rules never test the `Cookie`
-    /// header, so it never has their verdicts) has the verdict bit: those
-    /// values are looked at one by one.
+    /// header, so it never has their verdicts) has the verdict bit.
     fn kept_values_have(
         &mut self,
         link: &CompiledRule,
@@ -134,21 +133,14 @@ impl<'r> Transaction<'r> {
         let Some(stored) = stored(&self.req, var) else {
             return false;
         };
-        let (rules, cache) = (self.rules, &mut self.cache);
-        let mut all = true;
-        stored.each_keyed(|key, value| {
-            if excluded(rules, link, var, key) {
-                return true;
-            }
-            all = value_has(cache, value, word, mask);
-            all
-        });
-        all
+        let rules = self.rules;
+        let kept = |key: &str| !excluded(rules, link, var, key);
+        picked_values_have(&stored, &mut self.cache, kept, word, mask)
     }
 
     /// Whether every value `target` (a plain key selector) selects has the
-    /// verdict bit: those few values are looked at one by one. A scalar
-    /// ignores the selector (as variable resolution does).
+    /// verdict bit. A scalar ignores the selector (as variable resolution
+    /// does).
     fn keyed_values_have(
         &mut self,
         target: &Target,
@@ -160,13 +152,8 @@ impl<'r> Transaction<'r> {
         else {
             return self.all_values_have(var, word, mask);
         };
-        let cache = &mut self.cache;
-        let mut all = true;
-        stored.each(Some(key), |value| {
-            all = value_has(cache, value, word, mask);
-            all
-        });
-        all
+        let picked = |k: &str| key.eq_ignore_ascii_case(k);
+        picked_values_have(&stored, &mut self.cache, picked, word, mask)
     }
 
     /// Computes and keeps the verdicts every value of `var` has; whether
@@ -194,6 +181,27 @@ impl<'r> Transaction<'r> {
         self.union_words = shared;
         all
     }
+}
+
+/// Whether every value of `stored` whose key `picks` has bit `mask` of
+/// word `word` among its verdicts: the few values a link tests of a
+/// variable, looked at one by one.
+fn picked_values_have(
+    stored: &Stored<'_>,
+    cache: &mut TransformCache,
+    picks: impl Fn(&str) -> bool,
+    word: usize,
+    mask: u64,
+) -> bool {
+    let mut all = true;
+    stored.each_keyed(|key, value| {
+        if !picks(key) {
+            return true;
+        }
+        all = value_has(cache, value, word, mask);
+        all
+    });
+    all
 }
 
 /// Whether the link excludes some values of `var` itself (`!VAR:key`).

@@ -72,14 +72,7 @@ SecRule TX:a "@eq 1" "id:16,phase:2,pass"
 "#,
     )
     .unwrap();
-    let segments = rules.segments();
-    let starts: Vec<(usize, usize)> = segments
-        .starts(crate::parser::Phase::ResponseHeaders)
-        .iter()
-        .enumerate()
-        .filter(|(_, id)| **id != u32::MAX)
-        .map(|(at, id)| (at, segments.list[*id as usize].end))
-        .collect();
+    let starts = spans(&rules, crate::parser::Phase::ResponseHeaders);
     // Entries: 0-2 rules 1-3, 3 rule 4 (impure), 4-5 rules 5-6, 6 the
     // marker, 7-9 rules 7-9, 10 rule 10 (a regex selector).
     // After the impure rule: 5, 6, 7, 8, 9 (the marker does not end it);
@@ -89,18 +82,21 @@ SecRule TX:a "@eq 1" "id:16,phase:2,pass"
     // segment is found in phase 4 (one rule is left). The request phases
     // have segments too: in phase 2, the marker (every phase's program
     // has it) and rules 14-16.
-    assert!(rules
-        .segments()
-        .starts(crate::parser::Phase::ResponseBody)
-        .is_empty());
-    let request: Vec<(usize, usize)> = segments
-        .starts(crate::parser::Phase::RequestBody)
+    assert!(spans(&rules, crate::parser::Phase::ResponseBody).is_empty());
+    let request = spans(&rules, crate::parser::Phase::RequestBody);
+    assert_eq!(request, vec![(0, 4)]);
+}
+
+/// The segments of `phase`, as (first entry, end) pairs.
+fn spans(rules: &RuleSet, phase: crate::parser::Phase) -> Vec<(usize, usize)> {
+    let segments = rules.segments();
+    segments
+        .starts(phase)
         .iter()
         .enumerate()
         .filter(|(_, id)| **id != u32::MAX)
         .map(|(at, id)| (at, segments.list[*id as usize].end))
-        .collect();
-    assert_eq!(request, vec![(0, 4)]);
+        .collect()
 }
 
 #[test]
