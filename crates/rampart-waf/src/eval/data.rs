@@ -111,7 +111,8 @@ pub struct Request {
     pub body: Vec<u8>,
     /// Set when the body exceeded the limit and was cut.
     pub body_truncated: bool,
-    pub processor: Option<&'static str>,
+    /// The body processor that ran (`REQBODY_PROCESSOR`).
+    pub processor: Option<crate::parser::BodyProcessor>,
     pub body_error: Option<String>,
     pub urlencoded_error: bool,
     pub files: Vec<FilePart>,

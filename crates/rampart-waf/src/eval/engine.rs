@@ -12,7 +12,7 @@ use crate::compile::empty::EmptyTarget;
 use crate::compile::fast::{compare, to_int, TxCompare};
 use crate::compile::prefilter::{slot_set, Prefilter};
 use crate::compile::{CompiledRule, Disruptive, Effect, Entry, RejectTarget};
-use crate::parser::{Action, AllowScope, EngineMode, Phase, Variable};
+use crate::parser::{Action, AllowScope, BodyProcessor, EngineMode, Phase, Variable};
 use crate::transform::Transformation;
 
 use super::cache::Known;
@@ -532,7 +532,7 @@ impl<'r> Transaction<'r> {
     fn empty(&self, var: Variable) -> bool {
         let req = &self.req;
         match var {
-            Variable::Xml => req.processor != Some("XML"),
+            Variable::Xml => req.processor != Some(BodyProcessor::Xml),
             Variable::Files | Variable::FilesNames | Variable::FilesSizes => req.files.is_empty(),
             Variable::MultipartPartHeaders => req.multipart_part_headers.is_empty(),
             _ => false,

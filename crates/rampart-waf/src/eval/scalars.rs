@@ -215,8 +215,8 @@ impl<'r> Transaction<'r> {
     fn request_body_visible(&self) -> bool {
         // Only URL-encoded (or unprocessed) bodies, unless a rule forces
         // it: CRS's tests expect XML element names to stay invisible.
-        let visible =
-            matches!(self.req.processor, None | Some("URLENCODED")) || self.ov.force_body_variable;
+        let visible = matches!(self.req.processor, None | Some(BodyProcessor::UrlEncoded))
+            || self.ov.force_body_variable;
         visible && self.phase_done >= 2
     }
 
@@ -248,7 +248,7 @@ impl<'r> Transaction<'r> {
     fn body_scalar(&self, var: Variable) -> Option<Bytes> {
         let req = &self.req;
         let mp = &req.multipart;
-        let is_multipart = req.processor == Some("MULTIPART");
+        let is_multipart = req.processor == Some(BodyProcessor::Multipart);
         match var {
             Variable::RequestBody => self
                 .request_body_visible()
@@ -257,8 +257,8 @@ impl<'r> Transaction<'r> {
             // Known from the headers on (phase 1), as in ModSecurity v3.
             Variable::ReqbodyProcessor => req
                 .processor
-                .or_else(|| self.body_processor().map(processor_name))
-                .and_then(text),
+                .or_else(|| self.body_processor())
+                .and_then(|p| text(processor_name(p))),
             Variable::ReqbodyError | Variable::ReqbodyProcessorError => {
                 flag(req.body_error.is_some())
             }

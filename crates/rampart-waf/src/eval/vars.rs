@@ -569,7 +569,7 @@ impl KeyFilter<'_> {
 /// XPath forms CRS uses. Other expressions select all text.
 fn xml(req: &super::data::Request, selector: Option<&Selector>, out: &mut Vec<Value>) {
     let attrs = matches!(selector, Some(Selector::XPath(x)) if x.contains('@'));
-    if req.processor != Some("XML") {
+    if req.processor != Some(crate::parser::BodyProcessor::Xml) {
         return;
     }
     let source = if attrs { &req.xml_attrs } else { &req.xml_text };

@@ -61,13 +61,13 @@ impl<'r> Transaction<'r> {
         let processor = self.body_processor();
         let result = match processor {
             Some(BodyProcessor::UrlEncoded) => {
-                self.req.processor = Some("URLENCODED");
+                self.req.processor = processor;
                 let sep = config.argument_separator;
                 urlencoded::parse_into(&body, sep, &mut self.req.args_post);
                 Ok(())
             }
             Some(BodyProcessor::Multipart) => {
-                self.req.processor = Some("MULTIPART");
+                self.req.processor = processor;
                 let ctype = self
                     .req
                     .headers
@@ -77,7 +77,7 @@ impl<'r> Transaction<'r> {
                 multipart::parse(&ctype, &body, &mut self.req)
             }
             Some(BodyProcessor::Json) => {
-                self.req.processor = Some("JSON");
+                self.req.processor = processor;
                 json::parse(
                     &body,
                     config.json_depth_limit as usize,
@@ -85,7 +85,7 @@ impl<'r> Transaction<'r> {
                 )
             }
             Some(BodyProcessor::Xml) => {
-                self.req.processor = Some("XML");
+                self.req.processor = processor;
                 xml::parse(&body, &mut self.req)
             }
             None => Ok(()),
