@@ -221,7 +221,6 @@ impl Builder {
             key_index: crate::eval::KeyIndex::current(),
             tx_keys: Default::default(),
             ctl_removable: Default::default(),
-            verdict_keys: Default::default(),
         };
         set.index_chains();
         set.compile_selectors();
@@ -233,7 +232,7 @@ impl Builder {
         set.value_lists = super::lists::assign(&mut set.rules);
         set.ctl_tags = super::ctl_tags::assign(&mut set.rules);
         let verdicts = super::verdicts::assign(&mut set.rules);
-        set.verdict_keys = super::verdicts::plan(&mut set.rules);
+        super::verdicts::plan(&mut set.rules);
         set.ctl_removable = super::verdicts::ctl_removable(&set.rules);
         super::empty::assign(&mut set.rules);
         set.memos = crate::eval::memo::MemoShards::new(verdicts);

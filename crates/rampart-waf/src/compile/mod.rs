@@ -143,9 +143,6 @@ pub struct RuleSet {
     /// `ctl:ruleRemoveTarget*` of the rules removes it whole (see
     /// `verdicts::ctl_removable`).
     pub(crate) ctl_removable: Box<[bool]>,
-    /// The variables and keys of the verdict plans' key selectors, keys
-    /// in lower case (see `verdicts::plan`).
-    pub(crate) verdict_keys: Box<[(crate::parser::Variable, Box<str>)]>,
 }
 
 /// `@pm` links with at most this many phrases get a prefilter slot.

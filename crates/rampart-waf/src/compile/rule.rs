@@ -140,8 +140,7 @@ pub enum VerdictTarget {
     /// A request-side collection under a plain key selector
     /// (`REQUEST_HEADERS:User-Agent`): ruled out by the verdicts of the
     /// values under that key alone (the link never tests the others);
-    /// the key's index in `RuleSet::verdict_keys` (links naming the same
-    /// key share the verdicts of its values, computed once per request).
+    /// the index of the target in the link's `targets`.
     Keyed(crate::parser::Variable, u32),
 }
 

@@ -49,21 +49,17 @@ pub(super) fn assign(rules: &mut [CompiledRule]) -> u32 {
 }
 
 /// Gives every link with a verdict bit whose targets allow it its
-/// verdict plan (after `assign`); the variables and keys of the plans'
-/// key selectors, keys in lower case (`VerdictTarget::Keyed` holds an
-/// index into them).
-pub(super) fn plan(rules: &mut [CompiledRule]) -> Box<[(Variable, Box<str>)]> {
-    let mut keys = Vec::new();
+/// verdict plan (after `assign`).
+pub(super) fn plan(rules: &mut [CompiledRule]) {
     for rule in rules {
         let mut link = Some(rule);
         while let Some(l) = link {
             if l.verdict_bit.is_some() {
-                l.verdict_plan = targets(l, &mut keys);
+                l.verdict_plan = targets(l);
             }
             link = l.chain.as_deref_mut();
         }
     }
-    keys.into_boxed_slice()
 }
 
 /// Per variable (`Variable as usize`): whether some
@@ -91,12 +87,9 @@ pub(super) fn ctl_removable(rules: &[CompiledRule]) -> Box<[bool]> {
 /// be empty last (see `volatility_rank`); `None` when a target counts (`&ARGS` is a number, not
 /// the values) or reads a variable whose values the setters and the body
 /// processor do not fix.
-fn targets(
-    link: &CompiledRule,
-    keys: &mut Vec<(Variable, Box<str>)>,
-) -> Option<Box<[VerdictTarget]>> {
+fn targets(link: &CompiledRule) -> Option<Box<[VerdictTarget]>> {
     let mut plan = Vec::new();
-    for target in &link.targets {
+    for (index, target) in link.targets.iter().enumerate() {
         if target.count {
             return None;
         }
@@ -104,7 +97,7 @@ fn targets(
         let entry = match &target.selector {
             _ if super::filled_by_body_processor(var) => VerdictTarget::Empty(var),
             _ if !crate::eval::request_fixed(var) => return None,
-            Some(Selector::Key(key)) => VerdictTarget::Keyed(var, key_index(keys, var, key)),
+            Some(Selector::Key(_)) => VerdictTarget::Keyed(var, index as u32),
             _ => VerdictTarget::Values(var),
         };
         if !plan.contains(&entry) {
@@ -124,20 +117,6 @@ fn targets(
         VerdictTarget::Empty(_) => u8::MAX,
     });
     Some(plan.into_boxed_slice())
-}
-
-/// The index of `var` with `key` (compared in lower case) in `keys`,
-/// added if new.
-fn key_index(keys: &mut Vec<(Variable, Box<str>)>, var: Variable, key: &str) -> u32 {
-    let key = key.to_ascii_lowercase();
-    let at = keys
-        .iter()
-        .position(|(v, k)| *v == var && **k == *key)
-        .unwrap_or_else(|| {
-            keys.push((var, key.into_boxed_str()));
-            keys.len() - 1
-        });
-    at as u32
 }
 
 /// Where a variable goes in a plan: those whose values change most often
@@ -262,7 +241,7 @@ SecRule ARGS "!@rx a" "id:8,phase:1,pass"
                 VerdictTarget::Values(Args),
                 VerdictTarget::Values(RequestCookies),
                 VerdictTarget::Values(ArgsNames),
-                VerdictTarget::Keyed(RequestHeaders, 0),
+                VerdictTarget::Keyed(RequestHeaders, 2),
                 VerdictTarget::Values(RequestHeadersNames),
                 VerdictTarget::Empty(Xml),
             ])

@@ -97,10 +97,6 @@ pub(crate) struct TransformCache {
     /// `Transaction::verdicts_reject`), as (generation, at, len) in
     /// `union_arena`, valid like `summaries`.
     verdict_sets: Vec<(u32, u32, u32)>,
-    /// Per key of `RuleSet::verdict_keys`: the verdict bits set for every
-    /// value under that key (of the one collection variable the links
-    /// naming it read), valid like `verdict_sets`.
-    keyed_sets: Vec<(u32, u32, u32)>,
 }
 
 /// A value with a record (see `TransformCache::held`): the clone that
@@ -253,7 +249,6 @@ impl TransformCache {
             union_arena: Vec::new(),
             summaries: Vec::new(),
             verdict_sets: Vec::new(),
-            keyed_sets: Vec::new(),
         }
     }
 
@@ -648,14 +643,16 @@ impl TransformCache {
     }
 
     pub fn insert_union(&mut self, id: u32, bits: &[u64]) {
-        let generation = self.union_generation;
-        keep_set(
-            &mut self.union_arena,
-            &mut self.unions,
-            id,
-            generation,
-            bits,
-        );
+        if self.union_arena.len() > u32::MAX as usize / 2 {
+            return;
+        }
+        let id = id as usize;
+        if self.unions.len() <= id {
+            self.unions.resize(id + 1, (0, 0, 0));
+        }
+        let at = self.union_arena.len() as u32;
+        self.union_arena.extend_from_slice(bits);
+        self.unions[id] = (self.union_generation, at, bits.len() as u32);
     }
 
     /// The summary of `var`, when it is valid.
@@ -704,32 +701,15 @@ impl TransformCache {
     }
 
     pub fn insert_verdicts(&mut self, var: usize, bits: &[u64]) {
-        let (generation, var) = (self.union_generation, var as u32);
-        keep_set(
-            &mut self.union_arena,
-            &mut self.verdict_sets,
-            var,
-            generation,
-            bits,
-        );
-    }
-
-    /// Whether every value under verdict key `key` has the verdict bit
-    /// `mask` in word `word`, when that set is valid.
-    #[inline(always)]
-    pub fn keyed_verdicts_have(&self, key: u32, word: usize, mask: u64) -> Option<bool> {
-        self.arena_has(*self.keyed_sets.get(key as usize)?, word, mask)
-    }
-
-    pub fn insert_keyed_verdicts(&mut self, key: u32, bits: &[u64]) {
-        let generation = self.union_generation;
-        keep_set(
-            &mut self.union_arena,
-            &mut self.keyed_sets,
-            key,
-            generation,
-            bits,
-        );
+        if self.union_arena.len() > u32::MAX as usize / 2 {
+            return;
+        }
+        if self.verdict_sets.len() <= var {
+            self.verdict_sets.resize(var + 1, (0, 0, 0));
+        }
+        let at = self.union_arena.len() as u32;
+        self.union_arena.extend_from_slice(bits);
+        self.verdict_sets[var] = (self.union_generation, at, bits.len() as u32);
     }
 
     /// Forgets the unions `ids`, the summaries and verdict sets of `vars`
@@ -757,36 +737,10 @@ impl TransformCache {
             self.unions.fill((0, 0, 0));
             self.summaries.fill((0, [0; 4], 0, 0));
             self.verdict_sets.fill((0, 0, 0));
-            self.keyed_sets.fill((0, 0, 0));
             self.union_generation = 1;
         }
         self.union_arena.clear();
     }
-}
-
-/// Appends `bits` to `arena` and makes `table[index]` point at them in
-/// `generation` (growing the table as needed); nothing once the arena is
-/// full (the set is then computed again when asked for). Inlined: left
-/// to the compiler it was outlined, and a benign GET ran ~3 k more
-/// instructions (callgrind, three runs each).
-#[inline(always)]
-fn keep_set(
-    arena: &mut Vec<u64>,
-    table: &mut Vec<(u32, u32, u32)>,
-    index: u32,
-    generation: u32,
-    bits: &[u64],
-) {
-    if arena.len() > u32::MAX as usize / 2 {
-        return;
-    }
-    let index = index as usize;
-    if table.len() <= index {
-        table.resize(index + 1, (0, 0, 0));
-    }
-    let at = arena.len() as u32;
-    arena.extend_from_slice(bits);
-    table[index] = (generation, at, bits.len() as u32);
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@
 //! they are left out of the check rather than let it fail.
 
 use crate::compile::{CompiledRule, RuleSet, VerdictTarget};
-use crate::parser::Variable;
+use crate::parser::{Selector, Target, Variable};
 
 use super::super::cache::{TransformCache, ValueRef, RECORDED_LEN};
 use super::super::vars::{is_collection, selector_matches};
@@ -79,8 +79,9 @@ impl<'r> Transaction<'r> {
                         || excludes_some(link, var) && self.kept_values_have(link, var, word, mask);
                     (all, var)
                 }
-                VerdictTarget::Keyed(var, key) => {
-                    (self.keyed_values_have(var, key, word, mask), var)
+                VerdictTarget::Keyed(var, index) => {
+                    let target = &link.targets[index as usize];
+                    (self.keyed_values_have(target, var, word, mask), var)
                 }
             };
             // Values the link does not test have no verdict for it.
@@ -137,31 +138,22 @@ impl<'r> Transaction<'r> {
         picked_values_have(&stored, &mut self.cache, kept, word, mask)
     }
 
-    /// Whether every value of `var` under the verdict key `key` (`var`
-    /// with a plain key selector, `RuleSet::verdict_keys`) has the
-    /// verdict bit: the
-    /// verdicts those values share are computed once per change of the
-    /// request's data (CRS names `User-Agent`, `Referer`, `Accept`,
-    /// `Content-Length` … in 27 links a GET reaches, 8 keys). A scalar
-    /// ignores the selector (as variable resolution does).
-    fn keyed_values_have(&mut self, var: Variable, key: u32, word: usize, mask: u64) -> bool {
-        if let Some(all) = self.cache.keyed_verdicts_have(key, word, mask) {
-            return all;
-        }
-        let Some(stored) = stored(&self.req, var) else {
+    /// Whether every value `target` (a plain key selector) selects has the
+    /// verdict bit. A scalar ignores the selector (as variable resolution
+    /// does).
+    fn keyed_values_have(
+        &mut self,
+        target: &Target,
+        var: Variable,
+        word: usize,
+        mask: u64,
+    ) -> bool {
+        let (Some(stored), Some(Selector::Key(key))) = (stored(&self.req, var), &target.selector)
+        else {
             return self.all_values_have(var, word, mask);
         };
-        let name = &self.rules.verdict_keys[key as usize].1;
-        let mut shared = std::mem::take(&mut self.union_words);
-        shared.clear();
-        let words = self.cache.memo.as_ref().map_or(0, |m| m.verdict_words());
-        shared.resize(words, u64::MAX);
-        let cache = &mut self.cache;
-        stored.each(Some(name), |value| and_verdicts(cache, value, &mut shared));
-        self.cache.insert_keyed_verdicts(key, &shared);
-        let all = shared.get(word).is_some_and(|w| w & mask != 0);
-        self.union_words = shared;
-        all
+        let picked = |k: &str| key.eq_ignore_ascii_case(k);
+        picked_values_have(&stored, &mut self.cache, picked, word, mask)
     }
 
     /// Computes and keeps the verdicts every value of `var` has; whether

@@ -74,30 +74,6 @@ fn keyed_targets_read_the_verdicts_of_their_key() {
     assert_eq!(run(&rules, "/", &both), (true, 0));
 }
 
-/// Links naming one key share the verdicts of its values (computed once
-/// per request), each reading its own bit; the same key of another
-/// variable is a key of its own.
-#[test]
-fn links_naming_one_key_share_its_values_verdicts() {
-    let rules = rules(
-        r#"
-SecRule REQUEST_HEADERS:Referer "@streq evil" "id:1,phase:2,deny,status:403"
-SecRule REQUEST_HEADERS:referer "@streq worse" "id:2,phase:2,deny,status:403"
-SecRule REQUEST_COOKIES:Referer "@streq evil" "id:3,phase:2,deny,status:403"
-"#,
-    );
-    let fine = [("Referer", "fine"), ("Cookie", "referer=evil")];
-    assert_eq!(run(&rules, "/", &fine), (true, 0), "the cookie is tested");
-    let fine = [("Referer", "fine"), ("Cookie", "referer=ok")];
-    run(&rules, "/", &fine);
-    assert_eq!(run(&rules, "/", &fine), (false, 3));
-    let worse = [("Referer", "worse"), ("Cookie", "referer=ok")];
-    assert_eq!(run(&rules, "/", &worse), (true, 0));
-    // The cookie's verdict does not stand for the header under its key.
-    let evil = [("Referer", "evil"), ("Cookie", "referer=ok")];
-    assert_eq!(run(&rules, "/", &evil), (true, 0));
-}
-
 /// A variable a `ctl` removed from the rule is never tested, so it has no
 /// verdict; it does not keep the link from being ruled out, and what the
 /// link still tests is tested.
