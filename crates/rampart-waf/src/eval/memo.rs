@@ -125,7 +125,7 @@ pub(crate) struct Recorded<'m> {
 
 /// The memo of one thread for one rule set (see the module). `S` hashes
 /// the bytes (seeded per memo; tests use one that collides on purpose).
-pub(crate) struct ValueMemo<S = foldhash::fast::RandomState> {
+pub(crate) struct ValueMemo<S = foldhash::fast::SeedableRandomState> {
     hasher: S,
     /// The hash of each entry's value with its lowest bit set (0: an
     /// empty entry): a set's tags fill one cache line, so a probe reads
@@ -142,7 +142,7 @@ pub(crate) struct ValueMemo<S = foldhash::fast::RandomState> {
 impl ValueMemo {
     /// An empty memo for a rule set with `verdicts` verdict bits.
     pub fn new(verdicts: u32) -> ValueMemo {
-        ValueMemo::with_hasher(verdicts, foldhash::fast::RandomState::default())
+        ValueMemo::with_hasher(verdicts, memo_hasher())
     }
 }
 
@@ -347,6 +347,19 @@ impl<S: BuildHasher> ValueMemo<S> {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.iter().filter(|e| e.stamp != 0).count()
+    }
+}
+
+/// A memo's hasher: a random seed per memo, so which values share a set
+/// cannot be aimed at from outside, and differs from one process to the
+/// next; with the `fixed-seeds` feature (measurements only), the same
+/// seed in every process, so that instruction counts repeat from run to
+/// run rather than moving with the sets the values happen to share.
+fn memo_hasher() -> foldhash::fast::SeedableRandomState {
+    if cfg!(feature = "fixed-seeds") {
+        foldhash::fast::SeedableRandomState::fixed()
+    } else {
+        foldhash::fast::SeedableRandomState::random()
     }
 }
 

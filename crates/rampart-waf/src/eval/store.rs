@@ -33,12 +33,16 @@ use super::data::Bytes;
 /// random per process (keys such as `tx.header_name_920450_%{tx.0}` are
 /// built from request data, so the seed must not be guessable from the
 /// binary), shared so that a hash computed at load is valid in every
-/// transaction's store.
+/// transaction's store. Fixed with the `fixed-seeds` feature, for
+/// measurements only (see `eval::memo`).
 pub fn key_hash(lower_key: &str) -> u64 {
     use std::hash::BuildHasher;
     static STATE: OnceLock<foldhash::fast::FixedState> = OnceLock::new();
     let state = STATE.get_or_init(|| {
-        let seed = foldhash::fast::RandomState::default().hash_one(0x5eed_u64);
+        let seed = match cfg!(feature = "fixed-seeds") {
+            true => 0x5eed,
+            false => foldhash::fast::RandomState::default().hash_one(0x5eed_u64),
+        };
         foldhash::fast::FixedState::with_seed(seed)
     });
     state.hash_one(lower_key)

@@ -349,3 +349,13 @@ SecRule REQUEST_HEADERS:User-Agent "!@rx ^curl" "id:1,phase:1,pass,nolog,t:none,
         assert_eq!(tx.tx_var("ua"), Some(&b"mozilla/5.0"[..]));
     }
 }
+
+/// Two memos hash the same bytes apart (their seeds are random), unless
+/// the `fixed-seeds` measurement feature fixes them.
+#[test]
+fn memos_are_seeded_apart() {
+    use std::hash::BuildHasher;
+    let (a, b) = (super::memo_hasher(), super::memo_hasher());
+    let same = a.hash_one(b"User-Agent") == b.hash_one(b"User-Agent");
+    assert_eq!(same, cfg!(feature = "fixed-seeds"));
+}
