@@ -10,7 +10,7 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
 use crate::compile::{CompiledRule, KeyMatcher, RuleSet};
-use crate::parser::{Collection, Selector, Target, Variable};
+use crate::parser::{BodyProcessor, Collection, Selector, Target, Variable};
 
 use super::data::{Bytes, Coll, Store};
 use super::{TargetScope, Transaction};
@@ -569,7 +569,7 @@ impl KeyFilter<'_> {
 /// XPath forms CRS uses. Other expressions select all text.
 fn xml(req: &super::data::Request, selector: Option<&Selector>, out: &mut Vec<Value>) {
     let attrs = matches!(selector, Some(Selector::XPath(x)) if x.contains('@'));
-    if req.processor != Some(crate::parser::BodyProcessor::Xml) {
+    if req.processor != Some(BodyProcessor::Xml) {
         return;
     }
     let source = if attrs { &req.xml_attrs } else { &req.xml_text };

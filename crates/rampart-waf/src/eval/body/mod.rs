@@ -59,15 +59,16 @@ impl<'r> Transaction<'r> {
         }
         let body = std::mem::take(&mut self.req.body);
         let processor = self.body_processor();
+        if processor.is_some() {
+            self.req.processor = processor;
+        }
         let result = match processor {
             Some(BodyProcessor::UrlEncoded) => {
-                self.req.processor = processor;
                 let sep = config.argument_separator;
                 urlencoded::parse_into(&body, sep, &mut self.req.args_post);
                 Ok(())
             }
             Some(BodyProcessor::Multipart) => {
-                self.req.processor = processor;
                 let ctype = self
                     .req
                     .headers
@@ -76,18 +77,12 @@ impl<'r> Transaction<'r> {
                     .to_vec();
                 multipart::parse(&ctype, &body, &mut self.req)
             }
-            Some(BodyProcessor::Json) => {
-                self.req.processor = processor;
-                json::parse(
-                    &body,
-                    config.json_depth_limit as usize,
-                    &mut self.req.args_post,
-                )
-            }
-            Some(BodyProcessor::Xml) => {
-                self.req.processor = processor;
-                xml::parse(&body, &mut self.req)
-            }
+            Some(BodyProcessor::Json) => json::parse(
+                &body,
+                config.json_depth_limit as usize,
+                &mut self.req.args_post,
+            ),
+            Some(BodyProcessor::Xml) => xml::parse(&body, &mut self.req),
             None => Ok(()),
         };
         self.req.body = body;
