@@ -4,7 +4,10 @@
 //! `valgrind --tool=callgrind --toggle-collect='*run_exchanges*' \
 //!   target/release/examples/exchange_loop get_3_args 1 100`
 //!
-//! Two warm-up exchanges run first (outside `run_exchanges`).
+//! `WARM_REPEATED` warm-up exchanges run first (outside `run_exchanges`):
+//! the steady state of a server that has seen the request before (the
+//! value memo holds its values, stretches that never get ruled out have
+//! backed off).
 //! Arguments: request name (see `benches/common`), paranoia level, count.
 //! A rotation name (`varied_get_3_args`, `cold_get_3_args` …, see
 //! `common::rotation`) sends `count` distinct requests of that kind in
@@ -19,6 +22,9 @@ mod common;
 /// The gateway's allocator, so that the counts are those of the gateway.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Exchanges of a repeated request sent before the measured ones.
+const WARM_REPEATED: usize = 1000;
 
 /// Requests of a rotation sent before the measured ones.
 const WARM_ROTATION: usize = 200;
@@ -53,7 +59,11 @@ fn main() {
         }
     };
     // Warm up: run-time regexes and the regex caches are built on first use.
-    for req in warm_up.iter().cycle().take(2.max(warm_up.len())) {
+    for req in warm_up
+        .iter()
+        .cycle()
+        .take(WARM_REPEATED.max(warm_up.len()))
+    {
         common::exchange(&rules, req);
     }
     let started = std::time::Instant::now();

@@ -212,10 +212,12 @@ impl Builder {
             init_run: None,
             segments: Default::default(),
             segment_memos: Default::default(),
+            stretches: Default::default(),
             value_lists: 0,
             ctl_tags: Default::default(),
             memos: crate::eval::memo::MemoShards::new(0),
             memo_on: true,
+            stretch_backoff: true,
             // Every key the rules name was registered while they were
             // parsed and compiled (above).
             key_index: crate::eval::KeyIndex::current(),
@@ -235,6 +237,9 @@ impl Builder {
         super::verdicts::plan(&mut set.rules);
         set.ctl_removable = super::verdicts::ctl_removable(&set.rules);
         super::empty::assign(&mut set.rules);
+        let (stretches, verdicts) =
+            super::stretches::Stretches::find(&set.phases, &set.rules, &set.skip_targets, verdicts);
+        set.stretches = stretches;
         set.memos = crate::eval::memo::MemoShards::new(verdicts);
         set.segments = super::segments::Segments::find(&set.phases, &set.rules, &set.skip_targets);
         set.segment_memos = crate::eval::segments::SegmentMemos::new(set.segments.list.len());

@@ -20,6 +20,7 @@ pub mod prefilter;
 pub(crate) mod pure;
 mod rule;
 pub(crate) mod segments;
+pub(crate) mod stretches;
 mod trigrams;
 mod verdicts;
 
@@ -124,6 +125,9 @@ pub struct RuleSet {
     /// `compile::segments`), and their latest outcomes.
     segments: segments::Segments,
     segment_memos: crate::eval::segments::SegmentMemos,
+    /// Runs of rules the value memo may rule out together (see
+    /// `compile::stretches`).
+    stretches: stretches::Stretches,
     /// How many value lists the links share (see `compile::lists`).
     value_lists: u32,
     /// The bits of the tags `ctl`s name (see `compile::ctl_tags`).
@@ -133,6 +137,9 @@ pub struct RuleSet {
     memos: crate::eval::memo::MemoShards,
     /// Whether transactions use `memos` (see `set_value_memo`).
     memo_on: bool,
+    /// Whether stretches that are not ruled out back off (see
+    /// `set_stretch_backoff`).
+    stretch_backoff: bool,
     /// The TX keys that have a slot in the stores of this rule set's
     /// transactions (see `eval::store`).
     key_index: std::sync::Arc<crate::eval::KeyIndex>,
@@ -443,6 +450,21 @@ impl RuleSet {
         self.segments.starts(phase)
     }
 
+    /// Per entry of `phase`'s program, the stretch starting there
+    /// (`u32::MAX`: none); empty when the phase has none or the shortcuts
+    /// are off.
+    pub(crate) fn stretch_starts(&self, phase: Phase) -> &[u32] {
+        if !self.prefilter_on || !self.memo_on {
+            return &[];
+        }
+        self.stretches.starts(phase.number() as usize - 1)
+    }
+
+    /// The stretches of every phase (see `compile::stretches`).
+    pub(crate) fn stretches(&self) -> &stretches::Stretches {
+        &self.stretches
+    }
+
     pub(crate) fn segment_memos(&self) -> &crate::eval::segments::SegmentMemos {
         &self.segment_memos
     }
@@ -626,6 +648,21 @@ impl RuleSet {
     /// the same either way; off exists to prove it.
     pub fn set_value_memo(&mut self, on: bool) {
         self.memo_on = on;
+    }
+
+    /// Turns the back-off of stretches on (the default) or off. A stretch
+    /// (see `compile::stretches`) whose bits did not rule it out three
+    /// times in a row is looked at again only after 1, 2, 4 … 256
+    /// arrivals, since values that change on every request never get its
+    /// bits. Off, every arrival looks and every quiet evaluation notes:
+    /// for equivalence tests, which must see stretches ruled out as often
+    /// as they can be. Results are the same either way.
+    pub fn set_stretch_backoff(&mut self, on: bool) {
+        self.stretch_backoff = on;
+    }
+
+    pub(crate) fn stretch_backoff(&self) -> bool {
+        self.stretch_backoff
     }
 
     /// Whether the shortcuts (see [`set_prefilter`](Self::set_prefilter))

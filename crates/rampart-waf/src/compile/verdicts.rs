@@ -123,7 +123,7 @@ fn targets(link: &CompiledRule) -> Option<Box<[VerdictTarget]>> {
 /// between requests first (argument values, cookies, then what holds the
 /// query string), since a link that cannot be ruled out is usually told
 /// so by such a variable, then names, headers and the rest.
-fn volatility_rank(var: Variable) -> u8 {
+pub(super) fn volatility_rank(var: Variable) -> u8 {
     match var {
         Variable::Args | Variable::ArgsGet | Variable::ArgsPost => 0,
         Variable::RequestCookies | Variable::RequestBody => 1,

@@ -20,6 +20,9 @@ use super::data::Bytes;
 use super::vars::{Shared, Value};
 use super::{Intervention, MatchedRule, Transaction};
 
+mod stretches;
+#[cfg(test)]
+mod test_support;
 mod unions;
 mod verdicts;
 
@@ -141,7 +144,29 @@ impl<'r> Transaction<'r> {
             true => &[][..],
             false => self.rules.segment_starts(phase),
         };
+        let stretches = self.rules.stretch_starts(phase);
+        // The stretch evaluated from its start, with the count of matched
+        // links then: unchanged at its end, it matched nothing.
+        let mut pending: Option<(usize, u64)> = None;
         while i < until {
+            if pending.is_some_and(|(id, _)| i >= self.rules.stretches().list[id].end) {
+                self.end_stretch(pending.take(), i);
+            }
+            if let Some(&id) = stretches.get(i).filter(|id| **id != u32::MAX) {
+                let stretch = &self.rules.stretches().list[id as usize];
+                if stretch.end <= until {
+                    match self.look_at_stretch(id as usize, stretch) {
+                        stretches::Look::RuledOut => {
+                            i = stretch.end;
+                            continue;
+                        }
+                        stretches::Look::Missed => {
+                            pending = Some((id as usize, self.links_matched))
+                        }
+                        stretches::Look::Skipped => {}
+                    }
+                }
+            }
             if let Some(&id) = segments.get(i).filter(|id| **id != u32::MAX) {
                 match self.run_segment(phase, i, id as usize) {
                     Some(next) => {
@@ -170,7 +195,21 @@ impl<'r> Transaction<'r> {
                 return None;
             }
         }
+        self.end_stretch(pending, i);
         Some(i)
+    }
+
+    /// Notes the bits of the stretch evaluated from its start (`pending`:
+    /// its id and the count of matched links then) when the loop reached
+    /// its end with no link matched on the way.
+    fn end_stretch(&mut self, pending: Option<(usize, u64)>, i: usize) {
+        let Some((id, matched)) = pending else {
+            return;
+        };
+        let stretch = &self.rules.stretches().list[id];
+        if i == stretch.end && matched == self.links_matched {
+            self.note_stretch(stretch);
+        }
     }
 
     fn is_removed(&self, rule: &CompiledRule) -> bool {
@@ -195,6 +234,7 @@ impl<'r> Transaction<'r> {
                 self.current = None;
                 return Flow::Next;
             }
+            self.links_matched += 1;
         }
         let flow = self.full_match(rule);
         self.current = None;

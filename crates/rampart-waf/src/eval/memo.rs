@@ -115,6 +115,9 @@ pub(crate) const CHAIN_OUTPUTS: usize = 4;
 /// only for values found again since they were filled).
 pub(crate) const OUTPUT_LEN: usize = 256;
 
+/// A stretch backs off at most `1 << MAX_STRETCH_WAIT_LOG` arrivals.
+const MAX_STRETCH_WAIT_LOG: u8 = 8;
+
 /// What the memo knows of a value on finding (or making) its entry.
 pub(crate) struct Recorded<'m> {
     pub at: MemoRef,
@@ -137,6 +140,10 @@ pub(crate) struct ValueMemo<S = foldhash::fast::SeedableRandomState> {
     next_stamp: u64,
     /// Words of an entry's `rejected` set.
     verdict_words: usize,
+    /// Per stretch (see `engine::stretches`): arrivals to let pass
+    /// without a look at its bits, and the looks in a row that did not
+    /// rule it out.
+    stretch_backoff: Vec<(u16, u8)>,
 }
 
 impl ValueMemo {
@@ -155,7 +162,58 @@ impl<S: BuildHasher> ValueMemo<S> {
             entries: Vec::new(),
             next_stamp: 1,
             verdict_words: (verdicts as usize).div_ceil(64),
+            stretch_backoff: Vec::new(),
         }
+    }
+
+    /// Whether to look at the bits of stretch `id` on this arrival: not
+    /// while it backs off after looks that did not rule it out (values
+    /// that change on every request never get its bits, and both the
+    /// look and the noting after it cost).
+    pub fn stretch_looks(&mut self, id: usize) -> bool {
+        if self.stretch_backoff.len() <= id {
+            self.stretch_backoff.resize(id + 1, (0, 0));
+        }
+        let (wait, _) = &mut self.stretch_backoff[id];
+        if *wait > 0 {
+            *wait -= 1;
+            return false;
+        }
+        true
+    }
+
+    /// Records whether a look at stretch `id` ruled it out: after the
+    /// third miss in a row the stretch waits 1, 2, 4 … up to
+    /// `MAX_STRETCH_WAIT` arrivals before the next look.
+    pub fn stretch_looked(&mut self, id: usize, ruled_out: bool) {
+        let Some((wait, misses)) = self.stretch_backoff.get_mut(id) else {
+            return;
+        };
+        if ruled_out {
+            *misses = 0;
+            return;
+        }
+        *misses = misses.saturating_add(1);
+        if *misses >= 3 {
+            *wait = 1u16 << (*misses - 3).min(MAX_STRETCH_WAIT_LOG);
+        }
+    }
+
+    /// The entry of `value`, if the memo has one (none is made: see
+    /// `TransformCache::memo_rejected_by_bytes`).
+    pub fn find(&self, value: &[u8]) -> Option<MemoRef> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let hash = self.hasher.hash_one(value);
+        let tag = hash | 1;
+        let set = ((hash >> 1) as usize % SETS) * WAYS;
+        let at =
+            (set..set + WAYS).find(|&i| self.tags[i] == tag && self.entries[i].bytes == value)?;
+        Some(MemoRef {
+            index: at as u32,
+            stamp: self.entries[at].stamp,
+        })
     }
 
     /// The entry of `value` (shorter than `RECORDED_LEN`), made now if

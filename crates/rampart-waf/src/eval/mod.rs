@@ -34,7 +34,7 @@ pub(crate) mod store;
 mod vars;
 mod within;
 
-pub(crate) use vars::request_fixed;
+pub(crate) use vars::{is_collection, request_fixed};
 
 #[cfg(test)]
 mod tests;
@@ -141,6 +141,13 @@ pub struct Transaction<'r> {
     /// Set while a segment of pure rules is evaluated rather than taken
     /// from its remembered outcome (see `segments`).
     in_segment: bool,
+    /// Links that matched so far: a stretch evaluated while it stayed the
+    /// same matched nothing (see `engine::stretches`).
+    links_matched: u64,
+    /// Stretches the value memo ruled out (see `engine::stretches`), for
+    /// tests.
+    #[cfg(test)]
+    stretch_skips: u32,
     /// Links the value memo's verdicts ruled out (see
     /// `engine::verdicts`), for tests.
     #[cfg(test)]
@@ -197,6 +204,9 @@ impl<'r> Transaction<'r> {
             started,
             unique_id: std::cell::OnceCell::new(),
             in_segment: false,
+            links_matched: 0,
+            #[cfg(test)]
+            stretch_skips: 0,
             #[cfg(test)]
             verdict_rejections: 0,
         }

@@ -57,7 +57,7 @@ pub(super) fn count_value(n: usize) -> Bytes {
 
 /// `var.is_collection()` without the parser's linear table scan (it runs
 /// once per target of every rule evaluated).
-pub(super) fn is_collection(var: Variable) -> bool {
+pub(crate) fn is_collection(var: Variable) -> bool {
     static KINDS: OnceLock<Vec<bool>> = OnceLock::new();
     let kinds = KINDS.get_or_init(|| {
         let mut kinds = Vec::new();
@@ -540,7 +540,7 @@ pub(super) fn selector_matches(rules: &RuleSet, selector: &Selector, key: &str) 
     }
 }
 
-fn scope_applies(scope: &TargetScope, head: &CompiledRule) -> bool {
+pub(super) fn scope_applies(scope: &TargetScope, head: &CompiledRule) -> bool {
     match scope {
         TargetScope::Ids(ranges) => ranges.iter().any(|r| r.contains(head.id)),
         TargetScope::Tag(tag) => tag.applies(head),

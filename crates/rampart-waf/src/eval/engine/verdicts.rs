@@ -113,7 +113,7 @@ impl<'r> Transaction<'r> {
     /// request's data). Inlined: a plan asks ~2 times per link, nearly
     /// always of a set already computed.
     #[inline(always)]
-    fn all_values_have(&mut self, var: Variable, word: usize, mask: u64) -> bool {
+    pub(super) fn all_values_have(&mut self, var: Variable, word: usize, mask: u64) -> bool {
         match self.cache.verdicts_have(var as usize, word, mask) {
             Some(all) => all,
             None => self.shared_verdicts(var, word, mask),
@@ -226,12 +226,19 @@ fn verdicts_of<'c>(cache: &'c mut TransformCache, value: ValueRef<'_>) -> Option
     if value.bytes().len() >= RECORDED_LEN {
         return None;
     }
-    let known = cache.known(value)?;
-    cache.memo_rejected(&known)
+    match cache.known(value) {
+        Some(known) => cache.memo_rejected(&known),
+        None => cache.memo_rejected_by_bytes(value),
+    }
 }
 
 /// Whether `value` has bit `mask` of word `word` among its verdicts.
-fn value_has(cache: &mut TransformCache, value: ValueRef<'_>, word: usize, mask: u64) -> bool {
+pub(super) fn value_has(
+    cache: &mut TransformCache,
+    value: ValueRef<'_>,
+    word: usize,
+    mask: u64,
+) -> bool {
     verdicts_of(cache, value).is_some_and(|v| v.get(word).is_some_and(|w| w & mask != 0))
 }
 

@@ -2,25 +2,14 @@
 //! value they would test has the verdict, and never otherwise.
 
 use crate::compile::RuleSet;
-use crate::eval::Transaction;
+
+use super::super::test_support::get;
 
 /// Runs a GET through phases 1 and 2: whether it was blocked, and how many
 /// links the verdicts ruled out.
 fn run(rules: &RuleSet, uri: &str, headers: &[(&str, &str)]) -> (bool, u32) {
     let tx = get(rules, uri, headers);
     (tx.intervention().is_some(), tx.verdict_rejections)
-}
-
-/// A GET run through phases 1 and 2.
-fn get<'r>(rules: &'r RuleSet, uri: &str, headers: &[(&str, &str)]) -> Transaction<'r> {
-    let mut tx = Transaction::new(rules);
-    tx.set_request_line("GET", uri, "HTTP/1.1");
-    for (name, value) in headers {
-        tx.add_request_header(name, value.as_bytes());
-    }
-    tx.process_request_headers();
-    tx.process_request_body();
-    tx
 }
 
 /// Runs a benign request twice: the first run tests the link and gives
