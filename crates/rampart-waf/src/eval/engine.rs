@@ -163,7 +163,7 @@ impl<'r> Transaction<'r> {
                         stretches::Look::Missed => {
                             pending = Some((id as usize, self.links_matched))
                         }
-                        stretches::Look::Skipped => {}
+                        stretches::Look::Unchecked => {}
                     }
                 }
             }

@@ -25,7 +25,7 @@ use super::super::vars::{is_collection, scope_applies, selector_matches};
 use super::super::{TargetScope, Transaction};
 use super::unions::stored;
 
-/// What a look at a stretch's bits found.
+/// What a look at a stretch's bits found (or that there was none).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Look {
     /// No rule of the stretch can match: the loop goes to its end.
@@ -33,8 +33,9 @@ pub(super) enum Look {
     /// Some value lacks a bit: the stretch is evaluated, and its bits
     /// noted if nothing matched.
     Missed,
-    /// No look (no memo, or the stretch backs off): evaluated as usual.
-    Skipped,
+    /// Not looked at (no memo, or the stretch backs off): evaluated as
+    /// usual.
+    Unchecked,
 }
 
 impl<'r> Transaction<'r> {
@@ -45,10 +46,10 @@ impl<'r> Transaction<'r> {
     pub(super) fn look_at_stretch(&mut self, id: usize, stretch: &Stretch) -> Look {
         let backoff = self.rules.stretch_backoff();
         let Some(memo) = self.cache.memo.as_deref_mut() else {
-            return Look::Skipped;
+            return Look::Unchecked;
         };
         if backoff && !memo.stretch_looks(id) {
-            return Look::Skipped;
+            return Look::Unchecked;
         }
         let nothing = stretch.groups.iter().all(|group| match group.bit {
             None => self.empty(group.var),
