@@ -68,24 +68,16 @@ impl Segments {
         for phase in Phase::ALL {
             let n = phase.number() as usize - 1;
             let program = &phases[n];
-            let keys: Vec<Option<Vec<StoreKey>>> = program
+            let pure: Vec<bool> = program
                 .iter()
                 .map(|e| match e {
-                    Entry::Rule(r) => rule_keys(&rules[*r]),
-                    Entry::Marker(_) => Some(Vec::new()),
+                    Entry::Rule(r) => rule_keys(&rules[*r]).is_some(),
+                    Entry::Marker(_) => true,
                 })
                 .collect();
             let mut starts = vec![NONE; program.len()];
             let mut any = false;
-            for start in 0..program.len() {
-                let after_impure = start == 0 || keys[start - 1].is_none();
-                let jumped_to = skip_targets[n].iter().any(|t| *t as usize == start);
-                if keys[start].is_none() || !(after_impure || jumped_to) {
-                    continue;
-                }
-                let end = (start..program.len())
-                    .find(|i| keys[*i].is_none())
-                    .unwrap_or(program.len());
+            for (start, end) in runs(&pure, &skip_targets[n]) {
                 let count = program[start..end]
                     .iter()
                     .filter(|e| matches!(e, Entry::Rule(_)))
@@ -109,6 +101,26 @@ impl Segments {
     pub fn starts(&self, phase: Phase) -> &[u32] {
         &self.starts[phase.number() as usize - 1]
     }
+}
+
+/// The runs of entries that `fits`, as `(start, end)`: one from where each
+/// run starts, and one from each entry inside a run that a jump lands on
+/// (`jump_targets`), each to the end of its run. The loop reaches an entry
+/// from something else than the entry before it only at those starts.
+pub(super) fn runs(fits: &[bool], jump_targets: &[u32]) -> Vec<(usize, usize)> {
+    (0..fits.len())
+        .filter(|&start| {
+            let run_starts = start == 0 || !fits[start - 1];
+            let jumped_to = jump_targets.iter().any(|t| *t as usize == start);
+            fits[start] && (run_starts || jumped_to)
+        })
+        .map(|start| {
+            let end = (start..fits.len())
+                .find(|i| !fits[*i])
+                .unwrap_or(fits.len());
+            (start, end)
+        })
+        .collect()
 }
 
 /// The segment `[start, end)`: its keys, deduplicated.

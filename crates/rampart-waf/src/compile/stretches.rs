@@ -91,15 +91,7 @@ impl Stretches {
                 })
                 .collect();
             let mut starts = vec![NONE; program.len()];
-            for start in 0..program.len() {
-                let run_starts = start == 0 || !fits[start - 1];
-                let jumped_to = skip_targets[n].iter().any(|t| *t as usize == start);
-                if !fits[start] || !(run_starts || jumped_to) {
-                    continue;
-                }
-                let end = (start..program.len())
-                    .find(|i| !fits[*i])
-                    .unwrap_or(program.len());
+            for (start, end) in super::segments::runs(&fits, &skip_targets[n]) {
                 let members: Vec<usize> = program[start..end]
                     .iter()
                     .filter_map(|e| match e {

@@ -184,7 +184,7 @@ impl<S: BuildHasher> ValueMemo<S> {
 
     /// Records whether a look at stretch `id` ruled it out: after the
     /// third miss in a row the stretch waits 1, 2, 4 … up to
-    /// `MAX_STRETCH_WAIT` arrivals before the next look.
+    /// `1 << MAX_STRETCH_WAIT_LOG` arrivals before the next look.
     pub fn stretch_looked(&mut self, id: usize, ruled_out: bool) {
         let Some((wait, misses)) = self.stretch_backoff.get_mut(id) else {
             return;
@@ -205,11 +205,7 @@ impl<S: BuildHasher> ValueMemo<S> {
         if self.entries.is_empty() {
             return None;
         }
-        let hash = self.hasher.hash_one(value);
-        let tag = hash | 1;
-        let set = ((hash >> 1) as usize % SETS) * WAYS;
-        let at =
-            (set..set + WAYS).find(|&i| self.tags[i] == tag && self.entries[i].bytes == value)?;
+        let at = self.probe(value).2?;
         Some(MemoRef {
             index: at as u32,
             stamp: self.entries[at].stamp,
@@ -223,11 +219,8 @@ impl<S: BuildHasher> ValueMemo<S> {
             self.entries.resize_with(MEMO_ENTRIES, Entry::default);
             self.tags.resize(MEMO_ENTRIES, 0);
         }
-        let hash = self.hasher.hash_one(value);
-        let tag = hash | 1;
-        let set = ((hash >> 1) as usize % SETS) * WAYS;
-        let found = (set..set + WAYS)
-            .find(|&i| self.tags[i] == tag && self.entries[i].bytes == value)
+        let (tag, set, at) = self.probe(value);
+        let found = at
             .inspect(|&i| self.entries[i].used = true)
             .unwrap_or_else(|| self.fill(set, tag, value, presence()));
         let entry = &self.entries[found];
@@ -239,6 +232,17 @@ impl<S: BuildHasher> ValueMemo<S> {
             present: entry.present,
             bits: entry.has_bits.then_some(&entry.bits[..]),
         }
+    }
+
+    /// Where `value` belongs (entries allocated): its tag, the first entry
+    /// of its set, and its entry when it has one.
+    #[inline(always)]
+    fn probe(&self, value: &[u8]) -> (u64, usize, Option<usize>) {
+        let hash = self.hasher.hash_one(value);
+        let tag = hash | 1;
+        let set = ((hash >> 1) as usize % SETS) * WAYS;
+        let at = (set..set + WAYS).find(|&i| self.tags[i] == tag && self.entries[i].bytes == value);
+        (tag, set, at)
     }
 
     /// Puts `value` in the set starting at `set` (see `victim`); its index.

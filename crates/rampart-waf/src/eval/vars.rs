@@ -254,22 +254,13 @@ impl<'r> Transaction<'r> {
         &'a self,
         head: &'a CompiledRule,
     ) -> impl Iterator<Item = &'a Target> + 'a {
-        self.ov
-            .removed_targets
-            .iter()
-            .filter(move |(scope, _)| scope_applies(scope, head))
-            .flat_map(|(_, targets)| targets.iter())
+        removals_for(&self.ov.removed_targets, head)
     }
 
     fn excludes(&self, ex: &Target, value: &Value) -> bool {
-        if value.variable != Some(ex.variable) {
-            return false;
-        }
-        match (&ex.selector, &value.key) {
-            (None, _) => true,
-            (Some(sel), Some(key)) => self.selector_matches(sel, key),
-            (Some(_), None) => false,
-        }
+        value
+            .variable
+            .is_some_and(|var| exclusion_removes(self.rules, ex, var, value.key.as_deref()))
     }
 
     fn selector_matches(&self, selector: &Selector, key: &str) -> bool {
@@ -532,6 +523,35 @@ impl<'r> Transaction<'r> {
 
 /// Whether a `ctl:ruleRemoveTarget*` scope names the rule `head`.
 /// Whether an exclusion's `selector` picks the value under `key`.
+/// Whether the exclusion `ex` removes the value of `var` under `key`
+/// (`None`: a scalar's value, which only an exclusion of the whole
+/// variable removes).
+pub(super) fn exclusion_removes(
+    rules: &RuleSet,
+    ex: &Target,
+    var: Variable,
+    key: Option<&str>,
+) -> bool {
+    ex.variable == var
+        && match (&ex.selector, key) {
+            (None, _) => true,
+            (Some(sel), Some(key)) => selector_matches(rules, sel, key),
+            (Some(_), None) => false,
+        }
+}
+
+/// The targets the `ctl:ruleRemoveTarget*` removals `removed` take out of
+/// `head`.
+pub(super) fn removals_for<'a>(
+    removed: &'a [(TargetScope, Vec<Target>)],
+    head: &'a CompiledRule,
+) -> impl Iterator<Item = &'a Target> + 'a {
+    removed
+        .iter()
+        .filter(move |(scope, _)| scope_applies(scope, head))
+        .flat_map(|(_, targets)| targets.iter())
+}
+
 pub(super) fn selector_matches(rules: &RuleSet, selector: &Selector, key: &str) -> bool {
     match selector {
         Selector::Key(k) => k.eq_ignore_ascii_case(key),

@@ -21,7 +21,7 @@ use crate::compile::{CompiledRule, RuleSet};
 use crate::parser::{Target, Variable};
 
 use super::super::cache::{TransformCache, ValueRef, RECORDED_LEN};
-use super::super::vars::{is_collection, scope_applies, selector_matches};
+use super::super::vars::{exclusion_removes, is_collection, removals_for, selector_matches};
 use super::super::{TargetScope, Transaction};
 use super::unions::stored;
 
@@ -147,8 +147,8 @@ impl<'r> Transaction<'r> {
         group: &Group,
         mut f: impl FnMut(&mut TransformCache, Readers<'_>, Option<&str>, ValueRef<'_>) -> bool,
     ) {
-        let stored_values = stored(&self.req, group.var).is_some();
-        let scalar = match stored_values || is_collection(group.var) {
+        let values = stored(&self.req, group.var);
+        let scalar = match values.is_some() || is_collection(group.var) {
             true => None,
             false => self.scalar_shared(group.var),
         };
@@ -157,7 +157,7 @@ impl<'r> Transaction<'r> {
             removed: &self.ov.removed_targets,
         };
         let cache = &mut self.cache;
-        if let Some(stored) = stored(&self.req, group.var) {
+        if let Some(stored) = values {
             stored.each_keyed(|key, value| {
                 let picked = group
                     .key
@@ -232,22 +232,10 @@ impl Readers<'_> {
                     _ => true,
                 }
         };
-        let removes = |ex: &Target| {
-            ex.variable == var
-                && match (&ex.selector, key) {
-                    (None, _) => true,
-                    (Some(sel), Some(key)) => selector_matches(rules, sel, key),
-                    (Some(_), None) => false,
-                }
-        };
-        let runtime = self
-            .removed
-            .iter()
-            .filter(|(scope, _)| scope_applies(scope, rule))
-            .flat_map(|(_, targets)| targets.iter());
+        let removes = |ex: &Target| exclusion_removes(rules, ex, var, key);
         rule.targets.iter().any(picks)
             && !rule.exclusions.iter().any(removes)
-            && !runtime.into_iter().any(removes)
+            && !removals_for(self.removed, rule).any(removes)
     }
 }
 

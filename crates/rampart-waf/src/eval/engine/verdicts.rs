@@ -26,7 +26,7 @@ use crate::compile::{CompiledRule, RuleSet, VerdictTarget};
 use crate::parser::{Selector, Target, Variable};
 
 use super::super::cache::{TransformCache, ValueRef, RECORDED_LEN};
-use super::super::vars::{is_collection, selector_matches};
+use super::super::vars::{exclusion_removes, is_collection};
 use super::super::Transaction;
 use super::unions::{stored, Stored};
 
@@ -212,13 +212,9 @@ fn excludes_some(link: &CompiledRule, var: Variable) -> bool {
 /// Whether the link's exclusions remove the value of `var` under `key`
 /// (as variable resolution decides, `vars::selector_matches`).
 fn excluded(rules: &RuleSet, link: &CompiledRule, var: Variable, key: &str) -> bool {
-    link.exclusions.iter().any(|ex| {
-        ex.variable == var
-            && ex
-                .selector
-                .as_ref()
-                .is_none_or(|sel| selector_matches(rules, sel, key))
-    })
+    link.exclusions
+        .iter()
+        .any(|ex| exclusion_removes(rules, ex, var, Some(key)))
 }
 
 /// The verdict bits of `value`, when the memo has an entry for it.
